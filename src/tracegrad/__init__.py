@@ -1,0 +1,54 @@
+"""tracegrad: forward- and reverse-mode automatic differentiation of NumPy code.
+
+>>> import tracegrad as tg
+>>> import tracegrad.numpy as tnp
+>>> f = lambda x1, x2: tnp.log(x1) + x1 * x2 - tnp.sin(x2)
+>>> [round(float(g), 3) for g in tg.grad(f, argnums=(0, 1))(2.0, 5.0)]
+[5.5, 1.716]
+"""
+
+from tracegrad import numpy
+from tracegrad.core import tree
+from tracegrad.core.primitive import Primitive, ShapeError
+from tracegrad.transforms import (
+    check_grads,
+    defjvp,
+    defvjp,
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    numerical_grad,
+    primitive,
+    stop_gradient,
+    value_and_grad,
+    vjp,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Primitive",
+    "ShapeError",
+    "__version__",
+    "check_grads",
+    "defjvp",
+    "defvjp",
+    "grad",
+    "hessian",
+    "hvp",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
+    "jvp",
+    "numerical_grad",
+    "numpy",
+    "primitive",
+    "stop_gradient",
+    "tree",
+    "value_and_grad",
+    "vjp",
+]

@@ -1,0 +1,78 @@
+"""Forward mode: tangents ride along with values through the JVP rules; no tape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core.primitive import Box, Primitive, Trace, box_types, new_trace
+from tracegrad.core.shapes import broadcast_to
+
+__all__ = ["JVPBox", "JVPTrace", "jvp_flat"]
+
+
+class JVPBox(Box):
+    """A primal value with its tangent (a dual number)."""
+
+    __slots__ = ("_tangent",)
+
+    def __init__(self, value: Any, tangent: Any, trace: JVPTrace) -> None:
+        self._value = value
+        self._tangent = tangent
+        self._trace = trace
+
+
+box_types.add(JVPBox)
+
+
+class JVPTrace(Trace):
+    __slots__ = ()
+
+    def process(self, prim: Primitive, args: tuple, kwargs: dict) -> JVPBox:
+        self.check_active()
+        vals = list(args)
+        tangents = []
+        for i, a in enumerate(args):
+            if type(a) is JVPBox and a._trace is self:
+                vals[i] = a._value
+                tangents.append((i, a._tangent))
+        out = prim(*vals, **kwargs)
+        t_out = None
+        for i, t in tangents:
+            c = prim.jvp(i, t, out, vals, kwargs)
+            t_out = c if t_out is None else t_out + c
+        out_shape = np.shape(out)
+        if np.shape(t_out) != out_shape:
+            t_out = broadcast_to(t_out, out_shape)
+        return JVPBox(out, t_out, self)
+
+
+def jvp_flat(
+    fun: Callable[..., Sequence[Any]], primals: Sequence[Any], tangents: Sequence[Any]
+) -> tuple[list[Any], list[Any], JVPTrace]:
+    """Run ``fun`` (flat list in, flat list out) once with tangents attached.
+
+    Returns the primal outputs, their tangents (zeros for outputs that do not depend on
+    the inputs) and the finished trace (to unbox auxiliary outputs with).
+    """
+    with new_trace(JVPTrace) as trace:
+        boxes = [JVPBox(p, t, trace) for p, t in zip(primals, tangents)]
+        outs = fun(*boxes)
+        values, out_tangents = [], []
+        for o in outs:
+            if type(o) is JVPBox and o._trace is trace:
+                values.append(o._value)
+                out_tangents.append(o._tangent)
+            else:
+                values.append(o)
+                out_tangents.append(zeros_like_value(o))
+    return values, out_tangents, trace
+
+
+def zeros_like_value(x: Any) -> np.ndarray:
+    """Zeros with the shape and dtype of ``x``'s primal value (boxes stripped)."""
+    while type(x) in box_types:
+        x = x._value
+    return np.zeros_like(x, dtype=np.result_type(x))

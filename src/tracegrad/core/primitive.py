@@ -1,0 +1,291 @@
+"""Primitives, boxes and trace levels: the dispatch at the heart of tracegrad.
+
+Every differentiable operation is a :class:`Primitive`: a NumPy implementation plus a
+VJP rule and a JVP rule per argument, defined together. Calling a primitive on plain
+values runs the implementation directly. When an argument is a :class:`Box` (a value
+being traced by an active transformation), the call is handed to the trace of the
+highest level among the arguments; that trace unwraps its own boxes, calls the
+primitive again on what is left (which may still hold boxes of enclosing traces), and
+wraps the result. Levels are what keep nested transformations apart (no perturbation
+confusion): a trace only ever touches boxes it created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Box",
+    "Primitive",
+    "ShapeError",
+    "Trace",
+    "box_types",
+    "get_value",
+    "is_boxed",
+    "new_trace",
+    "unbox",
+]
+
+#: Box classes, checked with a set lookup on ``type(x)`` on every primitive call.
+box_types: set[type] = set()
+
+_trace_stack: list[Trace] = []
+
+
+class ShapeError(ValueError):
+    """An operation got operands whose shapes do not fit together."""
+
+
+class Trace:
+    """One active transformation. Subclasses implement :meth:`process`."""
+
+    __slots__ = ("level", "active")
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+        self.active = True
+
+    def process(self, prim: Primitive, args: tuple, kwargs: dict) -> Any:
+        raise NotImplementedError
+
+    def check_active(self) -> None:
+        if not self.active:
+            raise RuntimeError(
+                "a traced value escaped the transformation that created it (it was stored "
+                "outside the function, e.g. in a global or a closure, and used after the "
+                "transformation returned); return it from the function instead"
+            )
+
+
+@contextmanager
+def new_trace(cls: type[Trace], *args: Any):
+    """Push a trace one level above the current top; pop it even if the body raises."""
+    level = _trace_stack[-1].level + 1 if _trace_stack else 1
+    trace = cls(level, *args)
+    _trace_stack.append(trace)
+    try:
+        yield trace
+    finally:
+        trace.active = False
+        _trace_stack.pop()
+
+
+class Box:
+    """A value being traced by one transformation.
+
+    Boxes behave like arrays (operators, ``shape``, ``dtype``, methods such as ``sum``);
+    those are attached by :mod:`tracegrad.numpy`, so that the core does not depend on
+    the operation set.
+    """
+
+    __slots__ = ("_value", "_trace")
+    # NumPy defers to us for `ndarray op box`, so the reflected operator is a traced op.
+    __array_ufunc__ = None
+    __array_priority__ = 1000.0
+
+    @property
+    def value(self) -> Any:
+        """The primal value carried by this box (may itself be a box of an outer trace)."""
+        return self._value
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return np.shape(self._value)
+
+    @property
+    def ndim(self) -> int:
+        return np.ndim(self._value)
+
+    @property
+    def size(self) -> int:
+        return np.size(self._value)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return _dtype_of(self._value)
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        kind = type(self).__name__.replace("Box", "").lower() or "box"
+        return f"Traced<{kind}, level {self._trace.level}>({get_value(self)!r})"
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise TypeError(
+            "in-place assignment into a traced array is not supported (x[...] = v would "
+            "lose the derivative); build a new array instead, e.g. "
+            "tnp.where(mask, v, x) or tnp.concatenate([...])"
+        )
+
+    def _no_conversion(self, what: str) -> None:
+        raise TypeError(
+            f"cannot convert a traced value to {what}: it would drop its derivative. "
+            "Use tracegrad.numpy operations on it instead of plain numpy/math, or "
+            "tg.stop_gradient(x) if the derivative should be cut here"
+        )
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        self._no_conversion("a NumPy array")
+
+    def __float__(self) -> float:
+        self._no_conversion("float")
+
+    def __int__(self) -> int:
+        self._no_conversion("int")
+
+    def __index__(self) -> int:
+        self._no_conversion("an index")
+
+    def __complex__(self) -> complex:
+        self._no_conversion("complex")
+
+
+def _dtype_of(x: Any) -> np.dtype:
+    while type(x) in box_types:
+        x = x._value
+    return np.result_type(x)
+
+
+def is_boxed(x: Any) -> bool:
+    """True if ``x`` is being traced by some transformation."""
+    return type(x) in box_types
+
+
+def unbox(x: Any, trace: Trace) -> Any:
+    """``x`` with one level of boxing removed if ``trace`` boxed it."""
+    return x._value if type(x) in box_types and x._trace is trace else x
+
+
+def get_value(x: Any) -> Any:
+    """Strip every level of boxing: the plain NumPy value."""
+    while type(x) in box_types:
+        x = x._value
+    return x
+
+
+Rule = Callable[..., Any]
+
+
+class Primitive:
+    """An operation with a NumPy implementation and its derivative rules.
+
+    VJP rules have the signature ``rule(g, out, *args, **kwargs) -> cotangent`` for one
+    argument, where ``g`` is the output cotangent and ``out`` the primal output; JVP rules
+    ``rule(t, out, *args, **kwargs) -> output tangent`` for a tangent ``t`` of one
+    argument. Rules may return values with the broadcast (output) shape: the drivers
+    reduce or broadcast them to the right shape in one place. Rules must be written in
+    tracegrad.numpy operations, so they can be differentiated again.
+    """
+
+    __slots__ = ("name", "impl", "vjp_rules", "jvp_rules", "vjp_argnum", "jvp_argnum")
+
+    def __init__(self, impl: Callable[..., Any], name: str | None = None) -> None:
+        self.impl = impl
+        self.name = name or getattr(impl, "__name__", "primitive")
+        self.vjp_rules: tuple[Rule | None, ...] = ()
+        self.jvp_rules: tuple[Rule | None, ...] = ()
+        self.vjp_argnum: Rule | None = None
+        self.jvp_argnum: Rule | None = None
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        top = None
+        for a in args:
+            if type(a) in box_types:
+                t = a._trace
+                if top is None or t.level > top.level:
+                    top = t
+        if top is None:
+            try:
+                return self.impl(*args, **kwargs)
+            except ValueError as e:
+                wrapped = _with_shapes(self.name, args, e)
+                if wrapped is e:
+                    raise
+                raise wrapped from e
+        return top.process(self, args, kwargs)
+
+    def defvjp(self, *rules: Rule | None) -> Primitive:
+        """Set one VJP rule per positional argument (``None``: not differentiable)."""
+        self.vjp_rules = rules
+        return self
+
+    def defjvp(self, *rules: Rule | None) -> Primitive:
+        """Set one JVP rule per positional argument (``None``: not differentiable)."""
+        self.jvp_rules = rules
+        return self
+
+    def defvjp_argnum(self, rule: Rule) -> Primitive:
+        """One VJP rule for every argument: ``rule(argnum, g, out, *args, **kwargs)``."""
+        self.vjp_argnum = rule
+        return self
+
+    def defjvp_argnum(self, rule: Rule) -> Primitive:
+        """One JVP rule for every argument: ``rule(argnum, t, out, *args, **kwargs)``."""
+        self.jvp_argnum = rule
+        return self
+
+    def def_linear(self) -> Primitive:
+        """The primitive is linear in argument 0: its JVP is itself applied to the tangent."""
+        self.jvp_rules = (lambda t, out, x, *args, **kw: self(t, *args, **kw),)
+        return self
+
+    def vjp(self, argnum: int, g: Any, out: Any, args: tuple | list, kwargs: dict) -> Any:
+        if self.vjp_argnum is not None:
+            return self.vjp_argnum(argnum, g, out, *args, **kwargs)
+        rule = self.vjp_rules[argnum] if argnum < len(self.vjp_rules) else None
+        if rule is None:
+            raise NotImplementedError(
+                f"no VJP rule for primitive `{self.name}` (argument {argnum}): reverse mode "
+                "cannot differentiate through it; define one with tg.defvjp"
+            )
+        return rule(g, out, *args, **kwargs)
+
+    def jvp(self, argnum: int, t: Any, out: Any, args: tuple | list, kwargs: dict) -> Any:
+        if self.jvp_argnum is not None:
+            return self.jvp_argnum(argnum, t, out, *args, **kwargs)
+        rule = self.jvp_rules[argnum] if argnum < len(self.jvp_rules) else None
+        if rule is None:
+            raise NotImplementedError(
+                f"no JVP rule for primitive `{self.name}` (argument {argnum}): forward mode "
+                "cannot differentiate through it; define one with tg.defjvp"
+            )
+        return rule(t, out, *args, **kwargs)
+
+    @property
+    def has_vjp(self) -> bool:
+        return self.vjp_argnum is not None or any(r is not None for r in self.vjp_rules)
+
+    @property
+    def has_jvp(self) -> bool:
+        return self.jvp_argnum is not None or any(r is not None for r in self.jvp_rules)
+
+
+_SHAPE_WORDS = ("shape", "broadcast", "dimension", "mismatch", "size")
+
+
+def _with_shapes(name: str, args: tuple, err: ValueError) -> ValueError:
+    """Name the operation and its operand shapes in a NumPy shape error."""
+    msg = str(err)
+    if isinstance(err, np.linalg.LinAlgError) or not any(w in msg for w in _SHAPE_WORDS):
+        return err
+    shapes = ", ".join(str(np.shape(a)) for a in args if _is_arraylike(a))
+    return ShapeError(f"{name}: operands with shapes {shapes} do not fit together ({msg})")
+
+
+def _is_arraylike(a: Any) -> bool:
+    return isinstance(a, (np.ndarray, np.generic, float, int)) or type(a) in box_types

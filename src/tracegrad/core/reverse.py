@@ -1,0 +1,115 @@
+"""Reverse mode: record a Wengert list, then sweep adjoints backwards over it.
+
+The tape of one trace is a flat list of steps in execution order, which is already a
+topological order, so the backward sweep is a loop over the reversed list: no
+recursion (a 100,000-step chain is fine) and no gradients stored on shared nodes
+(``grad(f)(x)`` is pure and can be called again). Each step is a tuple
+``(prim, args, kwargs, out, parents)`` where ``parents`` lists ``(argnum, step index)``
+for the arguments that were traced; inputs are steps with ``prim`` ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core.primitive import Box, Primitive, Trace, box_types, new_trace
+from tracegrad.core.shapes import unbroadcast
+
+__all__ = ["VJPBox", "VJPTrace", "backward", "record"]
+
+Step = tuple  # (prim | None, args | None, kwargs | None, out, parents)
+
+
+class VJPBox(Box):
+    """A value recorded on a reverse-mode tape, at position ``_index``."""
+
+    __slots__ = ("_index",)
+
+    def __init__(self, value: Any, trace: VJPTrace, index: int) -> None:
+        self._value = value
+        self._trace = trace
+        self._index = index
+
+
+box_types.add(VJPBox)
+
+
+class VJPTrace(Trace):
+    __slots__ = ("tape",)
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.tape: list[Step] = []
+
+    def new_input(self, value: Any) -> VJPBox:
+        self.tape.append((None, None, None, value, ()))
+        return VJPBox(value, self, len(self.tape) - 1)
+
+    def process(self, prim: Primitive, args: tuple, kwargs: dict) -> VJPBox:
+        self.check_active()
+        vals = list(args)
+        parents = []
+        for i, a in enumerate(args):
+            if type(a) is VJPBox and a._trace is self:
+                vals[i] = a._value
+                parents.append((i, a._index))
+        out = prim(*vals, **kwargs)
+        tape = self.tape
+        tape.append((prim, vals, kwargs, out, parents))
+        return VJPBox(out, self, len(tape) - 1)
+
+
+def record(
+    fun: Callable[..., Sequence[Any]], primals: Sequence[Any]
+) -> tuple[list[Any], list[int | None], VJPTrace]:
+    """Run ``fun`` (flat list in, flat list out) once on a fresh tape.
+
+    Returns the primal outputs, the tape index of each output (``None`` when an output
+    does not depend on the inputs) and the finished trace, whose ``tape`` starts with
+    the ``len(primals)`` inputs.
+    """
+    with new_trace(VJPTrace) as trace:
+        boxes = [trace.new_input(p) for p in primals]
+        outs = fun(*boxes)
+        values, indices = [], []
+        for o in outs:
+            if type(o) is VJPBox and o._trace is trace:
+                values.append(o._value)
+                indices.append(o._index)
+            else:
+                values.append(o)
+                indices.append(None)
+    return values, indices, trace
+
+
+def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) -> list[Any]:
+    """Sweep cotangents from ``seeds`` (``(index, cotangent)`` pairs) back to the inputs.
+
+    Implements v̄_i = Σ_k v̄_k ∂v_k/∂v_i over the reversed tape: each step hands its
+    cotangent to its parents through the primitive's VJP rule, and contributions to a
+    value used several times are summed. Returns one cotangent per input (``None`` for
+    inputs the seeds do not reach).
+    """
+    if not seeds:
+        return [None] * n_inputs
+    start = max(i for i, _ in seeds)
+    cts: list[Any] = [None] * (start + 1)
+    for i, g in seeds:
+        cts[i] = g if cts[i] is None else cts[i] + g
+    for i in range(start, n_inputs - 1, -1):
+        g = cts[i]
+        if g is None:
+            continue
+        cts[i] = None  # release as we go: memory falls during the sweep
+        prim, args, kwargs, out, parents = tape[i]
+        for argnum, p in parents:
+            c = prim.vjp(argnum, g, out, args, kwargs)
+            shape = np.shape(args[argnum])
+            if np.shape(c) != shape:
+                c = unbroadcast(c, shape)
+            prev = cts[p]
+            cts[p] = c if prev is None else prev + c
+    return cts[:n_inputs] + [None] * (n_inputs - len(cts))

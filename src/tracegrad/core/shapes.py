@@ -1,0 +1,78 @@
+"""The three structural primitives (reshape, broadcast_to, sum) and ``unbroadcast``.
+
+They live in the core because the differentiation drivers need them: reverse mode sums
+a cotangent down to its operand's shape (``unbroadcast``), forward mode broadcasts a
+tangent up to the output's shape. This is the only place broadcasting is undone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core.primitive import Primitive
+
+__all__ = ["broadcast_to", "reshape", "sum", "unbroadcast", "normalize_axis"]
+
+
+def normalize_axis(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
+    """``axis`` as a sorted tuple of non-negative ints (all axes for ``None``)."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (int, np.integer)):
+        axis = (int(axis),)
+    out = []
+    for a in axis:
+        if not -ndim <= a < max(ndim, 1):
+            raise np.exceptions.AxisError(int(a), ndim)
+        out.append(int(a) % max(ndim, 1))
+    return tuple(sorted(out))
+
+
+def _reshape_impl(x: Any, shape: Any) -> Any:
+    return np.reshape(x, shape)
+
+
+def _broadcast_to_impl(x: Any, shape: tuple[int, ...]) -> Any:
+    return np.broadcast_to(x, shape)
+
+
+def _sum_impl(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+reshape = Primitive(_reshape_impl, "reshape")
+broadcast_to = Primitive(_broadcast_to_impl, "broadcast_to")
+sum = Primitive(_sum_impl, "sum")  # noqa: A001  (mirrors numpy.sum)
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``g`` down to ``shape``: undo NumPy broadcasting of an operand of that shape."""
+    gshape = np.shape(g)
+    if gshape == shape:
+        return g
+    nlead = len(gshape) - len(shape)
+    if nlead < 0:
+        return broadcast_to(g, shape)
+    axes = tuple(range(nlead)) + tuple(
+        nlead + i for i, d in enumerate(shape) if d == 1 and gshape[nlead + i] != 1
+    )
+    if axes:
+        g = sum(g, axis=axes)
+    return reshape(g, shape) if np.shape(g) != shape else g
+
+
+def _sum_vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    xshape = np.shape(x)
+    if not keepdims:
+        kept = list(xshape)
+        for a in normalize_axis(axis, len(xshape)):
+            kept[a] = 1
+        g = reshape(g, tuple(kept))
+    return broadcast_to(g, xshape)
+
+
+reshape.defvjp(lambda g, out, x, shape: reshape(g, np.shape(x))).def_linear()
+broadcast_to.defvjp(lambda g, out, x, shape: unbroadcast(g, np.shape(x))).def_linear()
+sum.defvjp(_sum_vjp).def_linear()

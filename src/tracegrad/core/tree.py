@@ -1,0 +1,192 @@
+"""Pytrees: nested containers of arrays, flattened to a list of leaves and a structure.
+
+Containers: tuple, list, dict (keys in sorted order, so two dicts with the same keys
+always line up), ``None`` (no leaves), namedtuples, dataclasses (fields marked
+``field(metadata={"static": True})`` are structure, not leaves), and any class that
+defines ``tree_flatten(self) -> (children, aux)`` and a classmethod
+``tree_unflatten(aux, children)`` (tracegrad's nn modules do). Everything else is a leaf.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Hashable
+from typing import Any
+
+__all__ = [
+    "TreeDef",
+    "flatten",
+    "leaves",
+    "map",
+    "register",
+    "structure",
+    "unflatten",
+]
+
+_LEAF = "leaf"
+_registry: dict[type, tuple[Callable, Callable]] = {}
+
+
+class TreeDef:
+    """The structure of a pytree: node type, static data and child structures."""
+
+    __slots__ = ("node", "aux", "children", "num_leaves")
+
+    def __init__(self, node: Any, aux: Hashable, children: tuple[TreeDef, ...]) -> None:
+        self.node = node
+        self.aux = aux
+        self.children = children
+        self.num_leaves = 1 if node is _LEAF else sum(c.num_leaves for c in children)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, TreeDef)
+            and self.node == other.node
+            and _aux_equal(self.aux, other.aux)
+            and self.children == other.children
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.node, self.num_leaves))
+
+    def __repr__(self) -> str:
+        if self.node is _LEAF:
+            return "*"
+        name = getattr(self.node, "__name__", str(self.node))
+        inner = ", ".join(repr(c) for c in self.children)
+        return f"{name}({inner})"
+
+
+def _aux_equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. arrays as static data: compare by identity
+        return a is b
+
+
+def register(
+    cls: type,
+    flatten_fn: Callable[[Any], tuple[list[Any], Hashable]],
+    unflatten_fn: Callable[[Hashable, list[Any]], Any],
+) -> None:
+    """Make ``cls`` a container: ``flatten_fn(x) -> (children, aux)``,
+    ``unflatten_fn(aux, children) -> x``."""
+    _registry[cls] = (flatten_fn, unflatten_fn)
+
+
+def _dict_flatten(d: dict) -> tuple[list[Any], tuple]:
+    try:
+        keys = tuple(sorted(d))
+    except TypeError:
+        keys = tuple(d)
+    return [d[k] for k in keys], keys
+
+
+register(tuple, lambda t: (list(t), None), lambda _, c: tuple(c))
+register(list, lambda t: (list(t), None), lambda _, c: list(c))
+register(dict, _dict_flatten, lambda keys, c: dict(zip(keys, c)))
+register(type(None), lambda _: ([], None), lambda _a, _c: None)
+
+
+def _handler(x: Any) -> tuple[Callable, Callable] | None:
+    cls = type(x)
+    h = _registry.get(cls)
+    if h is not None:
+        return h
+    if isinstance(x, tuple) and hasattr(cls, "_fields"):
+        return (lambda t: (list(t), None), lambda _, c, cls=cls: cls(*c))
+    if hasattr(cls, "tree_flatten") and hasattr(cls, "tree_unflatten"):
+        return (cls.tree_flatten, cls.tree_unflatten)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return _dataclass_handler(cls)
+    return None
+
+
+def _dataclass_handler(cls: type) -> tuple[Callable, Callable]:
+    fields = [f for f in dataclasses.fields(cls)]
+    dynamic = [f.name for f in fields if not f.metadata.get("static", False)]
+    static = [f.name for f in fields if f.metadata.get("static", False)]
+
+    def flat(x: Any) -> tuple[list[Any], tuple]:
+        return [getattr(x, n) for n in dynamic], tuple(getattr(x, n) for n in static)
+
+    def unflat(aux: tuple, children: list[Any]) -> Any:
+        obj = object.__new__(cls)
+        for n, v in zip(dynamic, children):
+            object.__setattr__(obj, n, v)
+        for n, v in zip(static, aux):
+            object.__setattr__(obj, n, v)
+        return obj
+
+    return flat, unflat
+
+
+_LEAF_DEF = TreeDef(_LEAF, None, ())
+
+
+def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
+    """``(leaves, treedef)``; leaves in a fixed depth-first order."""
+    out: list[Any] = []
+    return out, _flatten(tree, out)
+
+
+def _flatten(x: Any, out: list[Any]) -> TreeDef:
+    h = _handler(x)
+    if h is None:
+        out.append(x)
+        return _LEAF_DEF
+    children, aux = h[0](x)
+    node = type(x)
+    return TreeDef(node, aux, tuple(_flatten(c, out) for c in children))
+
+
+def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
+    """Rebuild a pytree of the structure ``treedef`` from ``leaves``."""
+    leaves = list(leaves)
+    if len(leaves) != treedef.num_leaves:
+        raise ValueError(
+            f"tree.unflatten: structure {treedef!r} needs {treedef.num_leaves} leaves, "
+            f"got {len(leaves)}"
+        )
+    it = iter(leaves)
+    return _unflatten(treedef, it)
+
+
+def _unflatten(td: TreeDef, it: Any) -> Any:
+    if td.node is _LEAF:
+        return next(it)
+    children = [_unflatten(c, it) for c in td.children]
+    probe = _registry.get(td.node)
+    if probe is None:
+        probe = _handler_for_type(td.node)
+    return probe[1](td.aux, children)
+
+
+def _handler_for_type(cls: type) -> tuple[Callable, Callable]:
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        return (None, lambda _, c: cls(*c))  # type: ignore[return-value]
+    if hasattr(cls, "tree_unflatten"):
+        return (cls.tree_flatten, cls.tree_unflatten)
+    return _dataclass_handler(cls)
+
+
+def leaves(tree: Any) -> list[Any]:
+    """The leaves of ``tree`` in flatten order."""
+    return flatten(tree)[0]
+
+
+def structure(tree: Any) -> TreeDef:
+    """The :class:`TreeDef` of ``tree``."""
+    return flatten(tree)[1]
+
+
+def map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:  # noqa: A001
+    """Apply ``f`` leaf-wise over ``tree`` and trees ``rest`` of the same structure."""
+    lv, td = flatten(tree)
+    others = []
+    for r in rest:
+        rl, rtd = flatten(r)
+        if rtd != td:
+            raise ValueError(f"tree.map: structures differ: {td!r} vs {rtd!r}")
+        others.append(rl)
+    return unflatten(td, [f(*xs) for xs in zip(lv, *others)])

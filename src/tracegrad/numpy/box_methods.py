@@ -1,0 +1,100 @@
+"""Give traced values (:class:`~tracegrad.core.Box`) the operators and methods of an
+ndarray, each routed to a tracegrad.numpy operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core.primitive import Box, Primitive, get_value
+from tracegrad.core.shapes import reshape, sum
+from tracegrad.numpy import contractions as c
+from tracegrad.numpy import elementwise as ew
+from tracegrad.numpy import indexing as ix
+from tracegrad.numpy import nondiff as nd
+from tracegrad.numpy import reductions as r
+from tracegrad.numpy import shape as sh
+from tracegrad.numpy.misc import clip
+
+__all__ = ["astype"]
+
+
+def _astype_impl(x: Any, dtype: Any) -> Any:
+    return np.asarray(x).astype(dtype)
+
+
+astype = Primitive(_astype_impl, "astype")
+astype.defvjp(lambda g, out, x, dtype: astype(g, np.result_type(get_value(x)))).def_linear()
+
+
+def _pow(x: Any, y: Any) -> Any:
+    if type(y) in (int, float) and y == 2:
+        return ew.square(x)
+    return ew.power(x, y)
+
+
+def _shape_args(args: tuple) -> Any:
+    """``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` both mean shape ``(2, 3)``."""
+    return args[0] if len(args) == 1 and not isinstance(args[0], int) else args
+
+
+_methods: dict[str, Any] = {
+    "__add__": lambda s, o: ew.add(s, o),
+    "__radd__": lambda s, o: ew.add(o, s),
+    "__sub__": lambda s, o: ew.subtract(s, o),
+    "__rsub__": lambda s, o: ew.subtract(o, s),
+    "__mul__": lambda s, o: ew.multiply(s, o),
+    "__rmul__": lambda s, o: ew.multiply(o, s),
+    "__truediv__": lambda s, o: ew.divide(s, o),
+    "__rtruediv__": lambda s, o: ew.divide(o, s),
+    "__pow__": _pow,
+    "__rpow__": lambda s, o: ew.power(o, s),
+    "__mod__": lambda s, o: ew.remainder(s, o),
+    "__rmod__": lambda s, o: ew.remainder(o, s),
+    "__floordiv__": lambda s, o: nd.floor_divide(s, o),
+    "__rfloordiv__": lambda s, o: nd.floor_divide(o, s),
+    "__matmul__": lambda s, o: c.matmul(s, o),
+    "__rmatmul__": lambda s, o: c.matmul(o, s),
+    "__neg__": lambda s: ew.negative(s),
+    "__pos__": lambda s: s,
+    "__abs__": lambda s: ew.abs(s),
+    "__lt__": lambda s, o: nd.less(s, o),
+    "__le__": lambda s, o: nd.less_equal(s, o),
+    "__gt__": lambda s, o: nd.greater(s, o),
+    "__ge__": lambda s, o: nd.greater_equal(s, o),
+    "__eq__": lambda s, o: nd.equal(s, o),
+    "__ne__": lambda s, o: nd.not_equal(s, o),
+    "__getitem__": lambda s, idx: ix.getitem(s, ix.clean_index(idx)),
+    "T": property(lambda s: sh.transpose(s)),
+    "mT": property(lambda s: sh.swapaxes(s, -1, -2)),
+    "reshape": lambda s, *shape: reshape(s, _shape_args(shape)),
+    "transpose": lambda s, *axes: sh.transpose(s, _shape_args(axes) if axes else None),
+    "swapaxes": lambda s, a, b: sh.swapaxes(s, a, b),
+    "ravel": lambda s: sh.ravel(s),
+    "flatten": lambda s: sh.ravel(s),
+    "squeeze": lambda s, axis=None: sh.squeeze(s, axis),
+    "repeat": lambda s, repeats, axis=None: sh.repeat(s, repeats, axis),
+    "sum": lambda s, axis=None, keepdims=False: sum(s, axis=axis, keepdims=keepdims),
+    "mean": lambda s, axis=None, keepdims=False: r.mean(s, axis=axis, keepdims=keepdims),
+    "prod": lambda s, axis=None, keepdims=False: r.prod(s, axis=axis, keepdims=keepdims),
+    "max": lambda s, axis=None, keepdims=False: r.max(s, axis=axis, keepdims=keepdims),
+    "min": lambda s, axis=None, keepdims=False: r.min(s, axis=axis, keepdims=keepdims),
+    "var": lambda s, axis=None, ddof=0, keepdims=False: r.var(s, axis, ddof, keepdims),
+    "std": lambda s, axis=None, ddof=0, keepdims=False: r.std(s, axis, ddof, keepdims),
+    "cumsum": lambda s, axis=None: r.cumsum(s, axis=axis),
+    "dot": lambda s, o: c.dot(s, o),
+    "astype": lambda s, dtype: astype(s, dtype),
+    "clip": lambda s, a_min=None, a_max=None: clip(s, a_min, a_max),
+    "argmax": lambda s, axis=None: nd.argmax(s, axis=axis),
+    "argmin": lambda s, axis=None: nd.argmin(s, axis=axis),
+    "argsort": lambda s, axis=-1: nd.argsort(s, axis=axis),
+    "all": lambda s, axis=None: nd.all(s, axis=axis),
+    "any": lambda s, axis=None: nd.any(s, axis=axis),
+    "nonzero": lambda s: nd.nonzero(s),
+    "copy": lambda s: s,
+}
+
+for _name, _fn in _methods.items():
+    setattr(Box, _name, _fn)
+del _name, _fn

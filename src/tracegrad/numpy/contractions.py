@@ -1,0 +1,184 @@
+"""Products and contractions: matmul, dot, tensordot, einsum, outer, inner, trace."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core.primitive import Primitive
+from tracegrad.core.shapes import broadcast_to, reshape, sum
+from tracegrad.numpy.shape import ravel, swapaxes, transpose
+
+__all__ = ["dot", "einsum", "inner", "matmul", "outer", "tensordot", "trace", "vdot"]
+
+
+def _mT(x: Any) -> Any:
+    return swapaxes(x, -1, -2)
+
+
+def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
+    if np.ndim(b) == 1:
+        return g * b if np.ndim(a) == 1 else reshape(g, np.shape(g) + (1,)) * b
+    if np.ndim(a) == 1:
+        return matmul(b, reshape(g, np.shape(g) + (1,)))[..., 0]
+    return matmul(g, _mT(b))
+
+
+def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
+    if np.ndim(a) == 1:
+        if np.ndim(b) == 1:
+            return g * a
+        gs = np.shape(g)
+        return reshape(a, (-1, 1)) * reshape(g, gs[:-1] + (1, gs[-1]))
+    if np.ndim(b) == 1:
+        return matmul(_mT(a), reshape(g, np.shape(g) + (1,)))[..., 0]
+    return matmul(_mT(a), g)
+
+
+matmul = Primitive(np.matmul, "matmul")
+matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)
+matmul.defjvp(lambda t, out, a, b: matmul(t, b), lambda t, out, a, b: matmul(a, t))
+
+
+def tensordot(a: Any, b: Any, axes: int | Sequence[Any] = 2) -> Any:
+    """Sum products over the given axes, as ``numpy.tensordot`` (built on matmul)."""
+    na, nb = np.ndim(a), np.ndim(b)
+    if isinstance(axes, (int, np.integer)):
+        axes_a, axes_b = list(range(na - axes, na)), list(range(int(axes)))
+    else:
+        axes_a, axes_b = axes
+        axes_a = [axes_a] if isinstance(axes_a, (int, np.integer)) else list(axes_a)
+        axes_b = [axes_b] if isinstance(axes_b, (int, np.integer)) else list(axes_b)
+    axes_a = [x % na for x in axes_a]
+    axes_b = [x % nb for x in axes_b]
+    sa, sb = np.shape(a), np.shape(b)
+    for i, j in zip(axes_a, axes_b):
+        if sa[i] != sb[j]:
+            raise ValueError(
+                f"tensordot: shape mismatch for sum: a{sa} axis {i} has {sa[i]}, "
+                f"b{sb} axis {j} has {sb[j]}"
+            )
+    free_a = [i for i in range(na) if i not in axes_a]
+    free_b = [j for j in range(nb) if j not in axes_b]
+    k = int(np.prod([sa[i] for i in axes_a], dtype=np.int64))
+    a2 = reshape(transpose(a, free_a + axes_a), (-1, k))
+    b2 = reshape(transpose(b, axes_b + free_b), (k, -1))
+    return reshape(matmul(a2, b2), tuple(sa[i] for i in free_a) + tuple(sb[j] for j in free_b))
+
+
+def dot(a: Any, b: Any) -> Any:
+    """``numpy.dot``: product for scalars, matmul up to 2-D, a tensordot beyond."""
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
+        return a * b
+    if na <= 2 and nb <= 2:
+        return matmul(a, b)
+    return tensordot(a, b, axes=([na - 1], [nb - 2 if nb >= 2 else 0]))
+
+
+def inner(a: Any, b: Any) -> Any:
+    """Sum product over the last axes."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return a * b
+    return tensordot(a, b, axes=([-1], [-1]))
+
+
+def vdot(a: Any, b: Any) -> Any:
+    """Dot product of the flattened arrays."""
+    return matmul(ravel(a), ravel(b))
+
+
+def outer(a: Any, b: Any) -> Any:
+    """Outer product of the flattened inputs, shape ``(a.size, b.size)``."""
+    return reshape(ravel(a), (-1, 1)) * reshape(ravel(b), (1, -1))
+
+
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """Sum along a diagonal."""
+    shape = np.shape(x)
+    mask = np.eye(shape[axis1], shape[axis2], k=offset, dtype=bool)
+    moved = transpose(
+        x,
+        [a for a in range(len(shape)) if a not in (axis1 % len(shape), axis2 % len(shape))]
+        + [axis1 % len(shape), axis2 % len(shape)],
+    )
+    return sum(moved * mask, axis=(-2, -1))
+
+
+# --- einsum -------------------------------------------------------------------------
+
+
+def _parse_einsum(subscripts: str, shapes: Sequence[tuple[int, ...]]) -> tuple[list[str], str]:
+    """Explicit per-operand subscripts and output subscripts, ellipses spelled out."""
+    subscripts = subscripts.replace(" ", "")
+    if "->" in subscripts:
+        lhs, rhs = subscripts.split("->")
+    else:
+        lhs, rhs = subscripts, None
+    ins = lhs.split(",")
+    if len(ins) != len(shapes):
+        raise ValueError(f"einsum: {len(ins)} operand subscripts for {len(shapes)} operands")
+    used = set(subscripts) - set(".,->")
+    spare = [c for c in string.ascii_letters if c not in used]
+    n_ell = max((len(s) - (len(sub) - 3) for sub, s in zip(ins, shapes) if "..." in sub), default=0)
+    ell = "".join(spare[:n_ell])
+    full = []
+    for sub, s in zip(ins, shapes):
+        if "..." in sub:
+            k = len(s) - (len(sub) - 3)
+            sub = sub.replace("...", ell[n_ell - k :])
+        full.append(sub)
+    if rhs is None:
+        counts: dict[str, int] = {}
+        for sub in full:
+            for c in sub:
+                counts[c] = counts.get(c, 0) + 1
+        rhs = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    else:
+        rhs = rhs.replace("...", ell)
+    return full, rhs
+
+
+def _einsum_impl(subscripts: str, *operands: Any) -> Any:
+    return np.einsum(subscripts, *operands)
+
+
+def _einsum_vjp(argnum: int, g: Any, out: Any, subscripts: str, *ops: Any) -> Any:
+    i = argnum - 1
+    ins, rhs = _parse_einsum(subscripts, [np.shape(o) for o in ops])
+    target = ins[i]
+    if len(set(target)) != len(target):
+        raise NotImplementedError(
+            f"einsum: no derivative for an operand with a repeated subscript ('{target}'); "
+            "take the diagonal with tnp.diagonal or a mask first"
+        )
+    others = [(s, o) for j, (s, o) in enumerate(zip(ins, ops)) if j != i]
+    present = set(rhs).union(*[set(s) for s, _ in others])
+    kept = "".join(c for c in target if c in present)
+    spec = ",".join([rhs] + [s for s, _ in others]) + "->" + kept
+    ct = einsum(spec, g, *[o for _, o in others])
+    if kept != target:  # letters summed away inside this operand alone: broadcast back
+        shape = np.shape(ops[i])
+        ct = reshape(ct, tuple(shape[k] if c in kept else 1 for k, c in enumerate(target)))
+        ct = broadcast_to(ct, shape)
+    return ct
+
+
+def _einsum_jvp(argnum: int, t: Any, out: Any, subscripts: str, *ops: Any) -> Any:
+    ops = list(ops)
+    ops[argnum - 1] = t
+    return einsum(subscripts, *ops)
+
+
+_einsum = Primitive(_einsum_impl, "einsum")
+_einsum.defvjp_argnum(_einsum_vjp).defjvp_argnum(_einsum_jvp)
+
+
+def einsum(subscripts: str, *operands: Any) -> Any:
+    """Einstein summation, ``numpy.einsum`` with a string of subscripts."""
+    if not isinstance(subscripts, str):
+        raise TypeError("einsum: the first argument must be the subscripts string")
+    return _einsum(subscripts, *operands)

@@ -1,0 +1,78 @@
+"""Indexing: basic and integer-array ``x[idx]``, its adjoint (scatter-add), gathers, sort.
+
+Integer-array indices may repeat: the adjoint adds the cotangents of repeated
+positions (``numpy.add.at``), so gradients accumulate as they should.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core.primitive import Primitive, box_types, get_value
+from tracegrad.core.shapes import reshape
+
+__all__ = ["getitem", "scatter_add", "sort", "take", "take_along_axis"]
+
+
+def _is_basic(idx: Any) -> bool:
+    """True for indices made only of ints, slices, None and Ellipsis (no gathers)."""
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts)
+
+
+def _getitem_impl(x: Any, idx: Any) -> Any:
+    return x[idx]
+
+
+def _scatter_add_impl(g: Any, idx: Any, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape, dtype=np.result_type(g))
+    if _is_basic(idx):
+        out[idx] = g  # basic indices never repeat a position
+    else:
+        np.add.at(out, idx, g)
+    return out
+
+
+getitem = Primitive(_getitem_impl, "getitem")
+scatter_add = Primitive(_scatter_add_impl, "scatter_add")
+getitem.defvjp(lambda g, out, x, idx: scatter_add(g, idx, np.shape(x))).def_linear()
+scatter_add.defvjp(lambda g, out, t, idx, shape: getitem(g, idx)).def_linear()
+
+
+def clean_index(idx: Any) -> Any:
+    """An index with any traced parts replaced by their values (indices carry no
+    derivative) and lists turned into arrays, as NumPy would read them."""
+    if isinstance(idx, tuple):
+        return tuple(clean_index(i) for i in idx)
+    if type(idx) in box_types:
+        return get_value(idx)
+    if isinstance(idx, list):
+        return np.asarray([get_value(i) for i in idx])
+    return idx
+
+
+def take(x: Any, indices: Any, axis: int | None = None) -> Any:
+    """Elements at ``indices`` along ``axis`` (of the flattened array for ``None``)."""
+    indices = get_value(indices)
+    if axis is None:
+        return getitem(reshape(x, (-1,)), indices)
+    idx = [slice(None)] * np.ndim(x)
+    idx[axis] = np.asarray(indices)
+    return getitem(x, tuple(idx))
+
+
+def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
+    """``numpy.take_along_axis`` as one integer-array gather."""
+    indices = np.asarray(get_value(indices))
+    shape = np.shape(x)
+    axis = axis % len(shape)
+    grids = np.ogrid[tuple(slice(n) for n in indices.shape)]
+    idx = tuple(indices if a == axis else grids[a] for a in range(len(shape)))
+    return getitem(x, idx)
+
+
+def sort(x: Any, axis: int = -1) -> Any:
+    """Sorted copy; the derivative follows each element to its sorted position."""
+    return take_along_axis(x, np.argsort(get_value(x), axis=axis), axis)

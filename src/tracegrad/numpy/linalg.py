@@ -1,0 +1,132 @@
+"""``tracegrad.numpy.linalg``: inv, det, slogdet, solve, norm.
+
+Matrix functions work on stacks of matrices (the last two axes), as NumPy's do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from tracegrad.core.primitive import Primitive, get_value
+from tracegrad.core.shapes import reshape, sum
+from tracegrad.numpy.contractions import matmul
+from tracegrad.numpy.elementwise import abs, power, sqrt
+from tracegrad.numpy.reductions import max, min
+from tracegrad.numpy.shape import swapaxes
+
+__all__ = ["det", "inv", "norm", "slogdet", "solve", "LinAlgError"]
+
+LinAlgError = np.linalg.LinAlgError
+
+
+def _mT(x: Any) -> Any:
+    return swapaxes(x, -1, -2)
+
+
+def _as_matrix_scale(g: Any) -> Any:
+    """A per-matrix scalar ``(...,)`` reshaped to broadcast over matrices ``(..., 1, 1)``."""
+    return reshape(g, np.shape(g) + (1, 1))
+
+
+inv = Primitive(np.linalg.inv, "inv")
+inv.defvjp(lambda g, out, x: -matmul(_mT(out), matmul(g, _mT(out))))
+inv.defjvp(lambda t, out, x: -matmul(out, matmul(t, out)))
+
+det = Primitive(np.linalg.det, "det")
+det.defvjp(lambda g, out, x: _as_matrix_scale(g * out) * _mT(inv(x)))
+det.defjvp(lambda t, out, x: out * sum(_mT(inv(x)) * t, axis=(-2, -1)))
+
+
+def _logabsdet_impl(x: Any) -> Any:
+    return np.linalg.slogdet(x)[1]
+
+
+_logabsdet = Primitive(_logabsdet_impl, "logabsdet")
+_logabsdet.defvjp(lambda g, out, x: _as_matrix_scale(g) * _mT(inv(x)))
+_logabsdet.defjvp(lambda t, out, x: sum(_mT(inv(x)) * t, axis=(-2, -1)))
+
+
+class SlogdetResult(NamedTuple):
+    sign: Any
+    logabsdet: Any
+
+
+def slogdet(x: Any) -> SlogdetResult:
+    """``(sign, log|det|)``; the sign is piecewise constant and carries no derivative."""
+    return SlogdetResult(np.linalg.slogdet(get_value(x))[0], _logabsdet(x))
+
+
+def _solve_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
+    gb = solve(_mT(a), g)
+    if np.ndim(b) == 1:
+        return -reshape(gb, (-1, 1)) * reshape(out, (1, -1))
+    return -matmul(gb, _mT(out))
+
+
+solve = Primitive(np.linalg.solve, "solve")
+solve.defvjp(_solve_vjp_a, lambda g, out, a, b: solve(_mT(a), g))
+solve.defjvp(lambda t, out, a, b: solve(a, -matmul(t, out)), lambda t, out, a, b: solve(a, t))
+
+
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002
+    """Vector and matrix norms as ``numpy.linalg.norm`` (not the spectral/nuclear ones).
+
+    Vector ``ord``: None/2, 1, inf, -inf, any p; matrix ``ord``: None/'fro', 1, -1, inf,
+    -inf. The derivative of the 2-norm at zero is undefined (NaN), as in NumPy-based
+    peers.
+    """
+    nd = np.ndim(x)
+    if axis is None:
+        if ord is None or (ord in ("fro", "f") and nd == 2):
+            r = sqrt(sum(x * x))
+            return reshape(r, (1,) * nd) if keepdims else r
+        if nd == 1:
+            axis = 0
+        elif nd == 2:
+            axis = (0, 1)
+        else:
+            raise ValueError("norm: give axis for an order other than None on an N-D array")
+    if isinstance(axis, (tuple, list)) and len(axis) == 2:
+        return _matrix_norm(x, ord, tuple(axis), keepdims)
+    if isinstance(axis, (tuple, list)):
+        (axis,) = axis
+    return _vector_norm(x, ord, axis, keepdims)
+
+
+def _vector_norm(x: Any, ord: Any, axis: int, keepdims: bool) -> Any:  # noqa: A002
+    if ord is None or ord == 2:
+        return sqrt(sum(x * x, axis=axis, keepdims=keepdims))
+    if ord == np.inf:
+        return max(abs(x), axis=axis, keepdims=keepdims)
+    if ord == -np.inf:
+        return min(abs(x), axis=axis, keepdims=keepdims)
+    if ord == 0:
+        return np.sum(get_value(x) != 0, axis=axis, keepdims=keepdims).astype(float)
+    if ord == 1:
+        return sum(abs(x), axis=axis, keepdims=keepdims)
+    if isinstance(ord, str):
+        raise ValueError(f"norm: invalid order {ord!r} for a vector norm")
+    return power(sum(power(abs(x), ord), axis=axis, keepdims=keepdims), 1.0 / ord)
+
+
+def _matrix_norm(x: Any, ord: Any, axis: tuple[int, int], keepdims: bool) -> Any:  # noqa: A002
+    nd = np.ndim(x)
+    row, col = axis[0] % nd, axis[1] % nd
+    if ord is None or ord in ("fro", "f"):
+        r = sqrt(sum(x * x, axis=axis, keepdims=True))
+    elif ord in (1, -1):
+        red = max if ord == 1 else min
+        r = red(sum(abs(x), axis=row, keepdims=True), axis=col, keepdims=True)
+    elif ord in (np.inf, -np.inf):
+        red = max if ord == np.inf else min
+        r = red(sum(abs(x), axis=col, keepdims=True), axis=row, keepdims=True)
+    else:
+        raise NotImplementedError(
+            f"norm: matrix order {ord!r} (spectral/nuclear) is not differentiable here yet"
+        )
+    if keepdims:
+        return r
+    shape = tuple(n for i, n in enumerate(np.shape(r)) if i not in (row, col))
+    return reshape(r, shape)

@@ -1,0 +1,42 @@
+"""Operations with zero derivative: comparisons, rounding, sign, arg-reductions, tests.
+
+They take traced or plain values and return plain NumPy values (DESIGN: comparisons,
+``floor``, ``argmax`` and integer outputs have zero derivative).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core.primitive import get_value
+
+_NAMES = [
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "logical_and", "logical_or", "logical_not", "logical_xor",
+    "isfinite", "isnan", "isinf", "isclose", "allclose", "array_equal",
+    "sign", "floor", "ceil", "round", "rint", "trunc", "floor_divide",
+    "argmax", "argmin", "argsort", "nonzero", "count_nonzero", "all", "any",
+    "shape", "ndim", "size", "unique", "searchsorted", "digitize", "histogram",
+]  # fmt: skip
+
+__all__ = list(_NAMES)
+
+
+def _lift(name: str) -> Callable[..., Any]:
+    fn = getattr(np, name)
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        return fn(*[get_value(a) for a in args], **kwargs)
+
+    wrapped.__name__ = name
+    wrapped.__qualname__ = name
+    wrapped.__doc__ = f"``numpy.{name}`` on the primal values; carries no derivative."
+    return wrapped
+
+
+for _name in _NAMES:
+    globals()[_name] = _lift(_name)
+del _name

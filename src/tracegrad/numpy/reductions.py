@@ -1,0 +1,167 @@
+"""Reductions: sum, mean, prod, max, min, var, std, cumsum, logsumexp.
+
+``max``/``min`` split the derivative evenly between tied maxima (DESIGN's convention).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core.primitive import Primitive, get_value
+from tracegrad.core.shapes import broadcast_to, normalize_axis, reshape, sum
+from tracegrad.numpy.elementwise import exp, log, sqrt, where
+from tracegrad.numpy.shape import transpose
+
+__all__ = [
+    "amax",
+    "amin",
+    "cumsum",
+    "logsumexp",
+    "max",
+    "mean",
+    "min",
+    "prod",
+    "std",
+    "sum",
+    "var",
+]
+
+
+def _keep_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
+    """``shape`` with the reduced axes set to 1 (the ``keepdims=True`` shape)."""
+    kept = list(shape)
+    for a in normalize_axis(axis, len(shape)):
+        kept[a] = 1
+    return tuple(kept)
+
+
+def _count(shape: tuple[int, ...], axis: Any) -> int:
+    return int(np.prod([shape[a] for a in normalize_axis(axis, len(shape))], dtype=np.int64))
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Arithmetic mean over ``axis`` (all axes for ``None``)."""
+    n = _count(np.shape(x), axis)
+    total = sum(x, axis=axis, keepdims=keepdims)
+    if not np.issubdtype(np.result_type(get_value(total)), np.inexact):
+        total = total * 1.0
+    return total / n
+
+
+def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
+    """Variance ``sum((x - mean)**2) / (n - ddof)`` over ``axis``."""
+    n = _count(np.shape(x), axis)
+    centred = x - mean(x, axis=axis, keepdims=True)
+    return sum(centred * centred, axis=axis, keepdims=keepdims) / (n - ddof)
+
+
+def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
+    """Standard deviation, ``sqrt(var)``."""
+    return sqrt(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+def _extreme_weights(x: Any, out: Any, axis: Any) -> np.ndarray:
+    """1/(number of ties) at the positions that attain the extremum, 0 elsewhere."""
+    xv = get_value(x)
+    hit = xv == np.reshape(get_value(out), _keep_shape(np.shape(xv), axis))
+    w = hit / np.sum(hit, axis=axis, keepdims=True)
+    return w.astype(np.result_type(xv, np.float16))
+
+
+def _reduce_extreme(impl: Any, name: str) -> Primitive:
+    def vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        xshape = np.shape(x)
+        g = broadcast_to(reshape(g, _keep_shape(xshape, axis)), xshape)
+        return g * _extreme_weights(x, out, axis)
+
+    def jvp(t: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return sum(t * _extreme_weights(x, out, axis), axis=axis, keepdims=keepdims)
+
+    return Primitive(impl, name).defvjp(vjp).defjvp(jvp)
+
+
+def _max_impl(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def _min_impl(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+max = _reduce_extreme(_max_impl, "max")  # noqa: A001
+min = _reduce_extreme(_min_impl, "min")  # noqa: A001
+amax, amin = max, min
+
+
+def _prod_impl(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return np.prod(x, axis=axis, keepdims=keepdims)
+
+
+def _prod_of_others(x: Any, axis: Any) -> Any:
+    """For each element, the product of the other elements of its reduction group.
+
+    Exact even where elements are zero (``out / x`` is not): the group is laid out on a
+    last axis of length n and multiplied with each position in turn replaced by 1.
+    """
+    shape = np.shape(x)
+    axes = normalize_axis(axis, len(shape))
+    rest = tuple(a for a in range(len(shape)) if a not in axes)
+    perm = rest + axes
+    n = _count(shape, axis)
+    xt = transpose(x, perm)
+    moved_shape = np.shape(get_value(xt))
+    flat = reshape(xt, moved_shape[: len(rest)] + (n,))
+    eye = np.eye(n, dtype=bool)
+    expanded = where(eye, 1.0, reshape(flat, np.shape(get_value(flat))[:-1] + (1, n)))
+    others = prod(expanded, axis=-1)
+    back = reshape(others, moved_shape)
+    return transpose(back, tuple(np.argsort(perm)))
+
+
+def _prod_vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    xshape = np.shape(x)
+    g = broadcast_to(reshape(g, _keep_shape(xshape, axis)), xshape)
+    return g * _prod_of_others(x, axis)
+
+
+def _prod_jvp(t: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return sum(t * _prod_of_others(x, axis), axis=axis, keepdims=keepdims)
+
+
+prod = Primitive(_prod_impl, "prod").defvjp(_prod_vjp).defjvp(_prod_jvp)
+
+
+def _cumsum_impl(x: Any, axis: int | None = None) -> Any:
+    return np.cumsum(x, axis=axis)
+
+
+def _cumsum_vjp(g: Any, out: Any, x: Any, axis: int | None = None) -> Any:
+    if axis is None:
+        return reshape(_reverse_cumsum(g, 0), np.shape(x))
+    return _reverse_cumsum(g, axis)
+
+
+def _reverse_cumsum(g: Any, axis: int) -> Any:
+    flip = [slice(None)] * np.ndim(g)
+    flip[axis] = slice(None, None, -1)
+    flip = tuple(flip)
+    return cumsum(g[flip], axis=axis)[flip]
+
+
+cumsum = Primitive(_cumsum_impl, "cumsum").defvjp(_cumsum_vjp).def_linear()
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``log(sum(exp(x)))`` over ``axis``, computed without overflow (finite at ±1000).
+
+    The shift by the maximum carries no derivative, so the gradient is ``softmax(x)``.
+    """
+    xv = get_value(x)
+    m = np.max(xv, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0).astype(np.result_type(xv, np.float16))
+    s = log(sum(exp(x - m), axis=axis, keepdims=True)) + m
+    if keepdims:
+        return s
+    return reshape(s, np.shape(np.sum(xv, axis=axis)))

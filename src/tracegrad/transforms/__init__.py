@@ -1,0 +1,24 @@
+"""Transforms: compositions of forward and reverse mode over user functions."""
+
+from tracegrad.transforms.checks import check_grads, numerical_grad
+from tracegrad.transforms.custom import defjvp, defvjp, primitive
+from tracegrad.transforms.differentiate import grad, jvp, stop_gradient, value_and_grad, vjp
+from tracegrad.transforms.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
+
+__all__ = [
+    "check_grads",
+    "defjvp",
+    "defvjp",
+    "grad",
+    "hessian",
+    "hvp",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
+    "jvp",
+    "numerical_grad",
+    "primitive",
+    "stop_gradient",
+    "value_and_grad",
+    "vjp",
+]

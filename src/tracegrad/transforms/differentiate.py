@@ -1,0 +1,272 @@
+"""The basic transforms: ``vjp``, ``jvp``, ``grad``, ``value_and_grad``, ``stop_gradient``.
+
+Pytrees are handled here, at the boundary: the core only ever sees flat lists of
+leaves. ``argnums`` selects which positional arguments are differentiated; the others
+pass through untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core import tree
+from tracegrad.core.forward import jvp_flat, zeros_like_value
+from tracegrad.core.primitive import box_types, get_value, unbox
+from tracegrad.core.reverse import backward, record
+from tracegrad.numpy.box_methods import astype
+
+__all__ = ["grad", "jvp", "stop_gradient", "value_and_grad", "vjp"]
+
+
+def stop_gradient(x: Any) -> Any:
+    """``x`` with every derivative cut: its value passes, its derivative is zero.
+
+    Works on pytrees.
+    """
+    return tree.map(get_value, x)
+
+
+# --- argument handling -------------------------------------------------------------
+
+
+def _dtype(x: Any) -> np.dtype:
+    return np.result_type(get_value(x))
+
+
+def as_float_leaf(x: Any, where: str) -> Any:
+    """A leaf that can be differentiated: a float array, float scalar or traced value.
+
+    Python floats become ``numpy.float64``; lists become arrays. Integer, boolean and
+    complex leaves are refused (derivatives are taken over the reals).
+    """
+    if type(x) not in box_types and not isinstance(x, (np.ndarray, np.floating)):
+        x = np.asarray(x)
+        if x.ndim == 0 and np.issubdtype(x.dtype, np.floating):
+            x = x[()]
+    dt = _dtype(x)
+    if not np.issubdtype(dt, np.floating):
+        raise TypeError(
+            f"cannot differentiate with respect to {where} of dtype {dt}: pass a float "
+            "array (e.g. x.astype(float)) or mark it as not differentiated with argnums"
+        )
+    return x
+
+
+def _argnums(argnums: int | Sequence[int], nargs: int, fname: str) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for n in nums:
+        if not isinstance(n, int) or not -nargs <= n < nargs:
+            raise ValueError(
+                f"{fname}: argnums={argnums!r} does not fit a call with {nargs} positional "
+                "argument(s)"
+            )
+    return tuple(n % nargs for n in nums)
+
+
+class _Partial:
+    """``f`` with the arguments at ``argnums`` taken from a flat list of leaves."""
+
+    def __init__(
+        self, f: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], fname: str
+    ) -> None:
+        self.f, self.args, self.kwargs, self.nums = f, args, kwargs, nums
+        leaves, self.treedef = tree.flatten(tuple(args[n] for n in nums))
+        paths = []
+        for n in nums:
+            k = len(tree.leaves(args[n]))
+            paths += [f"argument {n}"] * k
+        self.leaves = [as_float_leaf(v, w) for v, w in zip(leaves, paths)]
+        self.fname = fname
+
+    def call(self, leaves: Sequence[Any]) -> Any:
+        parts = tree.unflatten(self.treedef, list(leaves))
+        args = list(self.args)
+        for n, p in zip(self.nums, parts):
+            args[n] = p
+        return self.f(*args, **self.kwargs)
+
+    def rebuild(self, leaves: Sequence[Any], single: bool) -> Any:
+        parts = tree.unflatten(self.treedef, list(leaves))
+        return parts[0] if single else parts
+
+
+def _split_aux(out: Any, has_aux: bool, fname: str) -> tuple[Any, Any]:
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"{fname}(has_aux=True): the function must return a pair (output, aux)")
+    return out[0], out[1]
+
+
+def _cast_like(ct: Any, leaf: Any) -> Any:
+    """A cotangent or tangent with the dtype and scalar/array kind of ``leaf``."""
+    if ct is None:
+        return zeros_like_value(leaf)[()] if np.ndim(leaf) == 0 else zeros_like_value(leaf)
+    dt = _dtype(leaf)
+    if type(ct) in box_types:
+        return ct if _dtype(ct) == dt else astype(ct, dt)
+    ct = np.asarray(ct, dtype=dt)
+    return ct if isinstance(leaf, np.ndarray) or type(leaf) in box_types else ct[()]
+
+
+# --- reverse mode -----------------------------------------------------------------
+
+
+def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
+    """Evaluate ``f(*primals)`` and return ``(out, vjp_fn)`` (plus ``aux`` if asked).
+
+    ``vjp_fn(cotangent)`` takes a cotangent with the structure and shapes of ``out`` and
+    returns a tuple with one cotangent per primal (``cotangentᵀ · ∂out/∂primal``). It can
+    be called many times; the recorded graph lives as long as ``vjp_fn`` does.
+    """
+    part = _Partial(f, primals, {}, tuple(range(len(primals))), "vjp")
+    holder: dict[str, Any] = {}
+
+    def flat(*leaves: Any) -> list[Any]:
+        out, aux = _split_aux(part.call(leaves), has_aux, "vjp")
+        out_leaves, holder["tree"] = tree.flatten(out)
+        holder["aux"] = aux
+        return out_leaves
+
+    values, indices, trace = record(flat, part.leaves)
+    out_tree = holder["tree"]
+    out = tree.unflatten(out_tree, values)
+    shapes = [np.shape(v) for v in values]
+
+    def vjp_fn(cotangent: Any) -> tuple:
+        ct_leaves, ct_tree = tree.flatten(cotangent)
+        if ct_tree != out_tree:
+            raise ValueError(
+                f"vjp_fn: cotangent structure {ct_tree!r} does not match the output "
+                f"structure {out_tree!r}"
+            )
+        seeds = []
+        for i, (ct, idx, shape) in enumerate(zip(ct_leaves, indices, shapes)):
+            if np.shape(ct) != shape:
+                raise ValueError(
+                    f"vjp_fn: cotangent {i} has shape {np.shape(ct)}, the output has {shape}"
+                )
+            if idx is not None:
+                seeds.append((idx, ct))
+        cts = backward(trace.tape, seeds, len(part.leaves))
+        return tuple(part.rebuild([_cast_like(c, x) for c, x in zip(cts, part.leaves)], False))
+
+    if has_aux:
+        return out, vjp_fn, tree.map(lambda x: unbox(x, trace), holder["aux"])
+    return out, vjp_fn
+
+
+def value_and_grad(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
+    """``f`` and its gradient from one forward and one backward pass.
+
+    Returns a function giving ``(value, grad)``, or ``((value, aux), grad)`` with
+    ``has_aux``. ``f`` must return a scalar (shape ``()``); ``grad`` has the structure of
+    the argument (a tuple of them when ``argnums`` is a tuple).
+    """
+
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple:
+        nums = _argnums(argnums, len(args), "grad")
+        part = _Partial(f, args, kwargs, nums, "grad")
+        holder: dict[str, Any] = {}
+
+        def flat(*leaves: Any) -> list[Any]:
+            out, holder["aux"] = _split_aux(part.call(leaves), has_aux, "grad")
+            return [out]
+
+        (out,), (idx,), trace = record(flat, part.leaves)
+        _check_scalar(out)
+        seeds = [] if idx is None else [(idx, np.ones((), dtype=_dtype(out)))]
+        cts = backward(trace.tape, seeds, len(part.leaves))
+        g = part.rebuild(
+            [_cast_like(c, x) for c, x in zip(cts, part.leaves)], isinstance(argnums, int)
+        )
+        if has_aux:
+            return (out, tree.map(lambda x: unbox(x, trace), holder["aux"])), g
+        return out, g
+
+    value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    value_and_grad_f.__doc__ = f.__doc__
+    return value_and_grad_f
+
+
+def _check_scalar(out: Any) -> None:
+    shape = np.shape(out)
+    if shape != ():
+        raise TypeError(
+            f"grad requires a scalar output (shape ()), got shape {shape}: use jacrev (or "
+            "jacobian) for the full Jacobian, or vjp for a vector-Jacobian product"
+        )
+    dt = _dtype(out)
+    if not np.issubdtype(dt, np.floating):
+        raise TypeError(f"grad requires a float output, got dtype {dt}")
+
+
+def grad(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
+    """The gradient of a scalar-valued ``f`` with respect to the arguments ``argnums``.
+
+    >>> import tracegrad as tg, tracegrad.numpy as tnp
+    >>> float(tg.grad(lambda x: tnp.sin(x) * x)(0.0))
+    0.0
+
+    With ``has_aux=True``, ``f`` returns ``(value, aux)`` and the result is
+    ``(grad, aux)``.
+    """
+    vg = value_and_grad(f, argnums, has_aux)
+
+    def grad_f(*args: Any, **kwargs: Any) -> Any:
+        (value, g) = vg(*args, **kwargs)
+        if has_aux:
+            return g, value[1]
+        return g
+
+    grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    grad_f.__doc__ = f.__doc__
+    return grad_f
+
+
+# --- forward mode -----------------------------------------------------------------
+
+
+def jvp(
+    f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], has_aux: bool = False
+) -> tuple:
+    """``(f(*primals), ∂f · tangents)`` in one forward pass (plus ``aux`` if asked).
+
+    ``primals`` and ``tangents`` are tuples (or lists) of the same structure and shapes.
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp: primals and tangents must be tuples, e.g. jvp(f, (x,), (v,))")
+    part = _Partial(f, tuple(primals), {}, tuple(range(len(primals))), "jvp")
+    t_leaves, t_tree = tree.flatten(tuple(tangents))
+    if t_tree != part.treedef:
+        raise ValueError(
+            f"jvp: tangents structure {t_tree!r} does not match primals {part.treedef!r}"
+        )
+    ts = []
+    for i, (p, t) in enumerate(zip(part.leaves, t_leaves)):
+        if np.shape(t) != np.shape(p):
+            raise ValueError(
+                f"jvp: tangent {i} has shape {np.shape(t)}, its primal has {np.shape(p)}"
+            )
+        ts.append(_cast_like(t, p))
+    holder: dict[str, Any] = {}
+
+    def flat(*leaves: Any) -> list[Any]:
+        out, aux = _split_aux(part.call(leaves), has_aux, "jvp")
+        out_leaves, holder["tree"] = tree.flatten(out)
+        holder["aux"] = aux
+        return out_leaves
+
+    values, out_tangents, trace = jvp_flat(flat, part.leaves, ts)
+    out = tree.unflatten(holder["tree"], values)
+    t_out = tree.unflatten(holder["tree"], out_tangents)
+    if has_aux:
+        return out, t_out, tree.map(lambda x: unbox(x, trace), holder["aux"])
+    return out, t_out
