@@ -7,9 +7,11 @@
 [5.5, 1.716]
 """
 
-from tracegrad import numpy
+from tracegrad import nn, numpy, optim
 from tracegrad.core import tree
 from tracegrad.core.primitive import Primitive, ShapeError
+from tracegrad.traces import Trace, trace
+from tracegrad.train import fit
 from tracegrad.transforms import (
     check_grads,
     defjvp,
@@ -33,10 +35,12 @@ __version__ = "0.1.0"
 __all__ = [
     "Primitive",
     "ShapeError",
+    "Trace",
     "__version__",
     "check_grads",
     "defjvp",
     "defvjp",
+    "fit",
     "grad",
     "hessian",
     "hvp",
@@ -44,10 +48,13 @@ __all__ = [
     "jacobian",
     "jacrev",
     "jvp",
+    "nn",
     "numerical_grad",
     "numpy",
+    "optim",
     "primitive",
     "stop_gradient",
+    "trace",
     "tree",
     "value_and_grad",
     "vjp",

@@ -16,6 +16,8 @@ __all__ = ["COMMANDS", "UsageError", "main"]
 #: subcommand name -> module under tracegrad.cli
 COMMANDS: dict[str, str] = {
     "demo": "tracegrad.cli.demo",
+    "trace": "tracegrad.cli.trace",
+    "check": "tracegrad.cli.check",
 }
 
 

@@ -13,6 +13,7 @@ from tracegrad.core.primitive import (
     get_value,
     is_boxed,
     new_trace,
+    trace_stack,
     unbox,
 )
 from tracegrad.core.reverse import VJPBox, VJPTrace, backward, record
@@ -34,6 +35,7 @@ __all__ = [
     "jvp_flat",
     "new_trace",
     "record",
+    "trace_stack",
     "tree",
     "unbox",
     "unbroadcast",

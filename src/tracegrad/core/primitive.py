@@ -12,7 +12,8 @@ confusion): a trace only ever touches boxes it created.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,13 +28,28 @@ __all__ = [
     "get_value",
     "is_boxed",
     "new_trace",
+    "trace_stack",
     "unbox",
 ]
 
 #: Box classes, checked with a set lookup on ``type(x)`` on every primitive call.
 box_types: set[type] = set()
 
-_trace_stack: list[Trace] = []
+
+class _ThreadState(threading.local):
+    """Per-thread trace stack: levels are only meaningful within one thread, and two
+    threads differentiating at once must not push and pop each other's traces."""
+
+    def __init__(self) -> None:
+        self.stack: list[Trace] = []
+
+
+_state = _ThreadState()
+
+
+def trace_stack() -> list[Trace]:
+    """The active traces of the calling thread, innermost last (do not modify)."""
+    return _state.stack
 
 
 class ShapeError(ValueError):
@@ -62,16 +78,21 @@ class Trace:
 
 
 @contextmanager
-def new_trace(cls: type[Trace], *args: Any):
-    """Push a trace one level above the current top; pop it even if the body raises."""
-    level = _trace_stack[-1].level + 1 if _trace_stack else 1
+def new_trace(cls: type[Trace], *args: Any) -> Iterator[Trace]:
+    """Push a trace one level above the current top; pop it even if the body raises.
+
+    Once popped the trace is inactive: a box of it that escaped (stored in a global, a
+    closure) raises a clear error when used, instead of silently giving wrong results.
+    """
+    stack = _state.stack
+    level = stack[-1].level + 1 if stack else 1
     trace = cls(level, *args)
-    _trace_stack.append(trace)
+    stack.append(trace)
     try:
         yield trace
     finally:
         trace.active = False
-        _trace_stack.pop()
+        stack.pop()
 
 
 class Box:

@@ -1,14 +1,16 @@
 """Pytrees: nested containers of arrays, flattened to a list of leaves and a structure.
 
-Containers: tuple, list, dict (keys in sorted order, so two dicts with the same keys
-always line up), ``None`` (no leaves), namedtuples, dataclasses (fields marked
-``field(metadata={"static": True})`` are structure, not leaves), and any class that
+Containers: tuple, list, dict and defaultdict (keys in sorted order, so two dicts with
+the same keys always line up), OrderedDict (in its own order), ``None`` (no leaves),
+namedtuples, dataclasses (fields marked ``field(metadata={"static": True})`` are
+structure, not leaves), and any class that
 defines ``tree_flatten(self) -> (children, aux)`` and a classmethod
 ``tree_unflatten(aux, children)`` (tracegrad's nn modules do). Everything else is a leaf.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -86,6 +88,24 @@ register(tuple, lambda t: (list(t), None), lambda _, c: tuple(c))
 register(list, lambda t: (list(t), None), lambda _, c: list(c))
 register(dict, _dict_flatten, lambda keys, c: dict(zip(keys, c)))
 register(type(None), lambda _: ([], None), lambda _a, _c: None)
+# An OrderedDict's order is part of its meaning, so it is kept rather than sorted.
+register(
+    collections.OrderedDict,
+    lambda d: (list(d.values()), tuple(d)),
+    lambda keys, c: collections.OrderedDict(zip(keys, c)),
+)
+
+
+def _defaultdict_flatten(d: collections.defaultdict) -> tuple[list[Any], tuple]:
+    children, keys = _dict_flatten(d)
+    return children, (d.default_factory, keys)
+
+
+register(
+    collections.defaultdict,
+    _defaultdict_flatten,
+    lambda aux, c: collections.defaultdict(aux[0], zip(aux[1], c)),
+)
 
 
 def _handler(x: Any) -> tuple[Callable, Callable] | None:

@@ -39,6 +39,25 @@ def _shape_args(args: tuple) -> Any:
     return args[0] if len(args) == 1 and not isinstance(args[0], int) else args
 
 
+def _reduction(fn: Any) -> Any:
+    """A reduction method. It takes NumPy's ``dtype``/``out`` keywords too, because
+    ``numpy.sum(x)``, ``numpy.mean(x)`` etc. call ``x.sum(axis=..., out=None, ...)`` on
+    objects that are not ndarrays."""
+
+    name = getattr(fn, "name", None) or fn.__name__  # a Primitive, or a function
+
+    def method(
+        self: Box, axis: Any = None, dtype: Any = None, out: Any = None, **kwargs: Any
+    ) -> Any:
+        if out is not None:
+            raise TypeError(f"{name}(out=...) cannot store a traced value in an existing array")
+        x = self if dtype is None else astype(self, dtype)
+        return fn(x, axis=axis, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
 _methods: dict[str, Any] = {
     "__add__": lambda s, o: ew.add(s, o),
     "__radd__": lambda s, o: ew.add(o, s),
@@ -75,13 +94,13 @@ _methods: dict[str, Any] = {
     "flatten": lambda s: sh.ravel(s),
     "squeeze": lambda s, axis=None: sh.squeeze(s, axis),
     "repeat": lambda s, repeats, axis=None: sh.repeat(s, repeats, axis),
-    "sum": lambda s, axis=None, keepdims=False: sum(s, axis=axis, keepdims=keepdims),
-    "mean": lambda s, axis=None, keepdims=False: r.mean(s, axis=axis, keepdims=keepdims),
-    "prod": lambda s, axis=None, keepdims=False: r.prod(s, axis=axis, keepdims=keepdims),
-    "max": lambda s, axis=None, keepdims=False: r.max(s, axis=axis, keepdims=keepdims),
-    "min": lambda s, axis=None, keepdims=False: r.min(s, axis=axis, keepdims=keepdims),
-    "var": lambda s, axis=None, ddof=0, keepdims=False: r.var(s, axis, ddof, keepdims),
-    "std": lambda s, axis=None, ddof=0, keepdims=False: r.std(s, axis, ddof, keepdims),
+    "sum": _reduction(sum),
+    "mean": _reduction(r.mean),
+    "prod": _reduction(r.prod),
+    "max": _reduction(r.max),
+    "min": _reduction(r.min),
+    "var": _reduction(r.var),
+    "std": _reduction(r.std),
     "cumsum": lambda s, axis=None: r.cumsum(s, axis=axis),
     "dot": lambda s, o: c.dot(s, o),
     "astype": lambda s, dtype: astype(s, dtype),
@@ -94,6 +113,62 @@ _methods: dict[str, Any] = {
     "nonzero": lambda s: nd.nonzero(s),
     "copy": lambda s: s,
 }
+
+# NumPy ufuncs that stand for an operator: ``ndarray op box`` calls these ufuncs with the
+# box as an operand, and they route to the traced operation.
+_UFUNC_OPS: dict[Any, Any] = {
+    np.add: ew.add,
+    np.subtract: ew.subtract,
+    np.multiply: ew.multiply,
+    np.true_divide: ew.divide,
+    np.power: ew.power,
+    np.remainder: ew.remainder,
+    np.matmul: c.matmul,
+    np.negative: ew.negative,
+    np.absolute: ew.abs,
+    np.floor_divide: nd.floor_divide,
+    np.less: nd.less,
+    np.less_equal: nd.less_equal,
+    np.greater: nd.greater,
+    np.greater_equal: nd.greater_equal,
+    np.equal: nd.equal,
+    np.not_equal: nd.not_equal,
+}
+
+
+def _array_ufunc(self: Box, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+    """NumPy's ufunc protocol on traced values.
+
+    Operators with a NumPy array on the left (``np.ones(3) * x``) arrive here and are
+    traced. Any other ufunc (``np.sin(x)``: plain NumPy used on a traced value) would
+    silently drop the derivative, so it raises a TypeError naming the replacement.
+    """
+    op = _UFUNC_OPS.get(ufunc)
+    if method == "__call__" and op is not None and not kwargs:
+        return op(*inputs)
+    name = getattr(ufunc, "__name__", str(ufunc))
+    if "out" in kwargs:
+        raise TypeError(
+            f"numpy.{name} with out=... (e.g. `arr += x`) cannot store a traced value in a "
+            "NumPy array: it would lose the derivative; build a new array instead, e.g. "
+            "arr = arr + x, tnp.where or tnp.concatenate"
+        )
+    import tracegrad.numpy as tnp  # at call time: tracegrad.numpy imports this module
+
+    if method == "__call__":
+        call = f"numpy.{name}"
+        fix = f"tracegrad.numpy.{name}" if hasattr(tnp, name) else "a tracegrad.numpy operation"
+    else:  # numpy.add.reduce and friends
+        call = f"numpy.{name}.{method}"
+        fix = "a tracegrad.numpy reduction (tnp.sum, tnp.cumsum, ...)"
+    raise TypeError(
+        f"{call} was called on a traced value: plain NumPy cannot carry derivatives. Use "
+        f"{fix} instead (import tracegrad.numpy as tnp), or tg.stop_gradient(x) if the "
+        "derivative should be cut here"
+    )
+
+
+_methods["__array_ufunc__"] = _array_ufunc
 
 for _name, _fn in _methods.items():
     setattr(Box, _name, _fn)

@@ -147,24 +147,43 @@ def _einsum_impl(subscripts: str, *operands: Any) -> Any:
 
 
 def _einsum_vjp(argnum: int, g: Any, out: Any, subscripts: str, *ops: Any) -> Any:
+    """Cotangent of operand ``argnum - 1``: the einsum of ``g`` with the other operands.
+
+    The contraction yields one axis per distinct letter of the operand that survives
+    (appears in the output or another operand). Letters summed inside this operand
+    alone come back by broadcasting; a repeated letter (``'ii'``: a diagonal) puts the
+    cotangent on that diagonal and zero elsewhere.
+    """
     i = argnum - 1
     ins, rhs = _parse_einsum(subscripts, [np.shape(o) for o in ops])
     target = ins[i]
-    if len(set(target)) != len(target):
-        raise NotImplementedError(
-            f"einsum: no derivative for an operand with a repeated subscript ('{target}'); "
-            "take the diagonal with tnp.diagonal or a mask first"
-        )
+    shape = np.shape(ops[i])
     others = [(s, o) for j, (s, o) in enumerate(zip(ins, ops)) if j != i]
     present = set(rhs).union(*[set(s) for s, _ in others])
-    kept = "".join(c for c in target if c in present)
+    # distinct surviving letters, in order of first appearance in the operand
+    kept = "".join(c for k, c in enumerate(target) if c in present and target.index(c) == k)
     spec = ",".join([rhs] + [s for s, _ in others]) + "->" + kept
     ct = einsum(spec, g, *[o for _, o in others])
-    if kept != target:  # letters summed away inside this operand alone: broadcast back
-        shape = np.shape(ops[i])
-        ct = reshape(ct, tuple(shape[k] if c in kept else 1 for k, c in enumerate(target)))
-        ct = broadcast_to(ct, shape)
+    if kept == target:
+        return ct
+    # each kept letter sits on the axis of its first appearance; other axes have size 1
+    first = [target.index(c) == k and c in present for k, c in enumerate(target)]
+    ct = reshape(ct, tuple(n if f else 1 for n, f in zip(shape, first)))
+    ct = broadcast_to(ct, shape)
+    if len(set(target)) != len(target):
+        ct = ct * _diagonal_mask(target, shape)
     return ct
+
+
+def _diagonal_mask(target: str, shape: tuple[int, ...]) -> np.ndarray:
+    """True where all axes that share a letter have equal indices (``'iij'``: i0 == i1)."""
+    grids = np.indices(shape, sparse=True)
+    mask = np.ones(shape, dtype=bool)
+    for k, c in enumerate(target):
+        k0 = target.index(c)
+        if k0 != k:
+            mask = mask & (grids[k0] == grids[k])
+    return mask
 
 
 def _einsum_jvp(argnum: int, t: Any, out: Any, subscripts: str, *ops: Any) -> Any:

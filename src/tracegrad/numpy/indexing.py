@@ -63,9 +63,15 @@ def take(x: Any, indices: Any, axis: int | None = None) -> Any:
     return getitem(x, tuple(idx))
 
 
-def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
-    """``numpy.take_along_axis`` as one integer-array gather."""
+def take_along_axis(x: Any, indices: Any, axis: int | None) -> Any:
+    """``numpy.take_along_axis`` as one integer-array gather.
+
+    ``indices`` has ``x``'s number of axes; ``axis=None`` gathers from the flattened
+    ``x`` with 1-D ``indices``, as NumPy does.
+    """
     indices = np.asarray(get_value(indices))
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
     shape = np.shape(x)
     axis = axis % len(shape)
     grids = np.ogrid[tuple(slice(n) for n in indices.shape)]
@@ -73,6 +79,7 @@ def take_along_axis(x: Any, indices: Any, axis: int) -> Any:
     return getitem(x, idx)
 
 
-def sort(x: Any, axis: int = -1) -> Any:
-    """Sorted copy; the derivative follows each element to its sorted position."""
+def sort(x: Any, axis: int | None = -1) -> Any:
+    """Sorted copy (of the flattened array for ``axis=None``); the derivative follows
+    each element to its sorted position."""
     return take_along_axis(x, np.argsort(get_value(x), axis=axis), axis)

@@ -58,16 +58,39 @@ def slogdet(x: Any) -> SlogdetResult:
     return SlogdetResult(np.linalg.slogdet(get_value(x))[0], _logabsdet(x))
 
 
+def _solve_vec(a: Any, v: Any) -> Any:
+    """``solve(a, v)`` for a stack of vectors ``v`` ``(..., n)``, batched like ``a``.
+
+    ``numpy.linalg.solve`` reads a right-hand side as vectors only when it is 1-D; the
+    cotangents and tangents of a vector solve carry the batch axes of ``a``, so they are
+    solved as columns ``(..., n, 1)``.
+    """
+    col = solve(a, reshape(v, np.shape(v) + (1,)))
+    return reshape(col, np.shape(col)[:-1])
+
+
 def _solve_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
-    gb = solve(_mT(a), g)
+    # a x = b  =>  a_bar = -(a^-T g) x^T
     if np.ndim(b) == 1:
-        return -reshape(gb, (-1, 1)) * reshape(out, (1, -1))
-    return -matmul(gb, _mT(out))
+        gb = _solve_vec(_mT(a), g)
+        return -(reshape(gb, np.shape(gb) + (1,)) * reshape(out, np.shape(out)[:-1] + (1, -1)))
+    return -matmul(solve(_mT(a), g), _mT(out))
+
+
+def _solve_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
+    return _solve_vec(_mT(a), g) if np.ndim(b) == 1 else solve(_mT(a), g)
+
+
+def _solve_jvp_a(t: Any, out: Any, a: Any, b: Any) -> Any:
+    # d(x) = -a^-1 (da) x
+    if np.ndim(b) == 1:
+        return -_solve_vec(a, matmul(t, reshape(out, np.shape(out) + (1,)))[..., 0])
+    return -solve(a, matmul(t, out))
 
 
 solve = Primitive(np.linalg.solve, "solve")
-solve.defvjp(_solve_vjp_a, lambda g, out, a, b: solve(_mT(a), g))
-solve.defjvp(lambda t, out, a, b: solve(a, -matmul(t, out)), lambda t, out, a, b: solve(a, t))
+solve.defvjp(_solve_vjp_a, _solve_vjp_b)
+solve.defjvp(_solve_jvp_a, lambda t, out, a, b: solve(a, t))
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002

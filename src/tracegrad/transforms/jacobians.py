@@ -31,6 +31,14 @@ def _assemble(blocks: list[list[Any]], out_tree: tree.TreeDef, part: _Partial, s
     return tree.unflatten(out_tree, per_out)
 
 
+def _as_block(block: Any, leaf: Any) -> Any:
+    """A scalar Jacobian (scalar output, scalar input) as a NumPy scalar when the input
+    was a scalar, the way ``grad`` returns one (a 0-d array input gives a 0-d array)."""
+    if np.shape(block) == () and isinstance(block, np.ndarray) and not isinstance(leaf, np.ndarray):
+        return block[()]
+    return block
+
+
 def _basis(leaf: Any, k: int) -> np.ndarray:
     e = np.zeros(np.size(leaf), dtype=np.result_type(get_value(leaf)))
     e[k] = 1.0
@@ -67,20 +75,29 @@ def _jacfwd_at(part: _Partial, single: bool) -> Any:
             if not columns[k]:
                 row.append(np.zeros(shape, dtype=np.result_type(v)))
                 continue
-            row.append(reshape(stack([c[o] for c in columns[k]], axis=-1), shape))
+            block = reshape(stack([c[o] for c in columns[k]], axis=-1), shape)
+            row.append(_as_block(block, leaf))
         blocks.append(row)
     return _assemble(blocks, holder["tree"], part, single)
 
 
-def _jacrev_at(part: _Partial, single: bool) -> Any:
-    leaves = part.leaves
+def _record_at(part: _Partial) -> tuple[list[Any], list[int | None], Any, tree.TreeDef]:
+    """One recorded pass of ``part``: output leaves, their tape indices, the trace and the
+    output structure."""
     holder: dict[str, Any] = {}
 
     def flat(*xs: Any) -> list[Any]:
         out_leaves, holder["tree"] = tree.flatten(part.call(xs))
         return out_leaves
 
-    values, indices, trace = record(flat, leaves)
+    values, indices, trace = record(flat, part.leaves)
+    return values, indices, trace, holder["tree"]
+
+
+def _jacrev_at(part: _Partial, single: bool, recorded: tuple | None = None) -> Any:
+    """``recorded``: a :func:`_record_at` result to reuse instead of recording again."""
+    leaves = part.leaves
+    values, indices, trace, out_tree = recorded if recorded is not None else _record_at(part)
     blocks = []
     for v, idx in zip(values, indices):
         rows: list[list[Any]] = [[] for _ in leaves]
@@ -96,9 +113,10 @@ def _jacrev_at(part: _Partial, single: bool) -> Any:
             if n_out == 0:
                 block_row.append(np.zeros(shape, dtype=np.result_type(v)))
             else:
-                block_row.append(reshape(stack(rows[k], axis=0), shape))
+                block = reshape(stack(rows[k], axis=0), shape)
+                block_row.append(_as_block(block, x))
         blocks.append(block_row)
-    return _assemble(blocks, holder["tree"], part, single)
+    return _assemble(blocks, out_tree, part, single)
 
 
 def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
@@ -133,14 +151,20 @@ def jacobian(
         nums = _argnums(argnums, len(args), "jacobian")
         part = _Partial(f, args, kwargs, nums, "jacobian")
         single = isinstance(argnums, int)
-        chosen = mode
-        if mode == "auto":
-            n_in = sum(int(np.size(x)) for x in part.leaves)
-            n_out = sum(int(np.size(v)) for v in tree.leaves(f(*args, **kwargs)))
-            chosen = "fwd" if n_in <= n_out else "rev"
-        if chosen in ("fwd", "forward"):
+        if mode in ("fwd", "forward"):
             return _jacfwd_at(part, single)
-        return _jacrev_at(part, single)
+        if mode in ("rev", "reverse"):
+            return _jacrev_at(part, single)
+        # auto: the output size is only known after a call, so make that call the
+        # recording reverse mode needs; it is reused when reverse mode is chosen, and
+        # only wasted when forward mode wins
+        recorded = _record_at(part)
+        n_in = sum(int(np.size(x)) for x in part.leaves)
+        n_out = sum(int(np.size(v)) for v in recorded[0])
+        if n_in <= n_out:
+            del recorded  # release the tape before the forward passes
+            return _jacfwd_at(part, single)
+        return _jacrev_at(part, single, recorded)
 
     return jac
 

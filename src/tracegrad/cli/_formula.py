@@ -1,0 +1,130 @@
+"""Shared by ``tracegrad trace`` and ``tracegrad check``: the formula and its point."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+from tracegrad.cli.main import UsageError
+from tracegrad.traces.expr import Formula, ParseError, parse
+
+__all__ = ["add_formula_arguments", "load", "parse_assignments", "print_output"]
+
+
+def add_formula_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "expr",
+        metavar="EXPR",
+        help="formula, e.g. 'ln(x1) + x1*x2 - sin(x2)'; several outputs separated by commas",
+    )
+    parser.add_argument(
+        "--at",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME=VALUE",
+        required=True,
+        help="the point, one NAME=VALUE per variable (VALUE may be a "
+        "comma-separated vector); inputs are numbered in this order",
+    )
+
+
+def _number(text: str, where: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise UsageError(f"{where}: {text!r} is not a number") from None
+    if not math.isfinite(x):
+        raise UsageError(f"{where}: {text!r} is not a finite number")
+    return x
+
+
+def parse_assignments(items: list[str], option: str) -> dict[str, Any]:
+    """``["x1=2", "w=1,2"]`` → ``{"x1": 2.0, "w": array([1., 2.])}`` or a UsageError."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not eq or not name:
+            raise UsageError(f"{option} {item!r}: expected NAME=VALUE, e.g. x1=2")
+        if not text:
+            raise UsageError(f"{option} {name}=: missing value after '='")
+        if not name.isidentifier():
+            raise UsageError(f"{option} {item!r}: {name!r} is not a variable name")
+        if name in out:
+            raise UsageError(f"{option}: {name} is given twice")
+        where = f"{option} {name}"
+        if "," in text:
+            out[name] = np.array([_number(t.strip(), where) for t in text.split(",")])
+        else:
+            out[name] = _number(text, where)
+    return out
+
+
+def load(args: argparse.Namespace) -> tuple[Formula, list[str], list[Any]]:
+    """The parsed formula, the input names (in ``--at`` order) and their values."""
+    try:
+        formula = parse(args.expr)
+    except ParseError as e:
+        raise UsageError(f"in the formula, {e}") from None
+    point = parse_assignments(args.at, "--at")
+    missing = [v for v in formula.variables if v not in point]
+    if missing:
+        adds = " ".join(f"{m}=VALUE" for m in missing)
+        raise UsageError(f"no value for {', '.join(missing)}: add {adds} to --at")
+    extra = [k for k in point if k not in formula.variables]
+    if extra:
+        raise UsageError(
+            f"--at {', '.join(extra)}: not in the formula "
+            f"(its variables: {', '.join(formula.variables) or 'none'})"
+        )
+    names = list(point)
+    return formula, names, [point[n] for n in names]
+
+
+def print_output(text: str, colour: bool | None = None) -> None:
+    """Print with rich (colour, only on a terminal) when available, else plainly."""
+    tty = sys.stdout.isatty() if colour is None else colour
+    if tty:
+        try:
+            from rich.console import Console
+            from rich.text import Text
+        except ImportError:
+            tty = False
+    if not tty:
+        sys.stdout.write(text)
+        return
+    console = Console(highlight=False)
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        t = Text(line)
+        if line and set(line) <= set("─┼"):
+            t.stylize("dim")
+        elif (
+            nxt
+            and set(nxt) <= set("─┼")
+            and (i == 0 or not lines[i - 1].strip() or set(lines[i - 1]) <= set("─┼ "))
+        ):
+            t.stylize("bold cyan")  # a table's title row
+        elif line.startswith(("FAIL", "error")):
+            t.stylize("bold red")
+        else:
+            for cell_start in _value_spans(line):
+                t.stylize("green", *cell_start)
+        console.print(t, soft_wrap=True)
+
+
+def _value_spans(line: str) -> list[tuple[int, int]]:
+    """Where the values sit in a table line: after the last ' = ' of each column group."""
+    spans, start = [], 0
+    for part in line.split(" │ "):
+        k = part.rfind(" = ")
+        if k >= 0:
+            spans.append((start + k + 3, start + len(part)))
+        start += len(part) + 3
+    return spans

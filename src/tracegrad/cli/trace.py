@@ -1,0 +1,191 @@
+"""Print a formula's primal, tangent and adjoint traces, as the lecture notes do.
+
+Examples:
+  tracegrad trace "ln(x1) + x1*x2 - sin(x2)" --at x1=2 x2=5
+  tracegrad trace "mse(relu(w*x + b) + (w*x + b), y)" --at x=5 w=2 b=-3 y=7
+  tracegrad trace "sqrt(x**2 + exp(x**2))" --at x=1 --format latex --output f.tex
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from tracegrad.cli._formula import add_formula_arguments, load, parse_assignments, print_output
+from tracegrad.cli.main import UsageError
+from tracegrad.traces import Trace, trace
+from tracegrad.traces.dot import GraphvizMissing, render, write_atomic
+from tracegrad.traces.notation import format_value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.splitlines()[0]
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "\n".join(__doc__.splitlines()[2:])
+    add_formula_arguments(parser)
+    parser.add_argument(
+        "--wrt",
+        nargs="+",
+        metavar="NAME",
+        default=None,
+        help="inputs for the forward tangent traces (a unit seed each; default: the first input)",
+    )
+    parser.add_argument(
+        "--seed",
+        nargs="+",
+        metavar="NAME=VALUE",
+        default=None,
+        help="forward tangent seed, e.g. --seed x1=1 x2=0 (others 0)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("forward", "reverse", "both"),
+        default="both",
+        help="which traces to print (default both)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "markdown", "latex", "dot"),
+        default="text",
+        help="output form (default text)",
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write to FILE instead of the terminal (with --format dot, "
+        ".svg/.png/.pdf are rendered by Graphviz)",
+    )
+    parser.add_argument(
+        "--dot",
+        metavar="FILE",
+        help="also write the graph to FILE (.dot, or .svg/.png with Graphviz)",
+    )
+    parser.add_argument(
+        "--precision",
+        type=int,
+        default=3,
+        metavar="N",
+        help="digits after the point in displayed values (default 3)",
+    )
+    parser.add_argument(
+        "--fold",
+        action="store_true",
+        help="fold scalar linear steps into one (v_1 = v_-2 + v_-1 + 1.5·v_0)",
+    )
+    parser.add_argument(
+        "--order",
+        choices=("levels", "recorded"),
+        default="levels",
+        help="number steps by graph depth as the slides do (default) or in the order they ran",
+    )
+
+
+def build(args: argparse.Namespace) -> Trace:
+    formula, names, values = load(args)
+    if not 0 <= args.precision <= 15:
+        raise UsageError("--precision must be between 0 and 15")
+    fun = formula.function(names)
+    try:
+        return trace(fun, *values, names=names, fold_affine=args.fold, order=args.order)
+    except (ValueError, ArithmeticError) as e:  # e.g. shapes that do not broadcast
+        raise UsageError(f"cannot evaluate the formula at this point: {e}") from None
+
+
+def _tangent_seeds(args: argparse.Namespace, tr: Trace) -> list[Any]:
+    if args.seed:
+        seed = parse_assignments(args.seed, "--seed")
+        unknown = [k for k in seed if k not in tr.input_names]
+        if unknown:
+            raise UsageError(
+                f"--seed {', '.join(unknown)}: not an input (inputs: {', '.join(tr.input_names)})"
+            )
+        return [seed]
+    wrt = args.wrt or tr.input_names[:1]
+    unknown = [k for k in wrt if k not in tr.input_names]
+    if unknown:
+        raise UsageError(
+            f"--wrt {', '.join(unknown)}: not an input (inputs: {', '.join(tr.input_names)})"
+        )
+    return list(wrt)
+
+
+def _sections(tr: Trace, args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """(heading, table) pairs; tables have to_text/to_markdown/to_latex."""
+    p = args.precision
+    out: list[tuple[str, Any]] = []
+    if args.mode in ("reverse", "both"):
+        out.append(("Primal and adjoint traces", tr.side_by_side(precision=p)))
+    else:
+        out.append(("Primal trace", tr.primal_table(p)))
+    if args.mode in ("forward", "both") and tr.inputs:
+        seeds = _tangent_seeds(args, tr)
+        for sd in seeds:
+            out.append(("Tangent trace", tr.tangent_table(sd, p)))
+        if len(tr.inputs) > 1 and not args.seed:
+            cols = args.wrt or tr.input_names
+            adjoint = 1.0 if args.mode == "both" else None
+            out.append(
+                (
+                    "Forward tangents for each seed"
+                    + (" and the reverse sweep" if adjoint else ""),
+                    tr.derivative_table(cols, adjoint, p),
+                )
+            )
+    return out
+
+
+def _summary(tr: Trace, args: argparse.Namespace) -> str:
+    p = args.precision
+    vals = tr._out_values
+    parts = [f"{n} = {format_value(v, p)}" for n, v in zip(tr.output_names, vals)]
+    line = ", ".join(parts)
+    if args.mode != "forward" and tr.inputs:
+        grad = tr.gradient()
+        y = tr.output_names[0]
+        line += "; gradient: " + ", ".join(
+            f"∂{y}/∂{k} = {format_value(v, p)}" for k, v in grad.items()
+        )
+    return line + "\n"
+
+
+def render_text(tr: Trace, args: argparse.Namespace, form: str) -> str:
+    chunks = []
+    for heading, table in _sections(tr, args):
+        if form == "text":
+            chunks.append(table.to_text() if hasattr(table, "to_text") else str(table))
+        elif form == "markdown":
+            chunks.append(f"**{heading}**\n\n{table.to_markdown()}")
+        else:
+            chunks.append(f"% {heading}\n{table.to_latex()}")
+    if form == "text":
+        chunks.append(_summary(tr, args))
+    return "\n".join(chunks)
+
+
+def run(args: argparse.Namespace) -> int:
+    tr = build(args)
+    if args.format == "dot":
+        text = tr.to_dot(seed=None if args.mode == "forward" else 1.0, precision=args.precision)
+    else:
+        text = render_text(tr, args, args.format)
+    try:
+        if args.output:
+            if args.format == "dot" and os.path.splitext(args.output)[1].lower() in (
+                ".svg",
+                ".png",
+                ".pdf",
+            ):
+                render(text, args.output)
+            else:
+                write_atomic(args.output, text.encode())
+        else:
+            print_output(text) if args.format == "text" else print(text, end="")
+        if args.dot:
+            render(tr.to_dot(precision=args.precision), args.dot)
+    except (GraphvizMissing, ValueError) as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot write {e.filename}: {e.strerror}") from None
+    return 0

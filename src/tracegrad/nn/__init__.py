@@ -1,0 +1,62 @@
+"""Neural networks on tracegrad's transforms: modules, layers, losses, penalties, init.
+
+>>> import numpy as np, tracegrad as tg
+>>> model = tg.nn.MLP([2, 16, 3], ["sigmoid", "identity"], rng=0)
+>>> X, y = np.ones((5, 2)), np.array([0, 1, 2, 1, 0])
+>>> g = tg.grad(lambda m: tg.nn.cross_entropy(m(X), y))(model)
+>>> [p.shape for p in g.parameters()]
+[(2, 16), (16,), (16, 3), (3,)]
+"""
+
+from tracegrad.nn import init
+from tracegrad.nn.activations import (
+    get_activation,
+    identity,
+    leaky_relu,
+    log_softmax,
+    register_activation,
+    relu,
+    sigmoid,
+    softmax,
+    tanh,
+)
+from tracegrad.nn.io import ModelFileError, load, save
+from tracegrad.nn.layers import MLP, Activation, Dropout, Linear, Residual, Sequential
+from tracegrad.nn.losses import binary_cross_entropy, cross_entropy, get_loss, mse, nll, sse
+from tracegrad.nn.module import Module, is_training
+from tracegrad.nn.norm import BatchNorm
+from tracegrad.nn.penalties import l1_penalty, l2_penalty, penalized_weights
+
+__all__ = [
+    "MLP",
+    "Activation",
+    "BatchNorm",
+    "Dropout",
+    "Linear",
+    "ModelFileError",
+    "Module",
+    "Residual",
+    "Sequential",
+    "binary_cross_entropy",
+    "cross_entropy",
+    "get_activation",
+    "get_loss",
+    "identity",
+    "init",
+    "is_training",
+    "l1_penalty",
+    "l2_penalty",
+    "leaky_relu",
+    "load",
+    "log_softmax",
+    "mse",
+    "nll",
+    "penalized_weights",
+    "register_activation",
+    "relu",
+    "save",
+    "sigmoid",
+    "softmax",
+    "sse",
+    "tanh",
+]

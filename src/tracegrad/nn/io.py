@@ -1,0 +1,202 @@
+"""Saving and loading models: one ``.npz`` file, no pickle.
+
+The file holds one array per parameter (``params/<path>``) and buffer
+(``buffers/<path>``) and a JSON description of the module tree (classes, static
+configuration, which attribute is what) under ``__tracegrad__``. It is written
+atomically (a temporary file in the same directory, then ``os.replace``), so a crash
+never leaves half a model behind, and read with ``allow_pickle=False``, so loading a file
+cannot run code. Classes are found by qualified name among the ``Module`` subclasses
+already imported; activations by their registered name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from tracegrad.nn.activations import ACTIVATIONS, activation_name
+from tracegrad.nn.module import MODULE_REGISTRY, Module, _Fields
+
+__all__ = ["ModelFileError", "load", "save"]
+
+FORMAT = "tracegrad.nn/1"
+META_KEY = "__tracegrad__"
+
+
+class ModelFileError(ValueError):
+    """A file is not a (readable, complete) tracegrad model."""
+
+
+def _encode(value: Any, where: str) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, where) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v, where) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"__dict__": {k: _encode(v, where) for k, v in value.items()}}
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return {"__dtype__": np.dtype(value).str}
+    if callable(value):
+        name = activation_name(value)
+        if name is not None:
+            return {"__activation__": name}
+    raise TypeError(
+        f"cannot save {where} = {value!r}: static configuration must be numbers, strings, "
+        "tuples, lists, dicts, dtypes or registered activations "
+        "(tg.nn.register_activation(name, fn) makes a custom activation saveable)"
+    )
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict):
+        if "__tuple__" in value:
+            return tuple(_decode(v) for v in value["__tuple__"])
+        if "__dict__" in value:
+            return {k: _decode(v) for k, v in value["__dict__"].items()}
+        if "__dtype__" in value:
+            return np.dtype(value["__dtype__"])
+        if "__activation__" in value:
+            name = value["__activation__"]
+            if name not in ACTIVATIONS:
+                raise KeyError(f"activation {name!r} is not registered")
+            return ACTIVATIONS[name]
+        raise ValueError(f"unknown encoded value {value!r}")
+    return value
+
+
+def _describe(m: Module, prefix: str, arrays: dict[str, np.ndarray]) -> dict:
+    f = m._freeze()
+    cls = type(m)
+    d = m.__dict__
+    for n in f.params:
+        arrays[f"params/{prefix}{n}"] = np.asarray(d[n])
+    for n in f.buffers:
+        arrays[f"buffers/{prefix}{n}"] = np.asarray(d[n])
+    modules: dict[str, Any] = {}
+    for n in f.modules:
+        v = d[n]
+        if isinstance(v, Module):
+            modules[n] = _describe(v, f"{prefix}{n}.", arrays)
+        else:
+            modules[n] = {
+                "kind": type(v).__name__,
+                "items": [_describe(c, f"{prefix}{n}.{i}.", arrays) for i, c in enumerate(v)],
+            }
+    return {
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "params": list(f.params),
+        "buffers": list(f.buffers),
+        "static": {n: _encode(d[n], f"{cls.__name__}.{n}") for n in f.static},
+        "modules": modules,
+    }
+
+
+def save(path: str | os.PathLike, model: Module) -> None:
+    """Write ``model`` (configuration, parameters, buffers) to the file ``path``.
+
+    The name is used as given (no ``.npz`` is appended). Atomic: the file is replaced
+    only once fully written.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"save: expected a tracegrad.nn.Module, got {type(model).__name__}")
+    path = os.fspath(path)
+    arrays: dict[str, np.ndarray] = {}
+    meta = {"format": FORMAT, "model": _describe(model, "", arrays)}
+    from tracegrad import __version__
+
+    meta["tracegrad_version"] = __version__
+    arrays[META_KEY] = np.array(json.dumps(meta))
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load(path: str | os.PathLike) -> Module:
+    """Read a model written by :func:`save`.
+
+    Raises ``FileNotFoundError`` if there is no such file and :class:`ModelFileError`
+    (naming the file) if it is corrupt, truncated, not an ``.npz`` archive, or an
+    archive that is not a tracegrad model.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model file {path!r}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise ModelFileError(
+            f"{path!r} is not a tracegrad model file (not a readable .npz archive: "
+            f"{type(e).__name__}: {e})"
+        ) from e
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ModelFileError(f"{path!r} is a single .npy array, not a tracegrad model file")
+    try:
+        with data:
+            if META_KEY not in data.files:
+                raise ModelFileError(
+                    f"{path!r} is an .npz archive but not a tracegrad model file (it has no "
+                    f"{META_KEY!r} entry; its entries: {sorted(data.files)[:5]})"
+                )
+            meta = json.loads(str(data[META_KEY]))
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise ModelFileError(
+                    f"{path!r}: unsupported model format {meta.get('format')!r} "
+                    f"(this tracegrad reads {FORMAT!r})"
+                )
+            arrays = {k: data[k] for k in data.files if k != META_KEY}
+            return _build(meta["model"], "", arrays, path)
+    except ModelFileError:
+        raise
+    except Exception as e:
+        raise ModelFileError(f"{path!r} is corrupt or truncated ({type(e).__name__}: {e})") from e
+
+
+def _build(desc: dict, prefix: str, arrays: dict[str, np.ndarray], path: str) -> Module:
+    cls_name = desc["class"]
+    cls = MODULE_REGISTRY.get(cls_name)
+    if cls is None:
+        raise ModelFileError(
+            f"{path!r}: the model uses the class {cls_name!r}, which is not defined; import "
+            "the module that defines it before loading"
+        )
+    obj = object.__new__(cls)
+    d = obj.__dict__
+    for n, v in desc["static"].items():
+        d[n] = _decode(v)
+    for kind, names in (("params", desc["params"]), ("buffers", desc["buffers"])):
+        for n in names:
+            key = f"{kind}/{prefix}{n}"
+            if key not in arrays:
+                raise ModelFileError(f"{path!r}: the entry {key!r} is missing")
+            d[n] = arrays[key]
+    for n, sub in desc["modules"].items():
+        if "class" in sub:
+            d[n] = _build(sub, f"{prefix}{n}.", arrays, path)
+        else:
+            items = [
+                _build(s, f"{prefix}{n}.{i}.", arrays, path) for i, s in enumerate(sub["items"])
+            ]
+            d[n] = tuple(items) if sub["kind"] == "tuple" else items
+    d["_fields"] = _Fields(
+        tuple(desc["params"]), tuple(desc["buffers"]), tuple(desc["modules"]), tuple(desc["static"])
+    )
+    return obj

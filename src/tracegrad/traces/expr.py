@@ -1,0 +1,333 @@
+"""A small, safe parser for formulas typed at a terminal: ``ln(x1) + x1*x2 - sin(x2)``.
+
+Grammar (``**`` and ``^`` are powers, right-associative and binding tighter than a
+unary minus, as in Python: ``-x**2`` is ``-(x**2)``)::
+
+    formula := expr ("," expr)*                 several outputs: "sin(u), cos(u)"
+    expr    := term (("+" | "-") term)*
+    term    := unary (("*" | "/") unary)*
+    unary   := ("-" | "+") unary | power
+    power   := atom (("**" | "^") unary)?
+    atom    := NUMBER | NAME | FUNC "(" expr ("," expr)* ")" | "(" expr ")"
+
+The result is a tree of tuples, turned into a Python function over
+``tracegrad.numpy`` by walking the tree: nothing is ever passed to ``eval`` or
+``exec``, and only the functions in :data:`FUNCTIONS` can be called. Identical
+subexpressions are computed once, so ``relu(w*x + b) + (w*x + b)`` records ``w*x + b``
+as one value used twice, as in seed 004's graph. Errors are :class:`ParseError` with the
+1-based column of the problem.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import tracegrad.numpy as tnp
+from tracegrad.traces.ops import mse
+
+__all__ = ["FUNCTIONS", "Formula", "ParseError", "parse"]
+
+#: name -> (function, number of arguments)
+FUNCTIONS: dict[str, tuple[Callable[..., Any], int]] = {
+    "ln": (tnp.log, 1),
+    "log": (tnp.log, 1),
+    "exp": (tnp.exp, 1),
+    "sqrt": (tnp.sqrt, 1),
+    "sin": (tnp.sin, 1),
+    "cos": (tnp.cos, 1),
+    "tan": (tnp.tan, 1),
+    "tanh": (tnp.tanh, 1),
+    "sigmoid": (tnp.sigmoid, 1),
+    "relu": (tnp.relu, 1),
+    "abs": (tnp.abs, 1),
+    "mse": (mse, 2),
+}
+
+_MAX_LENGTH = 10_000
+_MAX_DEPTH = 200
+
+
+class ParseError(ValueError):
+    """A malformed formula. ``column`` is 1-based; ``str()`` is one line."""
+
+    def __init__(self, message: str, column: int, text: str = "") -> None:
+        super().__init__(f"{message} (at column {column})")
+        self.message = message
+        self.column = column
+        self.text = text
+
+    def pointer(self) -> str:
+        """The formula with a caret under the column, for multi-line displays."""
+        return f"{self.text}\n{' ' * (self.column - 1)}^"
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str  # "num", "name", "op", "end"
+    text: str
+    col: int  # 1-based
+
+
+_TOKEN = re.compile(
+    r"(?P<ws>\s+)|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>\*\*|[-+*/^(),])"
+)
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks, i = [], 0
+    while i < len(text):
+        m = _TOKEN.match(text, i)
+        if m is None:
+            ch = text[i]
+            hint = " (use ** or ^ for powers)" if ch == "²" else ""
+            raise ParseError(f"unexpected character {ch!r}{hint}", i + 1, text)
+        kind = m.lastgroup
+        if kind != "ws":
+            after = m.end()
+            if (
+                kind == "num"
+                and after < len(text)
+                and (text[after].isalpha() or text[after] == "_")
+            ):
+                raise ParseError(
+                    f"missing operator between {m.group()!r} and {text[after]!r} "
+                    f"(write {m.group()}*{text[after]} for a product)",
+                    after + 1,
+                    text,
+                )
+            toks.append(_Tok(kind, m.group(), i + 1))  # type: ignore[arg-type]
+        i = m.end()
+    toks.append(_Tok("end", "", len(text) + 1))
+    return toks
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = _tokenize(text)
+        self.i = 0
+        self.depth = 0
+        self.opened: list[int] = []
+
+    @property
+    def tok(self) -> _Tok:
+        return self.toks[self.i]
+
+    def error(self, message: str, tok: _Tok | None = None) -> ParseError:
+        return ParseError(message, (tok or self.tok).col, self.text)
+
+    def eat(self, text: str) -> bool:
+        if self.tok.kind == "op" and self.tok.text == text:
+            self.i += 1
+            return True
+        return False
+
+    def formula(self) -> list[tuple]:
+        if self.tok.kind == "end":
+            raise self.error("empty formula")
+        outs = [self.expr()]
+        while self.eat(","):
+            outs.append(self.expr())
+        if self.tok.kind != "end":
+            t = self.tok
+            if t.text == ")":
+                raise self.error("unbalanced parenthesis: ')' without a matching '('")
+            raise self.error(f"unexpected {t.text!r}; expected an operator or the end")
+        return outs
+
+    def expr(self) -> tuple:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise self.error("formula nested too deeply")
+        node = self.term()
+        while self.tok.kind == "op" and self.tok.text in "+-":
+            op = self.tok.text
+            self.i += 1
+            node = ("add" if op == "+" else "sub", node, self.term())
+        self.depth -= 1
+        return node
+
+    def term(self) -> tuple:
+        node = self.unary()
+        while self.tok.kind == "op" and self.tok.text in "*/":
+            op = self.tok.text
+            self.i += 1
+            node = ("mul" if op == "*" else "div", node, self.unary())
+        return node
+
+    def unary(self) -> tuple:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise self.error("formula nested too deeply")
+        if self.eat("-"):
+            node: tuple = ("neg", self.unary())
+        elif self.eat("+"):
+            node = self.unary()
+        else:
+            node = self.power()
+        self.depth -= 1
+        return node
+
+    def power(self) -> tuple:
+        base = self.atom()
+        if self.eat("**") or self.eat("^"):
+            return ("pow", base, self.unary())
+        return base
+
+    def atom(self) -> tuple:
+        t = self.tok
+        if t.kind == "num":
+            self.i += 1
+            return ("num", float(t.text))
+        if t.kind == "name":
+            self.i += 1
+            if self.tok.kind == "op" and self.tok.text == "(":
+                return self.call(t)
+            if t.text in FUNCTIONS:
+                raise self.error(f"{t.text} is a function: write {t.text}(...)", t)
+            return ("var", t.text)
+        if self.eat("("):
+            self.opened.append(t.col)
+            inner = self.expr()
+            if not self.eat(")"):
+                raise ParseError(
+                    f"unbalanced parenthesis: '(' at column {t.col} is never closed",
+                    self.tok.col,
+                    self.text,
+                )
+            self.opened.pop()
+            return inner
+        if t.kind == "end":
+            raise self.error("formula ends too early: expected a number, a name or '('")
+        if t.text == ")":
+            raise self.error("unbalanced parenthesis or missing operand before ')'")
+        raise self.error(f"unexpected {t.text!r}: expected a number, a name or '('")
+
+    def call(self, name: _Tok) -> tuple:
+        fname = name.text
+        if fname not in FUNCTIONS:
+            close = difflib.get_close_matches(fname, list(FUNCTIONS), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            known = ", ".join(FUNCTIONS)
+            raise self.error(f"unknown function {fname!r}{hint} (known: {known})", name)
+        open_tok = self.tok
+        self.i += 1  # "("
+        args = [self.expr()]
+        while self.eat(","):
+            args.append(self.expr())
+        if not self.eat(")"):
+            raise ParseError(
+                f"unbalanced parenthesis: '(' at column {open_tok.col} is never closed",
+                self.tok.col,
+                self.text,
+            )
+        arity = FUNCTIONS[fname][1]
+        if len(args) != arity:
+            raise self.error(
+                f"{fname} takes {arity} argument{'s' if arity > 1 else ''}, got {len(args)}", name
+            )
+        return ("call", fname, *args)
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A parsed formula: ``variables`` in order of first appearance, ``outputs`` trees.
+
+    Call it with the variables' values (positionally, in ``variables`` order) to evaluate
+    it on ``tracegrad.numpy``; several outputs come back as a tuple.
+    """
+
+    text: str
+    variables: tuple[str, ...]
+    outputs: tuple[tuple, ...]
+
+    def __call__(self, *values: Any) -> Any:
+        if len(values) != len(self.variables):
+            raise TypeError(f"expected {len(self.variables)} values, got {len(values)}")
+        env = dict(zip(self.variables, values))
+        memo: dict[tuple, Any] = {}  # one value per distinct subexpression
+        outs = tuple(_evaluate(node, env, memo) for node in self.outputs)
+        return outs[0] if len(outs) == 1 else outs
+
+    def function(self, variables: tuple[str, ...] | list[str]) -> Callable[..., Any]:
+        """The formula as a function of ``variables`` (any order, a superset allowed)."""
+        missing = [v for v in self.variables if v not in variables]
+        if missing:
+            raise ValueError(f"no value for {', '.join(missing)}")
+        order = list(variables)
+
+        def fun(*values: Any) -> Any:
+            env = dict(zip(order, values))
+            return self(*(env[v] for v in self.variables))
+
+        return fun
+
+
+def _evaluate(node: tuple, env: dict[str, Any], memo: dict[tuple, Any]) -> Any:
+    if node in memo:
+        return memo[node]
+    kind = node[0]
+    if kind == "num":
+        result = node[1]
+    elif kind == "var":
+        result = env[node[1]]
+    elif kind == "neg":
+        result = -_evaluate(node[1], env, memo)
+    elif kind == "call":
+        fn = FUNCTIONS[node[1]][0]
+        result = fn(*(_evaluate(a, env, memo) for a in node[2:]))
+    else:
+        a = _evaluate(node[1], env, memo)
+        b = _evaluate(node[2], env, memo)
+        if kind == "add":
+            result = a + b
+        elif kind == "sub":
+            result = a - b
+        elif kind == "mul":
+            result = a * b
+        elif kind == "div":
+            result = a / b
+        else:  # pow: an integer exponent keeps x**2 the seeds' square step
+            if node[2][0] == "num" and float(b).is_integer() and abs(b) < 2**31:
+                b = int(b)
+            result = a**b
+    memo[node] = result
+    return result
+
+
+def _variables(node: tuple, out: list[str]) -> None:
+    if node[0] == "var":
+        if node[1] not in out:
+            out.append(node[1])
+    elif node[0] == "call":
+        for a in node[2:]:
+            _variables(a, out)
+    elif node[0] != "num":
+        for a in node[1:]:
+            _variables(a, out)
+
+
+def parse(text: str) -> Formula:
+    """Parse ``text`` into a :class:`Formula`; raise :class:`ParseError` if malformed.
+
+    >>> f = parse("ln(x1) + x1*x2 - sin(x2)")
+    >>> f.variables
+    ('x1', 'x2')
+    >>> round(float(f(2.0, 5.0)), 3)
+    11.652
+    """
+    if not isinstance(text, str):
+        raise TypeError("parse() takes a string")
+    if len(text) > _MAX_LENGTH:
+        raise ParseError(f"formula longer than {_MAX_LENGTH} characters", _MAX_LENGTH + 1, "")
+    parser = _Parser(text)
+    outputs = parser.formula()
+    names: list[str] = []
+    for node in outputs:
+        _variables(node, names)
+    return Formula(text, tuple(names), tuple(outputs))

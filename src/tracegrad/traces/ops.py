@@ -1,0 +1,44 @@
+"""Operations the seeds use as single steps: ``mse`` (seed 004's ``J = MSE(ŷ, y)``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import tracegrad.numpy as tnp
+from tracegrad.core.primitive import get_value
+from tracegrad.transforms import defjvp, defvjp, primitive
+
+__all__ = ["mse"]
+
+
+@primitive
+def mse(y_hat: Any, y: Any) -> Any:
+    """Mean squared error ``mean((ŷ - y)²)``: one step in a trace, as in seed 004."""
+    return np.mean((np.asarray(y_hat, dtype=float) - y) ** 2)
+
+
+def _n(y_hat: Any, y: Any) -> int:
+    # The mean runs over the broadcast shape of both operands.
+    return int(
+        np.size(
+            np.broadcast_to(
+                get_value(y_hat),
+                np.broadcast_shapes(np.shape(get_value(y_hat)), np.shape(get_value(y))),
+            )
+        )
+    )
+
+
+# Rules in tracegrad.numpy operations, so that they can be differentiated again.
+defvjp(
+    mse,
+    lambda g, out, y_hat, y: g * (2.0 / _n(y_hat, y)) * (y_hat - y),
+    lambda g, out, y_hat, y: g * (-2.0 / _n(y_hat, y)) * (y_hat - y),
+)
+defjvp(
+    mse,
+    lambda t, out, y_hat, y: tnp.sum(t * (y_hat - y)) * (2.0 / _n(y_hat, y)),
+    lambda t, out, y_hat, y: tnp.sum(t * (y_hat - y)) * (-2.0 / _n(y_hat, y)),
+)

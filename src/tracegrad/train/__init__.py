@@ -1,0 +1,8 @@
+"""Training: ``fit``, its ``History``, callbacks, metrics and the progress display."""
+
+from tracegrad.train.callbacks import Callback, LambdaCallback
+from tracegrad.train.fit import fit
+from tracegrad.train.history import History
+from tracegrad.train.metrics import accuracy
+
+__all__ = ["Callback", "History", "LambdaCallback", "accuracy", "fit"]

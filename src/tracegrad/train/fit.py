@@ -1,0 +1,278 @@
+"""``tg.fit``: the training loop (full batch, mini-batch, IGD) on the public transforms."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core import tree
+from tracegrad.core.primitive import ShapeError
+from tracegrad.nn.init import as_generator
+from tracegrad.nn.losses import get_loss
+from tracegrad.nn.module import Module
+from tracegrad.optim.sgd import SGD
+from tracegrad.train.callbacks import Callback, as_callback
+from tracegrad.train.history import History
+from tracegrad.train.metrics import get_metric
+from tracegrad.train.progress import make_progress
+from tracegrad.transforms import value_and_grad
+
+__all__ = ["fit"]
+
+
+def _param_dtype(model: Module) -> np.dtype:
+    params = tree.leaves(model)
+    return np.result_type(*params) if params else np.dtype(np.float64)
+
+
+def _as_inputs(X: Any, model: Module) -> np.ndarray:
+    X = np.asarray(X)
+    if not np.issubdtype(X.dtype, np.floating):
+        X = X.astype(_param_dtype(model))  # integer features: compute in the model's dtype
+    return X
+
+
+def _split(
+    X: np.ndarray, y: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fit: validation_split must be in (0, 1), got {fraction}")
+    n = len(X)
+    n_val = int(round(n * fraction))
+    if n_val < 1 or n_val >= n:
+        raise ValueError(
+            f"fit: validation_split={fraction} of {n} samples leaves {n_val} for validation "
+            f"and {n - n_val} for training; both need at least one"
+        )
+    # a random split: data sets such as Iris are sorted by class, so Keras' "last
+    # fraction" would validate on one class only
+    perm = rng.permutation(n)
+    val, tr = perm[:n_val], perm[n_val:]
+    return X[tr], y[tr], X[val], y[val]
+
+
+def _precheck(model: Module, loss_fn: Callable, X: np.ndarray, y: np.ndarray) -> None:
+    """Fail early, naming shapes, when the model or the loss cannot take the data."""
+    if len(X) != len(y):
+        raise ShapeError(
+            f"fit: X has {len(X)} samples (shape {X.shape}) but y has {len(y)} (shape {y.shape})"
+        )
+    if len(X) == 0:
+        raise ValueError("fit: no training samples")
+    k = min(2, len(X))
+    try:
+        out = model(X[:k])
+    except ShapeError as e:
+        raise ShapeError(f"fit: the model cannot take X of shape {X.shape}: {e}") from e
+    try:
+        loss_fn(out, y[:k])
+    except ShapeError as e:
+        raise ShapeError(
+            f"fit: model outputs of shape (N, {', '.join(map(str, np.shape(out)[1:]))}) do "
+            f"not fit targets y of shape {y.shape}: {e}"
+        ) from e
+
+
+def fit(
+    model: Module,
+    loss: str | Callable[[Any, Any], Any],
+    X: Any,
+    y: Any,
+    optimizer: Any = None,
+    *,
+    batch_size: int | None = None,
+    max_epochs: int = 100,
+    tol: float | None = None,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    restore_best: bool = False,
+    shuffle: bool = True,
+    seed: int | np.random.Generator | None = None,
+    validation_split: float = 0.0,
+    validation_data: tuple[Any, Any] | None = None,
+    metrics: Sequence[str | Callable] = (),
+    penalty: Callable[[Module], Any] | None = None,
+    callbacks: Sequence[Callback | Callable] = (),
+    progress: bool | None = None,
+    opt_state: Any = None,
+) -> tuple[Module, History]:
+    """Train ``model`` on ``(X, y)``; returns ``(trained_model, history)``.
+
+    Each step evaluates ``loss(model.apply(xb, train=True), yb) + penalty(model)`` and its
+    gradient in one forward and one backward pass (``tg.value_and_grad``), then applies
+    ``optimizer.update``; BatchNorm running statistics are carried along.
+
+    Args:
+        model: a :class:`tracegrad.nn.Module`.
+        loss: ``loss(outputs, targets) -> scalar`` or a name (``"cross_entropy"``,
+            ``"mse"``, ``"sse"``, ``"nll"``, ``"binary_cross_entropy"``).
+        X: inputs ``(N, features)``; y: targets ``(N, ...)`` (labels or values).
+        optimizer: an object with ``init``/``update`` (default ``SGD(lr=0.1)``, seed
+            001's rate).
+        batch_size: ``None`` (or ``>= N``): full-batch gradient descent, one step per
+            epoch, no shuffling; ``1``: incremental gradient descent (IGD, seed 000);
+            otherwise mini-batches (the last one may be smaller).
+        max_epochs: at most this many epochs (seed 000's ``t_max``, seed 001's
+            ``max_iters`` for full batch).
+        tol: stop once the epoch's gradient norm is ``<= tol`` (seed 001's ``eps``,
+            measured over all parameters).
+        patience: stop when the monitored loss (``val_loss`` with validation data, else
+            ``loss``) has not improved by more than ``min_delta`` for ``patience``
+            epochs; ``restore_best`` then returns the best epoch's model.
+        shuffle: reshuffle mini-batches every epoch. seed: seed or generator for the
+            shuffling, the validation split and Dropout masks (``None``: not repeatable).
+        validation_split: fraction of ``(X, y)`` held out at random for validation;
+            validation_data: an explicit ``(X_val, y_val)`` instead.
+        metrics: names (``"accuracy"``) or ``f(outputs, targets) -> float``, recorded on
+            the training set and, with validation data, as ``val_<name>``.
+        penalty: ``penalty(model) -> scalar`` added to the training loss, e.g.
+            ``lambda m: tg.nn.l2_penalty(m, 1e-4)``.
+        callbacks: :class:`~tracegrad.train.callbacks.Callback` objects or functions
+            ``f(epoch, logs, model)``; returning ``True`` stops training.
+        progress: progress bar; ``None`` shows it only on a terminal.
+        opt_state: resume from this optimiser state (``history.opt_state``).
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"fit: model must be a tracegrad.nn.Module, got {type(model).__name__}")
+    if max_epochs < 1:
+        raise ValueError(f"fit: max_epochs must be >= 1, got {max_epochs}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"fit: batch_size must be >= 1 or None, got {batch_size}")
+    loss_fn = get_loss(loss)
+    optimizer = SGD(lr=0.1) if optimizer is None else optimizer
+    rng = as_generator(seed)
+    X, y = _as_inputs(X, model), np.asarray(y)
+    _precheck(model, loss_fn, X, y)
+    X_val = y_val = None
+    if validation_data is not None:
+        X_val, y_val = _as_inputs(validation_data[0], model), np.asarray(validation_data[1])
+        _precheck(model, loss_fn, X_val, y_val)
+    elif validation_split:
+        X, y, X_val, y_val = _split(X, y, validation_split, rng)
+    named_metrics = [get_metric(m) for m in metrics]
+    cbs = [as_callback(c) for c in callbacks]
+
+    def objective(m: Module, xb: Any, yb: Any, gen: np.random.Generator) -> tuple[Any, Any]:
+        out, state = m.apply(xb, train=True, rng=gen)
+        value = loss_fn(out, yb)
+        if penalty is not None:
+            value = value + penalty(m)
+        return value, state
+
+    step_fn = value_and_grad(objective, has_aux=True)
+    n = len(X)
+    bs = n if batch_size is None or batch_size >= n else int(batch_size)
+    n_batches = math.ceil(n / bs)
+    state = optimizer.init(model) if opt_state is None else opt_state
+    history = History()
+    best, wait, best_model = math.inf, 0, model
+    bar = make_progress(progress, max_epochs)
+    for cb in cbs:
+        cb.on_train_begin(model, history)
+    stop = ""
+    try:
+        for epoch in range(1, max_epochs + 1):
+            t0 = time.perf_counter()
+            order = rng.permutation(n) if shuffle and bs < n else None
+            lr0 = _current_lr(optimizer, state)
+            total, grad_sum = 0.0, None
+            for b in range(n_batches):
+                idx = slice(b * bs, (b + 1) * bs) if order is None else order[b * bs : (b + 1) * bs]
+                xb, yb = X[idx], y[idx]
+                (value, new_state), grads = step_fn(model, xb, yb, rng)
+                w = len(xb) / n
+                total += float(value) * w
+                leaves = [np.asarray(g, dtype=np.float64) * w for g in tree.leaves(grads)]
+                grad_sum = leaves if grad_sum is None else [a + g for a, g in zip(grad_sum, leaves)]
+                model, state = optimizer.update(model, grads, state)
+                if new_state:
+                    model = model.with_state(new_state)
+                history.steps += 1
+                if any(cb.on_batch_end(history.steps, {"loss": float(value)}, model) for cb in cbs):
+                    stop = "stopped by a callback"
+                    break
+            gnorm = math.sqrt(sum(float(np.sum(g * g)) for g in grad_sum or []))
+            logs = {"loss": total, "grad_norm": gnorm}
+            _evaluate(model, loss_fn, X, y, X_val, y_val, named_metrics, logs)
+            logs["time"] = time.perf_counter() - t0
+            logs["lr"] = lr0
+            _record(history, logs)
+            bar.update(epoch, {k: v for k, v in logs.items() if k != "grad_norm"})
+
+            monitored = logs.get("val_loss", total)
+            if monitored < best - min_delta:
+                best, wait, history.best_epoch, best_model = monitored, 0, epoch, model
+            else:
+                wait += 1
+            if any(cb.on_epoch_end(epoch, dict(logs), model) for cb in cbs) and not stop:
+                stop = "stopped by a callback"
+            if stop:
+                break
+            if not math.isfinite(total):
+                stop = f"the loss became {total} in epoch {epoch} (try a smaller learning rate)"
+                break
+            if tol is not None and gnorm <= tol:
+                stop = f"converged: gradient norm {gnorm:.3g} <= tol={tol:g}"
+                history.converged = True
+                break
+            if patience is not None and wait >= patience:
+                name = "val_loss" if "val_loss" in logs else "loss"
+                stop = (
+                    f"early stopping: {name} did not improve for {patience} epochs "
+                    f"(best {best:.6g} in epoch {history.best_epoch})"
+                )
+                if restore_best:
+                    model = best_model
+                break
+        else:
+            stop = f"max_epochs={max_epochs} reached"
+    finally:
+        bar.close()
+    history.stop_reason = stop
+    history.opt_state = state
+    for cb in cbs:
+        cb.on_train_end(model, history)
+    return model, history
+
+
+def _current_lr(optimizer: Any, state: Any) -> float:
+    rate = getattr(optimizer, "learning_rate", None)
+    step = getattr(state, "step", 0)
+    try:
+        return float(rate(step)) if rate is not None else math.nan
+    except Exception:
+        return math.nan
+
+
+def _evaluate(
+    model: Module,
+    loss_fn: Callable,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_val: np.ndarray | None,
+    y_val: np.ndarray | None,
+    metrics: list[tuple[str, Callable]],
+    logs: dict[str, float],
+) -> None:
+    """Evaluation-mode loss and metrics after an epoch (no gradients taken)."""
+    if metrics:
+        out = np.asarray(model(X))
+        for name, fn in metrics:
+            logs[name] = float(fn(out, y))
+    if X_val is not None:
+        out_val = np.asarray(model(X_val))
+        logs["val_loss"] = float(loss_fn(out_val, y_val))
+        for name, fn in metrics:
+            logs[f"val_{name}"] = float(fn(out_val, y_val))
+
+
+def _record(history: History, logs: dict[str, float]) -> None:
+    for key, value in logs.items():
+        if key in ("loss", "val_loss", "grad_norm", "time", "lr"):
+            getattr(history, key).append(value)
+        else:
+            history.metrics.setdefault(key, []).append(value)

@@ -1,0 +1,148 @@
+"""`tracegrad trace` and `tracegrad check`, run as a user types them."""
+
+import subprocess
+import sys
+
+import pytest
+
+F002 = "ln(x1) + x1*x2 - sin(x2)"
+
+
+def tg(*args, check=False):
+    r = subprocess.run(
+        [sys.executable, "-m", "tracegrad", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        encoding="utf-8",
+    )
+    return r
+
+
+def test_trace_text():
+    r = tg("trace", F002, "--at", "x1=2", "x2=5")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "Forward primal trace" in out and "Reverse adjoint trace" in out
+    assert "11.652" in out and "1.716" in out and "5.5" in out
+    assert "v̄₋₁ = v̄₋₁ + v̄₁ / v₋₁" in out
+    assert "\x1b[" not in out  # no colour when piped
+    assert "gradient: ∂y/∂x1 = 5.5, ∂y/∂x2 = 1.716" in out
+
+
+def test_trace_seed004_forward_columns():
+    r = tg(
+        "trace",
+        "mse(relu(w*x + b) + (w*x + b), y)",
+        "--at",
+        "x=5",
+        "w=2",
+        "b=-3",
+        "y=7",
+        "--mode",
+        "forward",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Reverse" not in r.stdout
+    assert "56" in r.stdout and "140" in r.stdout and "-14" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "form, marker",
+    [
+        ("markdown", "| Forward primal trace |"),
+        ("latex", "\\begin{tabular}"),
+        ("dot", "digraph trace {"),
+    ],
+)
+def test_trace_formats(form, marker):
+    r = tg("trace", F002, "--at", "x1=2", "x2=5", "--format", form)
+    assert r.returncode == 0, r.stderr
+    assert marker in r.stdout
+
+
+def test_trace_output_file_and_seed(tmp_path):
+    out = tmp_path / "t.tex"
+    r = tg(
+        "trace",
+        F002,
+        "--at",
+        "x1=2",
+        "x2=5",
+        "--format",
+        "latex",
+        "--seed",
+        "x2=1",
+        "--output",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    tex = out.read_text()
+    assert "\\dot{x}_{2} = 1" in tex and "\\end{tabular}" in tex
+    dot = tmp_path / "g.dot"
+    r = tg("trace", F002, "--at", "x1=2", "x2=5", "--dot", str(dot), "--mode", "reverse")
+    assert r.returncode == 0 and dot.read_text().startswith("digraph")
+
+
+def test_trace_fold_precision_wrt():
+    r = tg(
+        "trace",
+        "(0 - sigmoid(w0 + w1 + 1.5*w2))**2 + (1 - sigmoid(w0 + 1.5*w1 - w2))**2",
+        "--at",
+        "w0=-1",
+        "w1=1.5",
+        "w2=0.5",
+        "--fold",
+        "--precision",
+        "2",
+        "--wrt",
+        "w2",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "v̄₀  = v̄₀ + v̄₁ · 1.5" in r.stdout
+    assert "0.54" in r.stdout
+
+
+def test_check_agrees_and_disagrees():
+    r = tg("check", F002, "--at", "x1=2", "x2=5")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ok" in r.stdout
+    # relu at its kink: AD says 0 (relu'(0) = 0), finite differences say 0.5
+    r = tg("check", "relu(x)", "--at", "x=0")
+    assert r.returncode == 1
+    assert "FAIL" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["trace", "ln(x1 + 2", "--at", "x1=2"], "never closed"),
+        (["trace", "foo(x)", "--at", "x=2"], "unknown function 'foo'"),
+        (["trace", "x*y", "--at", "x=2"], "no value for y"),
+        (["trace", "x*y", "--at", "x=2", "y="], "missing value"),
+        (["trace", "x*y", "--at", "x=2", "y"], "expected NAME=VALUE"),
+        (["trace", "x", "--at", "x=abc"], "'abc' is not a number"),
+        (["trace", "x", "--at", "x=2", "z=1"], "not in the formula"),
+        (["trace", "x", "--at", "x=2", "--wrt", "q"], "not an input"),
+        (["trace", "x", "--at", "x=2", "--dot", "g.xyz"], "cannot write a graph as .xyz"),
+        (["check", "sin(x", "--at", "x=1"], "never closed"),
+        (["check", "x", "--at", "x=nan"], "not a finite number"),
+        (["trace", "x"], "--at"),
+        (["trace", "x", "--at"], "--at"),
+    ],
+)
+def test_malformed_input_is_one_line_exit_2(args, words, tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "tracegrad", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        encoding="utf-8",
+    )
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert words in lines[-1]
+    assert len([ln for ln in lines if "error" in ln]) == 1

@@ -1,0 +1,265 @@
+"""tg.fit: batching, IGD, shuffling, stopping rules, validation, callbacks, history."""
+
+import numpy as np
+import pytest
+
+import tracegrad as tg
+import tracegrad.numpy as tnp
+
+nn, optim = tg.nn, tg.optim
+
+
+def blobs(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    X = rng.standard_normal((n, 2)) * 0.5 + np.array([[0, 2], [2, -1], [-2, -1]])[y]
+    return X, y
+
+
+def small_model(seed=0, **kw):
+    return nn.MLP([2, 8, 3], "tanh", rng=seed, **kw)
+
+
+def test_full_batch_minibatch_and_igd_step_counts():
+    X, y = blobs(50)
+    for bs, steps in ((None, 3), (50, 3), (16, 12), (1, 150)):
+        _, h = tg.fit(small_model(), "cross_entropy", X, y, batch_size=bs, max_epochs=3, seed=0)
+        assert h.steps == steps and h.epochs == 3
+        assert len(h.loss) == len(h.grad_norm) == len(h.time) == len(h.lr) == 3
+        assert h.stop_reason == "max_epochs=3 reached"
+
+
+def test_igd_equals_a_hand_written_loop_with_momentum():
+    X, y = blobs(12)
+    opt = optim.SGD(lr=0.05, momentum=0.9)
+    trained, _ = tg.fit(
+        small_model(), "cross_entropy", X, y, opt, batch_size=1, max_epochs=2, shuffle=False
+    )
+    model, state = small_model(), opt.init(small_model())
+    grad = tg.grad(lambda m, xb, yb: nn.cross_entropy(m(xb), yb))
+    for _ in range(2):
+        for i in range(len(X)):
+            model, state = opt.update(model, grad(model, X[i : i + 1], y[i : i + 1]), state)
+    for p, q in zip(trained.parameters(), model.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
+
+
+def test_shuffling_is_repeatable_from_a_seed():
+    X, y = blobs()
+    run = lambda seed: tg.fit(
+        small_model(), "cross_entropy", X, y, batch_size=8, max_epochs=2, seed=seed
+    )[0].parameters()[0]
+    np.testing.assert_array_equal(run(5), run(5))
+    assert not np.allclose(run(5), run(6))
+
+
+def test_training_reduces_the_loss_and_learns():
+    X, y = blobs(90)
+    model, h = tg.fit(
+        small_model(),
+        "cross_entropy",
+        X,
+        y,
+        optim.Adam(0.05),
+        batch_size=16,
+        max_epochs=30,
+        seed=0,
+        metrics=["accuracy"],
+    )
+    assert h.loss[-1] < 0.5 * h.loss[0]
+    assert h["accuracy"][-1] > 0.9
+    assert tg.train.accuracy(model(X), y) == h["accuracy"][-1]
+
+
+def test_convergence_by_gradient_norm():
+    X = np.random.default_rng(0).standard_normal((30, 2))
+    y = X @ np.array([[1.0], [-2.0]]) + 0.5
+    model = nn.Linear(2, 1, rng=0)
+    _, h = tg.fit(model, "mse", X, y, optim.SGD(0.2), max_epochs=5000, tol=1e-8)
+    assert h.converged and h.stop_reason.startswith("converged: gradient norm")
+    assert h.grad_norm[-1] <= 1e-8 < h.grad_norm[-2]
+    assert h.epochs < 5000
+
+
+def test_early_stopping_with_patience_and_restore_best():
+    X, _ = blobs(60)
+    y = np.random.default_rng(0).integers(0, 3, 60)  # noise: validation loss soon rises
+    best_seen = {}
+
+    def watch(epoch, logs, model):
+        if not best_seen or logs["val_loss"] < best_seen["val_loss"]:
+            best_seen.update(val_loss=logs["val_loss"], model=model)
+
+    model, h = tg.fit(
+        small_model(),
+        "cross_entropy",
+        X,
+        y,
+        optim.Adam(0.05),
+        batch_size=4,
+        max_epochs=200,
+        patience=3,
+        validation_split=0.25,
+        seed=1,
+        restore_best=True,
+        callbacks=[watch],
+    )
+    assert h.stop_reason.startswith("early stopping: val_loss did not improve for 3 epochs")
+    assert h.epochs == h.best_epoch + 3
+    assert model is best_seen["model"]
+
+
+def test_validation_split_and_data_with_metrics():
+    X, y = blobs(40)
+    _, h = tg.fit(
+        small_model(),
+        "cross_entropy",
+        X,
+        y,
+        max_epochs=2,
+        validation_split=0.25,
+        metrics=["accuracy"],
+        seed=0,
+    )
+    assert set(h.as_dict()) >= {"loss", "val_loss", "accuracy", "val_accuracy", "grad_norm"}
+    Xv, yv = blobs(10, seed=3)
+    _, h2 = tg.fit(
+        small_model(),
+        "cross_entropy",
+        X,
+        y,
+        max_epochs=2,
+        validation_data=(Xv, yv),
+        metrics=["accuracy", nn.cross_entropy],
+    )
+    assert "val_cross_entropy" in h2.metrics and len(h2["val_loss"]) == 2
+    with pytest.raises(ValueError, match="validation_split"):
+        tg.fit(small_model(), "cross_entropy", X, y, validation_split=1.5)
+
+
+def test_callbacks_and_stopping_from_a_callback():
+    X, y = blobs(20)
+    events = []
+
+    class Recorder(tg.train.Callback):
+        def on_train_begin(self, model, history):
+            events.append("begin")
+
+        def on_batch_end(self, step, logs, model):
+            events.append(("batch", step))
+
+        def on_epoch_end(self, epoch, logs, model):
+            events.append(("epoch", epoch, sorted(logs)))
+            return epoch == 2
+
+        def on_train_end(self, model, history):
+            events.append("end")
+
+    _, h = tg.fit(
+        small_model(),
+        "cross_entropy",
+        X,
+        y,
+        batch_size=10,
+        max_epochs=10,
+        callbacks=[Recorder()],
+        seed=0,
+    )
+    assert h.epochs == 2 and h.stop_reason == "stopped by a callback"
+    assert events[0] == "begin" and events[-1] == "end"
+    assert ("batch", 4) in events
+    assert events[3] == ("epoch", 1, ["grad_norm", "loss", "lr", "time"])
+
+
+def test_penalty_is_added_to_the_training_loss():
+    X, y = blobs(20)
+    m = small_model()
+    _, h0 = tg.fit(m, "cross_entropy", X, y, max_epochs=1)
+    _, h1 = tg.fit(m, "cross_entropy", X, y, max_epochs=1, penalty=lambda m: nn.l2_penalty(m, 1.0))
+    np.testing.assert_allclose(h1.loss[0] - h0.loss[0], float(nn.l2_penalty(m, 1.0)))
+
+
+def test_batchnorm_and_dropout_model_trains_and_updates_running_statistics():
+    X, y = blobs(64)
+    model = nn.Sequential(
+        nn.Linear(2, 8, rng=0), nn.BatchNorm(8), "relu", nn.Dropout(0.2), nn.Linear(8, 3, rng=1)
+    )
+    trained, h = tg.fit(
+        model,
+        "cross_entropy",
+        X,
+        y,
+        optim.Adam(0.02),
+        batch_size=16,
+        max_epochs=15,
+        seed=0,
+        metrics=["accuracy"],
+    )
+    assert not np.allclose(trained.state()["layers.1.running_mean"], 0)
+    assert h["accuracy"][-1] > 0.85
+    with pytest.raises(tg.ShapeError, match="at least 2 samples"):
+        tg.fit(model, "cross_entropy", X, y, batch_size=1, max_epochs=1, seed=0)
+
+
+def test_float32_training_end_to_end():
+    X, y = blobs(32)
+    model = nn.Sequential(
+        nn.Linear(2, 8, rng=0, dtype=np.float32),
+        nn.BatchNorm(8, dtype=np.float32),
+        "tanh",
+        nn.Linear(8, 3, rng=1, dtype=np.float32),
+    )
+    for opt in (optim.SGD(0.1, momentum=0.9), optim.Adam(0.01)):
+        trained, h = tg.fit(
+            model,
+            "cross_entropy",
+            X.astype(np.float32),
+            y,
+            opt,
+            batch_size=8,
+            max_epochs=2,
+            seed=0,
+            penalty=lambda m: nn.l2_penalty(m, 1e-3),
+        )
+        dtypes = {p.dtype for p in trained.parameters()} | {
+            b.dtype for b in trained.state().values()
+        }
+        dtypes |= {x.dtype for x in tg.tree.leaves(h.opt_state) if hasattr(x, "dtype")}
+        assert dtypes == {np.dtype(np.float32)}
+
+
+def test_errors_name_the_shapes():
+    X, y = blobs(20)
+    with pytest.raises(tg.ShapeError, match=r"X has 20 samples.*y has 19"):
+        tg.fit(small_model(), "cross_entropy", X, y[:-1])
+    with pytest.raises(tg.ShapeError, match=r"X of shape \(20, 2\).*\(N, 3\).*got shape \(2, 2\)"):
+        tg.fit(nn.MLP([3, 4, 3], rng=0), "cross_entropy", X, y)
+    with pytest.raises(
+        tg.ShapeError, match=r"outputs of shape \(N, 3\).*targets y of shape \(20, 2\)"
+    ):
+        tg.fit(small_model(), "mse", X, np.ones((20, 2)))
+
+
+def test_progress_is_silent_off_a_terminal_and_plain_or_rich_when_asked(capsys):
+    X, y = blobs(12)
+    tg.fit(small_model(), "cross_entropy", X, y, max_epochs=2)
+    assert capsys.readouterr().out == ""
+    tg.fit(small_model(), "cross_entropy", X, y, max_epochs=2, progress=True)
+    assert "2/2" in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nonfinite_loss_stops_training():
+    X, y = blobs(12)
+    _, h = tg.fit(small_model(), lambda out, t: tnp.sum(out) * np.inf, X, y, max_epochs=5)
+    assert "loss became" in h.stop_reason and h.epochs == 1
+
+
+def test_resume_from_opt_state():
+    X, y = blobs(20)
+    opt = optim.SGD(0.1, momentum=0.9)
+    full, _ = tg.fit(small_model(), "cross_entropy", X, y, opt, max_epochs=4)
+    half, h = tg.fit(small_model(), "cross_entropy", X, y, opt, max_epochs=2)
+    resumed, _ = tg.fit(half, "cross_entropy", X, y, opt, max_epochs=2, opt_state=h.opt_state)
+    for p, q in zip(full.parameters(), resumed.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-13)

@@ -1,0 +1,1206 @@
+"""Systematic derivative tests for every primitive and composite of tracegrad.numpy.
+
+Each :class:`Case` names a tracegrad function, the NumPy function it mirrors, float64
+inputs chosen away from kinks and domain edges, and the primitives it exercises. For
+every case we check (1) the value equals NumPy's, as a plain NumPy type when no
+transformation is active, and (2) ``check_grads`` to order 2 in forward and reverse mode.
+Shape families follow LESSONS 10.16: unary ops on (), (3,), (2,3), (4,2,3); binary ops
+on every broadcasting pair of (), (3,), (2,3), (2,1), (1,3), (4,2,3).
+
+``EXERCISED`` (the union of the cases' ``covers``) is what tests/test_registry.py
+compares with the primitives it discovers; ``test_covers_are_honest`` checks each case
+really calls the primitives it claims.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tracegrad as tg
+import tracegrad.numpy as tnp
+from tracegrad.core.primitive import Primitive
+from tracegrad.numpy import indexing as ix
+
+RNG = np.random.default_rng(1234)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    f: Callable[..., Any]
+    ref: Callable[..., Any] | None  # NumPy's own function (None: no value check)
+    args: tuple
+    covers: tuple[str, ...]  # names of the primitives the case exercises
+    rtol: float = 1e-5
+    atol: float = 1e-6
+
+    def __repr__(self) -> str:  # readable failure output
+        return f"Case({self.id})"
+
+
+def _sh(s: tuple[int, ...]) -> str:
+    return "x".join(map(str, s)) if s else "scalar"
+
+
+def normal(shape, scale=1.0):
+    return scale * RNG.standard_normal(shape)
+
+
+def uniform(lo, hi):
+    return lambda shape: RNG.uniform(lo, hi, shape)
+
+
+def away_from_zero(shape):
+    """Values with |x| in [0.3, 2]: safe for abs, relu and friends at eps=1e-6."""
+    return RNG.choice([-1.0, 1.0], size=shape) * RNG.uniform(0.3, 2.0, shape)
+
+
+def _arr(x):
+    return np.asarray(x, dtype=np.float64) if np.ndim(x) else np.float64(x)
+
+
+CASES: list[Case] = []
+
+
+def add_case(*a, **kw) -> None:
+    CASES.append(Case(*a, **kw))
+
+
+# --- unary elementwise ---------------------------------------------------------------
+
+UNARY_SHAPES = [(), (3,), (2, 3), (4, 2, 3)]
+
+UNARY = [
+    # name, tnp fn, np fn, input sampler, primitives
+    ("negative", tnp.negative, np.negative, normal, ("negative",)),
+    ("positive", tnp.positive, np.positive, normal, ()),
+    ("exp", tnp.exp, np.exp, normal, ("exp",)),
+    ("exp2", tnp.exp2, np.exp2, normal, ("exp2",)),
+    ("expm1", tnp.expm1, np.expm1, normal, ("expm1",)),
+    ("log", tnp.log, np.log, uniform(0.5, 2.0), ("log",)),
+    ("log2", tnp.log2, np.log2, uniform(0.5, 2.0), ("log2",)),
+    ("log10", tnp.log10, np.log10, uniform(0.5, 2.0), ("log10",)),
+    ("log1p", tnp.log1p, np.log1p, uniform(-0.5, 2.0), ("log1p",)),
+    ("sqrt", tnp.sqrt, np.sqrt, uniform(0.5, 2.0), ("sqrt",)),
+    ("square", tnp.square, np.square, normal, ("square",)),
+    ("reciprocal", tnp.reciprocal, np.reciprocal, away_from_zero, ("reciprocal",)),
+    ("sin", tnp.sin, np.sin, normal, ("sin",)),
+    ("cos", tnp.cos, np.cos, normal, ("cos",)),
+    ("tan", tnp.tan, np.tan, uniform(-1.2, 1.2), ("tan",)),
+    ("arcsin", tnp.arcsin, np.arcsin, uniform(-0.9, 0.9), ("arcsin",)),
+    ("arccos", tnp.arccos, np.arccos, uniform(-0.9, 0.9), ("arccos",)),
+    ("arctan", tnp.arctan, np.arctan, normal, ("arctan",)),
+    ("arcsinh", tnp.arcsinh, np.arcsinh, normal, ("arcsinh",)),
+    ("arctanh", tnp.arctanh, np.arctanh, uniform(-0.9, 0.9), ("arctanh",)),
+    ("sinh", tnp.sinh, np.sinh, normal, ("sinh",)),
+    ("cosh", tnp.cosh, np.cosh, normal, ("cosh",)),
+    ("tanh", tnp.tanh, np.tanh, normal, ("tanh",)),
+    ("abs", tnp.abs, np.abs, away_from_zero, ("abs",)),
+    ("absolute", tnp.absolute, np.absolute, away_from_zero, ("abs",)),
+    ("sigmoid", tnp.sigmoid, lambda x: 1 / (1 + np.exp(-x)), normal, ("sigmoid",)),
+    ("relu", tnp.relu, lambda x: np.maximum(x, 0.0), away_from_zero, ("relu",)),
+    (
+        "leaky_relu",
+        tnp.leaky_relu,
+        lambda x: np.where(x > 0, x, 0.01 * x),
+        away_from_zero,
+        ("where",),
+    ),
+    (
+        "leaky_relu_0.2",
+        lambda x: tnp.leaky_relu(x, 0.2),
+        lambda x: np.where(x > 0, x, 0.2 * x),
+        away_from_zero,
+        ("where",),
+    ),
+]
+
+for (name, f, ref, sampler, covers), shape in itertools.product(UNARY, UNARY_SHAPES):
+    add_case(f"{name}-{_sh(shape)}", f, ref, (_arr(sampler(shape)),), covers)
+
+
+# --- binary elementwise, every broadcasting pair --------------------------------------
+
+BINARY_SHAPES = [(), (3,), (2, 3), (2, 1), (1, 3), (4, 2, 3)]
+
+
+def _broadcasts(a, b) -> bool:
+    try:
+        np.broadcast_shapes(a, b)
+    except ValueError:
+        return False
+    return True
+
+
+def _separated(shape_a, shape_b):
+    """x, y with |x - y| >= 0.2 everywhere they meet: no ties for maximum/minimum."""
+    x = normal(shape_a)
+    base = np.broadcast_to(x, np.broadcast_shapes(shape_a, shape_b))
+    # y must not depend on the broadcast layout of x, so draw it, then push it apart
+    # from the nearest x value where needed.
+    y = normal(shape_b)
+    for _ in range(100):
+        gap = np.abs(np.broadcast_to(y, base.shape) - base)
+        if gap.min() >= 0.2:
+            break
+        y = normal(shape_b)
+    else:
+        raise RuntimeError("could not draw separated inputs")
+    return _arr(x), _arr(y)
+
+
+def _remainder_args(shape_a, shape_b):
+    """x mod y away from its jumps: every x/y at least 0.02 from an integer."""
+    out = np.broadcast_shapes(shape_a, shape_b)
+    for _ in range(1000):
+        x, y = normal(shape_a, 2.0), uniform(0.5, 1.5)(shape_b)
+        q = np.broadcast_to(x, out) / np.broadcast_to(y, out)
+        if np.min(np.abs(q - np.round(q))) >= 0.02:
+            return _arr(x), _arr(y)
+    raise RuntimeError("could not draw inputs away from the jumps of remainder")
+
+
+BINARY = [
+    ("add", tnp.add, np.add, ("add",)),
+    ("subtract", tnp.subtract, np.subtract, ("subtract",)),
+    ("multiply", tnp.multiply, np.multiply, ("multiply",)),
+    ("divide", tnp.divide, np.divide, ("divide",)),
+    ("true_divide", tnp.true_divide, np.true_divide, ("divide",)),
+    ("power", tnp.power, np.power, ("power",)),
+    ("maximum", tnp.maximum, np.maximum, ("maximum",)),
+    ("minimum", tnp.minimum, np.minimum, ("minimum",)),
+    ("remainder", tnp.remainder, np.remainder, ("remainder",)),
+]
+
+BINARY_PAIRS = [
+    (a, b) for a, b in itertools.product(BINARY_SHAPES, BINARY_SHAPES) if _broadcasts(a, b)
+]
+
+for (name, f, ref, covers), (sa, sb) in itertools.product(BINARY, BINARY_PAIRS):
+    if name in ("maximum", "minimum"):
+        args = _separated(sa, sb)
+    elif name in ("divide", "true_divide"):
+        args = (_arr(normal(sa)), _arr(away_from_zero(sb)))
+    elif name == "power":
+        args = (_arr(uniform(0.5, 2.0)(sa)), _arr(normal(sb)))
+    elif name == "remainder":
+        args = _remainder_args(sa, sb)
+    else:
+        args = (_arr(normal(sa)), _arr(normal(sb)))
+    add_case(f"{name}-{_sh(sa)}-{_sh(sb)}", f, ref, args, covers)
+
+# Python scalars on either side (not differentiated, but they must broadcast).
+add_case(
+    "power-int-exponent",
+    lambda x: tnp.power(x, 3),
+    lambda x: np.power(x, 3),
+    (_arr(normal((2, 3))),),
+    ("power",),
+)
+add_case(
+    "rpow-scalar-base",
+    lambda x: tnp.power(2.0, x),
+    lambda x: np.power(2.0, x),
+    (_arr(normal((3,))),),
+    ("power",),
+)
+add_case(
+    "power-neg-base-int-exponent",
+    lambda x: tnp.power(x, 2.0),
+    lambda x: np.power(x, 2.0),
+    (_arr(away_from_zero((3,))),),
+    ("power",),
+)
+
+
+# --- where and clip -------------------------------------------------------------------
+
+_cond = RNG.random((2, 3)) > 0.5
+for sa, sb in [((2, 3), (2, 3)), ((3,), (2, 1)), ((), (2, 3)), ((1, 3), ())]:
+    add_case(
+        f"where-{_sh(sa)}-{_sh(sb)}",
+        lambda x, y, c=_cond: tnp.where(c, x, y),
+        lambda x, y, c=_cond: np.where(c, x, y),
+        (_arr(normal(sa)), _arr(normal(sb))),
+        ("where",),
+    )
+add_case(
+    "where-traced-condition",
+    lambda x: tnp.where(x > 0, x, -2.0 * x),
+    lambda x: np.where(x > 0, x, -2.0 * x),
+    (_arr(away_from_zero((2, 3))),),
+    ("where",),
+)
+
+# clip: x is kept 0.1 away from both bounds so no perturbation crosses one.
+_clip_x = np.array([[-2.0, -0.6, 0.2], [0.45, 1.3, 2.5]])
+add_case(
+    "clip-scalars",
+    lambda x: tnp.clip(x, -0.5, 1.0),
+    lambda x: np.clip(x, -0.5, 1.0),
+    (_clip_x,),
+    ("where",),
+)
+add_case(
+    "clip-min-only",
+    lambda x: tnp.clip(x, -0.5, None),
+    lambda x: np.clip(x, -0.5, None),
+    (_clip_x,),
+    ("where",),
+)
+add_case(
+    "clip-max-only",
+    lambda x: tnp.clip(x, None, 1.0),
+    lambda x: np.clip(x, None, 1.0),
+    (_clip_x,),
+    ("where",),
+)
+add_case(
+    "clip-array-bounds",
+    tnp.clip,
+    np.clip,
+    (_clip_x, np.full((2, 3), -0.5), np.array([1.0, 1.0, 1.0])),
+    ("where",),
+)
+
+
+# --- reductions -----------------------------------------------------------------------
+
+REDUCE_AXES = [None, 0, -1, (0, 1)]
+REDUCTIONS = [
+    ("sum", tnp.sum, np.sum, normal, ("sum",)),
+    ("mean", tnp.mean, np.mean, normal, ("sum", "divide")),
+    ("prod", tnp.prod, np.prod, away_from_zero, ("prod",)),
+    ("max", tnp.max, np.max, normal, ("max",)),
+    ("min", tnp.min, np.min, normal, ("min",)),
+    ("amax", tnp.amax, np.amax, normal, ("max",)),
+    ("amin", tnp.amin, np.amin, normal, ("min",)),
+    ("logsumexp", tnp.logsumexp, None, normal, ("exp", "log", "sum")),
+]
+
+
+def np_logsumexp(x, axis=None, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    s = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return s if keepdims else np.squeeze(s, axis=axis if axis is not None else None)
+
+
+for (name, f, ref, sampler, covers), shape, axis, kd in itertools.product(
+    REDUCTIONS, [(2, 3), (4, 2, 3)], REDUCE_AXES, [False, True]
+):
+    ref = ref or np_logsumexp
+    add_case(
+        f"{name}-{_sh(shape)}-axis{axis}-keepdims{kd}",
+        lambda x, f=f, axis=axis, kd=kd: f(x, axis=axis, keepdims=kd),
+        lambda x, ref=ref, axis=axis, kd=kd: ref(x, axis=axis, keepdims=kd),
+        (_arr(sampler(shape)),),
+        covers,
+    )
+for name, f, ref, sampler, covers in REDUCTIONS:
+    add_case(f"{name}-scalar", f, ref or np_logsumexp, (_arr(sampler(())),), covers)
+    add_case(f"{name}-3", f, ref or np_logsumexp, (_arr(sampler((3,))),), covers)
+
+for name, f, ref in [("var", tnp.var, np.var), ("std", tnp.std, np.std)]:
+    for shape, axis, ddof, kd in itertools.product(
+        [(3,), (4, 2, 3)], [None, 0, -1, (0, 1)], [0, 1], [False, True]
+    ):
+        if len(shape) == 1 and axis not in (None, 0, -1):
+            continue
+        add_case(
+            f"{name}-{_sh(shape)}-axis{axis}-ddof{ddof}-keepdims{kd}",
+            lambda x, f=f, axis=axis, ddof=ddof, kd=kd: f(x, axis=axis, ddof=ddof, keepdims=kd),
+            lambda x, ref=ref, axis=axis, ddof=ddof, kd=kd: ref(
+                x, axis=axis, ddof=ddof, keepdims=kd
+            ),
+            (_arr(normal(shape)),),
+            ("sum", "multiply", "subtract", "divide") + (("sqrt",) if name == "std" else ()),
+        )
+
+for shape, axis in [((4,), None), ((2, 3), None), ((2, 3), 0), ((2, 3), -1), ((4, 2, 3), 1)]:
+    add_case(
+        f"cumsum-{_sh(shape)}-axis{axis}",
+        lambda x, axis=axis: tnp.cumsum(x, axis=axis),
+        lambda x, axis=axis: np.cumsum(x, axis=axis),
+        (_arr(normal(shape)),),
+        ("cumsum",),
+    )
+
+# prod with zeros: the gradient is the product of the others, which out/x cannot give.
+_with_zero = np.array([[1.5, 0.0, -2.0], [0.7, 1.2, -0.4]])
+_two_zeros = np.array([0.0, 1.5, 0.0, 2.0])
+add_case("prod-with-zero-axisNone", tnp.prod, np.prod, (_with_zero,), ("prod",))
+add_case(
+    "prod-with-zero-axis-1",
+    lambda x: tnp.prod(x, axis=-1),
+    lambda x: np.prod(x, axis=-1),
+    (_with_zero,),
+    ("prod",),
+)
+add_case("prod-two-zeros", tnp.prod, np.prod, (_two_zeros,), ("prod",))
+
+
+# --- softmax family -------------------------------------------------------------------
+
+
+def np_log_softmax(x, axis=-1):
+    return x - np_logsumexp(x, axis=axis, keepdims=True)
+
+
+for shape, axis in [((3,), -1), ((2, 3), -1), ((2, 3), 0), ((4, 2, 3), 1)]:
+    add_case(
+        f"softmax-{_sh(shape)}-axis{axis}",
+        lambda x, a=axis: tnp.softmax(x, axis=a),
+        lambda x, a=axis: np.exp(np_log_softmax(x, a)),
+        (_arr(normal(shape)),),
+        ("exp", "log", "sum", "subtract"),
+    )
+    add_case(
+        f"log_softmax-{_sh(shape)}-axis{axis}",
+        lambda x, a=axis: tnp.log_softmax(x, axis=a),
+        lambda x, a=axis: np_log_softmax(x, a),
+        (_arr(normal(shape)),),
+        ("exp", "log", "sum", "subtract"),
+    )
+
+
+# --- shape operations -----------------------------------------------------------------
+
+X234 = _arr(normal((2, 3, 4)))
+X23 = _arr(normal((2, 3)))
+SHAPE_OPS = [
+    (
+        "reshape-6x4",
+        lambda x: tnp.reshape(x, (6, 4)),
+        lambda x: np.reshape(x, (6, 4)),
+        X234,
+        ("reshape",),
+    ),
+    (
+        "reshape-minus1",
+        lambda x: tnp.reshape(x, (-1, 2)),
+        lambda x: np.reshape(x, (-1, 2)),
+        X234,
+        ("reshape",),
+    ),
+    (
+        "reshape-scalar",
+        lambda x: tnp.reshape(x, (1, 1)),
+        lambda x: np.reshape(x, (1, 1)),
+        _arr(1.3),
+        ("reshape",),
+    ),
+    ("transpose-None", tnp.transpose, np.transpose, X234, ("transpose",)),
+    (
+        "transpose-perm",
+        lambda x: tnp.transpose(x, (1, 2, 0)),
+        lambda x: np.transpose(x, (1, 2, 0)),
+        X234,
+        ("transpose",),
+    ),
+    (
+        "transpose-negative-perm",
+        lambda x: tnp.transpose(x, (-1, 0, 1)),
+        lambda x: np.transpose(x, (-1, 0, 1)),
+        X234,
+        ("transpose",),
+    ),
+    (
+        "swapaxes",
+        lambda x: tnp.swapaxes(x, 0, -1),
+        lambda x: np.swapaxes(x, 0, -1),
+        X234,
+        ("transpose",),
+    ),
+    (
+        "moveaxis",
+        lambda x: tnp.moveaxis(x, 0, -1),
+        lambda x: np.moveaxis(x, 0, -1),
+        X234,
+        ("transpose",),
+    ),
+    (
+        "moveaxis-multi",
+        lambda x: tnp.moveaxis(x, [0, 1], [-1, 0]),
+        lambda x: np.moveaxis(x, [0, 1], [-1, 0]),
+        X234,
+        ("transpose",),
+    ),
+    ("ravel", tnp.ravel, np.ravel, X234, ("reshape",)),
+    (
+        "expand_dims-0",
+        lambda x: tnp.expand_dims(x, 0),
+        lambda x: np.expand_dims(x, 0),
+        X23,
+        ("reshape",),
+    ),
+    (
+        "expand_dims-multi",
+        lambda x: tnp.expand_dims(x, (0, -1)),
+        lambda x: np.expand_dims(x, (0, -1)),
+        X23,
+        ("reshape",),
+    ),
+    ("squeeze-all", tnp.squeeze, np.squeeze, _arr(normal((1, 3, 1))), ("reshape",)),
+    (
+        "squeeze-axis",
+        lambda x: tnp.squeeze(x, -1),
+        lambda x: np.squeeze(x, -1),
+        _arr(normal((1, 3, 1))),
+        ("reshape",),
+    ),
+    (
+        "broadcast_to-2x3",
+        lambda x: tnp.broadcast_to(x, (4, 2, 3)),
+        lambda x: np.broadcast_to(x, (4, 2, 3)),
+        _arr(normal((2, 1))),
+        ("broadcast_to",),
+    ),
+    (
+        "broadcast_to-scalar",
+        lambda x: tnp.broadcast_to(x, (2, 3)),
+        lambda x: np.broadcast_to(x, (2, 3)),
+        _arr(0.7),
+        ("broadcast_to",),
+    ),
+    ("flip-None", tnp.flip, np.flip, X234, ("getitem",)),
+    ("flip-axis", lambda x: tnp.flip(x, 1), lambda x: np.flip(x, 1), X234, ("getitem",)),
+    ("atleast_2d", tnp.atleast_2d, np.atleast_2d, _arr(normal((3,))), ("reshape",)),
+    (
+        "tile-int",
+        lambda x: tnp.tile(x, 2),
+        lambda x: np.tile(x, 2),
+        X23,
+        ("reshape", "broadcast_to"),
+    ),
+    (
+        "tile-tuple",
+        lambda x: tnp.tile(x, (2, 1, 3)),
+        lambda x: np.tile(x, (2, 1, 3)),
+        X23,
+        ("reshape", "broadcast_to"),
+    ),
+    (
+        "tile-1d",
+        lambda x: tnp.tile(x, (3, 2)),
+        lambda x: np.tile(x, (3, 2)),
+        _arr(normal((3,))),
+        ("reshape", "broadcast_to"),
+    ),
+    ("repeat-int-None", lambda x: tnp.repeat(x, 2), lambda x: np.repeat(x, 2), X23, ("getitem",)),
+    (
+        "repeat-int-axis1",
+        lambda x: tnp.repeat(x, 3, axis=1),
+        lambda x: np.repeat(x, 3, axis=1),
+        X23,
+        ("getitem",),
+    ),
+    (
+        "repeat-array-axis0",
+        lambda x: tnp.repeat(x, [1, 3], axis=0),
+        lambda x: np.repeat(x, [1, 3], axis=0),
+        X23,
+        ("getitem",),
+    ),
+    (
+        "repeat-negative-axis",
+        lambda x: tnp.repeat(x, 2, axis=-1),
+        lambda x: np.repeat(x, 2, axis=-1),
+        X234,
+        ("getitem",),
+    ),
+]
+for name, f, ref, x, covers in SHAPE_OPS:
+    add_case(name, f, ref, (x,), covers)
+
+# joins: every operand is differentiated
+for axis in [0, 1, -1]:
+    add_case(
+        f"concatenate-axis{axis}",
+        lambda a, b, c, axis=axis: tnp.concatenate([a, b, c], axis),
+        lambda a, b, c, axis=axis: np.concatenate([a, b, c], axis),
+        (_arr(normal((2, 3, 2))), _arr(normal((2, 3, 2))), _arr(normal((2, 3, 2)))),
+        ("concatenate",),
+    )
+add_case(
+    "concatenate-uneven",
+    lambda a, b: tnp.concatenate([a, b], axis=1),
+    lambda a, b: np.concatenate([a, b], axis=1),
+    (_arr(normal((2, 1))), _arr(normal((2, 3)))),
+    ("concatenate",),
+)
+add_case(
+    "concatenate-axisNone",
+    lambda a, b: tnp.concatenate([a, b], axis=None),
+    lambda a, b: np.concatenate([a, b], axis=None),
+    (_arr(normal((2, 2))), _arr(normal((3,)))),
+    ("concatenate", "reshape"),
+)
+add_case(
+    "concatenate-with-constant",
+    lambda a: tnp.concatenate([a, np.ones((1, 3))]),
+    lambda a: np.concatenate([a, np.ones((1, 3))]),
+    (X23,),
+    ("concatenate",),
+)
+for axis in [0, 1, -1]:
+    add_case(
+        f"stack-axis{axis}",
+        lambda a, b, axis=axis: tnp.stack([a, b], axis),
+        lambda a, b, axis=axis: np.stack([a, b], axis),
+        (_arr(normal((2, 3))), _arr(normal((2, 3)))),
+        ("concatenate", "reshape"),
+    )
+add_case(
+    "stack-scalars",
+    lambda a, b: tnp.stack([a, b]),
+    lambda a, b: np.stack([a, b]),
+    (_arr(0.3), _arr(-1.2)),
+    ("concatenate", "reshape"),
+)
+add_case(
+    "hstack",
+    lambda a, b: tnp.hstack([a, b]),
+    lambda a, b: np.hstack([a, b]),
+    (_arr(normal((2, 1))), X23),
+    ("concatenate",),
+)
+add_case(
+    "hstack-1d",
+    lambda a, b: tnp.hstack([a, b]),
+    lambda a, b: np.hstack([a, b]),
+    (_arr(normal((2,))), _arr(normal((3,)))),
+    ("concatenate",),
+)
+add_case(
+    "vstack",
+    lambda a, b: tnp.vstack([a, b]),
+    lambda a, b: np.vstack([a, b]),
+    (_arr(normal((3,))), X23),
+    ("concatenate", "reshape"),
+)
+add_case(
+    "array-of-traced",
+    lambda a, b: tnp.array([[a, b], [b * a, a]]),
+    lambda a, b: np.array([[a, b], [b * a, a]]),
+    (_arr(0.4), _arr(-1.1)),
+    ("concatenate", "reshape", "multiply"),
+)
+
+# split returns a list: the test function joins the pieces with distinct weights
+for spec, axis in [(2, 0), (3, 1), ([1, 3], -1), ([2], 1)]:
+
+    def _split(x, spec=spec, axis=axis, m=tnp):
+        parts = m.split(x, spec, axis=axis)
+        return m.concatenate([p * (i + 1.0) for i, p in enumerate(parts)], axis=axis)
+
+    add_case(
+        f"split-{spec}-axis{axis}",
+        _split,
+        lambda x, s=_split: s(x, m=np),
+        (_arr(normal((4, 3, 4))),),
+        ("getitem", "multiply", "concatenate"),
+    )
+
+
+# --- indexing -------------------------------------------------------------------------
+
+INDICES = [
+    ("int", 1),
+    ("negative-int", -1),
+    ("slice", slice(1, None)),
+    ("negative-step", slice(None, None, -1)),
+    ("step-2-reverse", (slice(None), slice(None, None, -2))),
+    ("None-Ellipsis", (None, Ellipsis, 1)),
+    ("Ellipsis-None", (Ellipsis, None)),
+    ("int-array-repeated", np.array([0, 0, 1, 0])),
+    ("int-array-2d-repeated", np.array([[0, 1], [1, 1]])),
+    ("list-repeated", [1, 1, 0]),
+    ("int-arrays-mixed", (np.array([0, 1, 1]), slice(None), np.array([2, 2, 0]))),
+    ("int-array-and-slice", (slice(None), np.array([2, 0, 2, 2]))),
+    ("bool-mask", RNG.random((2, 3, 4)) > 0.4),
+    ("bool-mask-axis", (slice(None), np.array([True, False, True]))),
+]
+for name, idx in INDICES:
+    add_case(
+        f"getitem-{name}",
+        lambda x, idx=idx: x[idx],
+        lambda x, idx=idx: x[idx],
+        (X234,),
+        ("getitem",),
+    )
+
+_rep = (np.array([0, 2, 2, 0, 2]),)
+add_case(
+    "scatter_add-repeated",
+    lambda g: ix.scatter_add(g, _rep, (4,)),
+    lambda g: np.bincount(_rep[0], weights=g, minlength=4),
+    (_arr(normal((5,))),),
+    ("scatter_add",),
+)
+add_case(
+    "scatter_add-basic",
+    lambda g: ix.scatter_add(g, (slice(1, 3),), (4, 2)),
+    lambda g: np.concatenate([np.zeros((1, 2)), g, np.zeros((1, 2))]),
+    (_arr(normal((2, 2))),),
+    ("scatter_add",),
+)
+
+for idx, axis in [(np.array([3, 0, 0]), None), (np.array([2, 0, 2]), 1), ([1, 1], -1)]:
+    add_case(
+        f"take-axis{axis}",
+        lambda x, i=idx, a=axis: tnp.take(x, i, axis=a),
+        lambda x, i=idx, a=axis: np.take(x, i, axis=a),
+        (X234,),
+        ("getitem",),
+    )
+_tidx = RNG.integers(0, 4, (2, 3, 2))
+add_case(
+    "take_along_axis-axisNone",
+    lambda x: tnp.take_along_axis(x, np.array([5, 0, 5, 23]), None),
+    lambda x: np.take_along_axis(x, np.array([5, 0, 5, 23]), None),
+    (X234,),
+    ("getitem", "reshape"),
+)
+for axis in [-1, 0]:
+    ids = _tidx if axis == -1 else RNG.integers(0, 2, (3, 3, 4))
+    add_case(
+        f"take_along_axis-axis{axis}",
+        lambda x, i=ids, a=axis: tnp.take_along_axis(x, i, a),
+        lambda x, i=ids, a=axis: np.take_along_axis(x, i, a),
+        (X234,),
+        ("getitem",),
+    )
+for axis in [-1, 0, None]:
+    add_case(
+        f"sort-axis{axis}",
+        lambda x, a=axis: tnp.sort(x, axis=a),
+        lambda x, a=axis: np.sort(x, axis=a),
+        (X234,),
+        ("getitem",),
+    )
+for k in [0, 1, -1]:
+    add_case(
+        f"diag-vector-k{k}",
+        lambda v, k=k: tnp.diag(v, k),
+        lambda v, k=k: np.diag(v, k),
+        (_arr(normal((3,))),),
+        ("getitem", "multiply"),
+    )
+    add_case(
+        f"diag-matrix-k{k}",
+        lambda v, k=k: tnp.diag(v, k),
+        lambda v, k=k: np.diag(v, k),
+        (_arr(normal((3, 4))),),
+        ("getitem",),
+    )
+add_case("tril", tnp.tril, np.tril, (_arr(normal((3, 3))),), ("multiply",))
+add_case(
+    "triu-k1",
+    lambda x: tnp.triu(x, 1),
+    lambda x: np.triu(x, 1),
+    (_arr(normal((3, 4))),),
+    ("multiply",),
+)
+add_case(
+    "astype-float64",
+    lambda x: tnp.astype(x, np.float64),
+    lambda x: x.astype(np.float64),
+    (X23,),
+    ("astype",),
+)
+add_case(
+    "method-astype",
+    lambda x: x.astype(np.float64),  # ndarray.astype untraced, the astype primitive traced
+    lambda x: x.astype(np.float64),
+    (X23,),
+    ("astype",),
+)
+
+
+# --- contractions ---------------------------------------------------------------------
+
+MATMUL_SHAPES = [
+    ((3,), (3,)),
+    ((3,), (3, 4)),
+    ((2, 3), (3,)),
+    ((2, 3), (3, 4)),
+    ((5, 2, 3), (3, 4)),
+    ((2, 3), (5, 3, 4)),
+    ((5, 2, 3), (5, 3, 4)),
+    ((5, 2, 3), (3,)),
+    ((3,), (5, 3, 4)),
+    ((1, 2, 3), (5, 3, 4)),
+    ((4, 1, 2, 3), (5, 3, 2)),
+]
+for sa, sb in MATMUL_SHAPES:
+    add_case(
+        f"matmul-{_sh(sa)}-{_sh(sb)}",
+        tnp.matmul,
+        np.matmul,
+        (_arr(normal(sa)), _arr(normal(sb))),
+        ("matmul",),
+    )
+    add_case(
+        f"matmul-operator-{_sh(sa)}-{_sh(sb)}",
+        lambda a, b: a @ b,
+        np.matmul,
+        (_arr(normal(sa)), _arr(normal(sb))),
+        ("matmul",),
+    )
+
+DOT_SHAPES = [
+    ((), (3,)),
+    ((3,), ()),
+    ((3,), (3,)),
+    ((2, 3), (3,)),
+    ((3,), (3, 4)),
+    ((2, 3), (3, 4)),
+    ((2, 3, 4), (4,)),
+    ((2, 3, 4), (5, 4, 2)),
+    ((3,), (2, 3, 4)),
+]
+for sa, sb in DOT_SHAPES:
+    add_case(
+        f"dot-{_sh(sa)}-{_sh(sb)}",
+        tnp.dot,
+        np.dot,
+        (_arr(normal(sa)), _arr(normal(sb))),
+        ("matmul",) if sa and sb else ("multiply",),
+    )
+
+for axes, sa, sb in [
+    (2, (2, 3, 4), (3, 4, 5)),
+    (1, (2, 3), (3, 4)),
+    (0, (2,), (3,)),
+    (([0, 2], [1, 0]), (4, 2, 3), (3, 4, 5)),
+    (([-1], [0]), (2, 3), (3, 2)),
+]:
+    add_case(
+        f"tensordot-{axes}-{_sh(sa)}-{_sh(sb)}",
+        lambda a, b, axes=axes: tnp.tensordot(a, b, axes),
+        lambda a, b, axes=axes: np.tensordot(a, b, axes),
+        (_arr(normal(sa)), _arr(normal(sb))),
+        ("matmul", "transpose", "reshape"),
+    )
+
+EINSUMS = [
+    ("ij,jk->ik", [(2, 3), (3, 4)]),
+    ("ij,jk", [(2, 3), (3, 4)]),  # implicit output
+    ("i,i", [(3,), (3,)]),
+    ("i,j->ij", [(2,), (3,)]),
+    ("ij->", [(2, 3)]),
+    ("ij->ji", [(2, 3)]),
+    ("ij->j", [(2, 3)]),
+    ("ba", [(2, 3)]),  # implicit output sorts letters: a transpose
+    ("...ij,...jk->...ik", [(5, 2, 3), (5, 3, 4)]),
+    ("...ij,jk", [(5, 2, 3), (3, 4)]),  # implicit output with ellipsis
+    ("bij,bjk->bik", [(5, 2, 3), (5, 3, 4)]),
+    ("ij,kl->", [(2, 3), (4, 2)]),  # letters summed inside one operand only
+    ("ij,ij,ij->i", [(2, 3), (2, 3), (2, 3)]),
+    ("ii->i", [(3, 3)]),  # repeated subscript: the diagonal
+    ("ii", [(3, 3)]),  # the trace
+    ("iij,j->i", [(3, 3, 2), (2,)]),
+    ("iji->j", [(3, 2, 3)]),
+    ("ij,jj->i", [(2, 3), (3, 3)]),  # repeated letter in the other operand
+]
+for spec, shapes in EINSUMS:
+    add_case(
+        f"einsum-{spec}-" + "-".join(_sh(s) for s in shapes),
+        lambda *ops, spec=spec: tnp.einsum(spec, *ops),
+        lambda *ops, spec=spec: np.einsum(spec, *ops),
+        tuple(_arr(normal(s)) for s in shapes),
+        ("einsum",),
+    )
+
+for sa, sb in [((3,), (4,)), ((2, 3), (2,)), ((), (3,))]:
+    add_case(
+        f"outer-{_sh(sa)}-{_sh(sb)}",
+        tnp.outer,
+        np.outer,
+        (_arr(normal(sa)), _arr(normal(sb))),
+        ("multiply", "reshape"),
+    )
+for sa, sb in [((3,), (3,)), ((2, 3), (4, 3)), ((), (3,))]:
+    add_case(
+        f"inner-{_sh(sa)}-{_sh(sb)}",
+        tnp.inner,
+        np.inner,
+        (_arr(normal(sa)), _arr(normal(sb))),
+        ("matmul",) if sa else ("multiply",),
+    )
+add_case("vdot", tnp.vdot, np.vdot, (X23, _arr(normal((3, 2)))), ("matmul",))
+for shape, kw in [
+    ((3, 3), {}),
+    ((3, 4), {"offset": 1}),
+    ((3, 4), {"offset": -1}),
+    ((2, 3, 4), {"axis1": 1, "axis2": 2}),
+    ((3, 2, 3), {"axis1": 0, "axis2": -1}),
+]:
+    add_case(
+        f"trace-{_sh(shape)}-{kw}",
+        lambda x, kw=kw: tnp.trace(x, **kw),
+        lambda x, kw=kw: np.trace(x, **kw),
+        (_arr(normal(shape)),),
+        ("multiply", "sum"),
+    )
+
+
+# --- linalg ---------------------------------------------------------------------------
+
+
+def well_conditioned(shape):
+    """Random matrices (stacks) near a multiple of the identity: far from singular."""
+    n = shape[-1]
+    return _arr(normal(shape, 0.3) + 2.0 * np.eye(n))
+
+
+def negative_det(shape):
+    a = well_conditioned(shape)
+    return _arr(a[..., ::-1, :])  # a row swap flips the sign of the determinant
+
+
+for shape in [(3, 3), (2, 3, 3), (1, 1)]:
+    s = _sh(shape)
+    add_case(f"inv-{s}", tnp.linalg.inv, np.linalg.inv, (well_conditioned(shape),), ("inv",))
+    add_case(f"det-{s}", tnp.linalg.det, np.linalg.det, (well_conditioned(shape),), ("det",))
+    add_case(f"det-negative-{s}", tnp.linalg.det, np.linalg.det, (negative_det(shape),), ("det",))
+    add_case(
+        f"slogdet-{s}",
+        lambda x: tnp.linalg.slogdet(x)[1],
+        lambda x: np.linalg.slogdet(x)[1],
+        (negative_det(shape),),
+        ("logabsdet",),
+    )
+    add_case(
+        f"slogdet-sign-times-{s}",
+        lambda x: tnp.linalg.slogdet(x).sign * tnp.linalg.slogdet(x).logabsdet,
+        lambda x: np.linalg.slogdet(x)[0] * np.linalg.slogdet(x)[1],
+        (negative_det(shape),),
+        ("logabsdet",),
+    )
+
+for sa, sb in [
+    ((3, 3), (3,)),
+    ((3, 3), (3, 2)),
+    ((2, 3, 3), (2, 3, 2)),
+    ((2, 3, 3), (3, 2)),
+    ((2, 3, 3), (3,)),
+    ((1, 3, 3), (2, 3, 1)),
+]:
+    add_case(
+        f"solve-{_sh(sa)}-{_sh(sb)}",
+        tnp.linalg.solve,
+        np.linalg.solve,
+        (well_conditioned(sa), _arr(normal(sb))),
+        ("solve",),
+    )
+
+NORMS = [
+    # (id, shape, kwargs)
+    ("vec-None", (4,), {}),
+    ("vec-1", (4,), {"ord": 1}),
+    ("vec-2", (4,), {"ord": 2}),
+    ("vec-inf", (4,), {"ord": np.inf}),
+    ("vec--inf", (4,), {"ord": -np.inf}),
+    ("vec-3", (4,), {"ord": 3}),
+    ("vec-0.5", (4,), {"ord": 0.5}),
+    ("rows-2", (2, 3), {"ord": 2, "axis": 1}),
+    ("rows-1-keepdims", (2, 3), {"ord": 1, "axis": -1, "keepdims": True}),
+    ("cols-inf", (2, 3), {"ord": np.inf, "axis": 0}),
+    ("rows-3-axis-tuple", (2, 3), {"ord": 3, "axis": (1,)}),
+    ("3d-None", (2, 3, 4), {}),
+    ("3d-axis-2", (2, 3, 4), {"axis": 2}),
+    ("mat-None", (3, 4), {}),
+    ("mat-fro", (3, 4), {"ord": "fro"}),
+    ("mat-1", (3, 4), {"ord": 1}),
+    ("mat--1", (3, 4), {"ord": -1}),
+    ("mat-inf", (3, 4), {"ord": np.inf}),
+    ("mat--inf", (3, 4), {"ord": -np.inf}),
+    ("mat-fro-keepdims", (3, 4), {"ord": "fro", "keepdims": True}),
+    ("batched-fro", (2, 3, 4), {"ord": "fro", "axis": (1, 2)}),
+    ("batched-1", (2, 3, 4), {"ord": 1, "axis": (1, 2)}),
+    ("batched-inf-swapped", (2, 3, 4), {"ord": np.inf, "axis": (2, 0)}),
+    ("batched-1-keepdims", (2, 3, 4), {"ord": 1, "axis": (-2, -1), "keepdims": True}),
+]
+for name, shape, kw in NORMS:
+    add_case(
+        f"norm-{name}-{_sh(shape)}",
+        lambda x, kw=kw: tnp.linalg.norm(x, **kw),
+        lambda x, kw=kw: np.linalg.norm(x, **kw),
+        (_arr(away_from_zero(shape)),),
+        ("abs",) if kw.get("ord") not in (None, 2, "fro") else ("sqrt",),
+        rtol=1e-4,
+    )
+
+
+CASE_IDS = [c.id for c in CASES]
+assert len(set(CASE_IDS)) == len(CASE_IDS), "duplicate case ids"
+
+#: Names of the primitives the systematic cases exercise (see tests/test_registry.py).
+EXERCISED: frozenset[str] = frozenset(n for c in CASES for n in c.covers)
+
+
+# --- the tests ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_value_matches_numpy(case: Case) -> None:
+    out = case.f(*case.args)
+    # with no transformation active the result is plain NumPy, never a box
+    assert isinstance(out, (np.ndarray, np.generic)), type(out)
+    if case.ref is None:
+        return
+    expected = case.ref(*case.args)
+    assert np.shape(out) == np.shape(expected)
+    assert np.result_type(out) == np.result_type(expected)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_grads(case: Case) -> None:
+    tg.check_grads(case.f, case.args, order=2, modes=("fwd", "rev"), rtol=case.rtol, atol=case.atol)
+
+
+def test_covers_are_honest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each case calls (at least) the primitives it claims, so EXERCISED is not a wish."""
+    called: set[str] = set()
+    original = Primitive.__call__
+
+    def recording(self, *args, **kwargs):
+        called.add(self.name)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Primitive, "__call__", recording)
+    missing = {}
+    for case in CASES:
+        called.clear()
+        # under vjp the rules run too, which is where e.g. scatter_add is reached
+        out, vjp_fn = tg.vjp(case.f, *case.args)
+        vjp_fn(np.ones_like(out))
+        lost = set(case.covers) - called
+        if lost:
+            missing[case.id] = lost
+    assert not missing, missing
+
+
+# --- gradients that must accumulate, against exact values ---------------------------
+
+
+def test_repeated_integer_index_accumulates() -> None:
+    """x[[0, 0, 2, 0]] uses x[0] three times: its gradient is 3, not 1."""
+    x = np.array([0.5, -1.0, 2.0, 0.3])
+    w = np.array([1.0, 2.0, 3.0, 4.0])
+    g = tg.grad(lambda x: tnp.sum(x[[0, 0, 2, 0]] * w))(x)
+    np.testing.assert_allclose(g, [1.0 + 2.0 + 4.0, 0.0, 3.0, 0.0])
+    # the same through forward mode: the Jacobian has repeated rows
+    jac = tg.jacfwd(lambda x: x[np.array([1, 1, 3])])(x)
+    np.testing.assert_allclose(jac, np.eye(4)[[1, 1, 3]])
+
+
+def test_repeated_index_in_2d_gather_accumulates() -> None:
+    x = np.arange(6.0).reshape(2, 3)
+    g = tg.grad(lambda x: tnp.sum(x[np.array([1, 1, 0]), np.array([2, 2, 2])]))(x)
+    np.testing.assert_allclose(g, [[0, 0, 1], [0, 0, 2]])
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.array([[1.5, 0.0, -2.0], [0.7, 1.2, -0.4]]),
+        np.array([0.0, 1.5, 0.0, 2.0]),
+        np.array([0.0]),
+        np.array([3.0, 0.0, 0.5]),
+    ],
+    ids=["one-zero-2x3", "two-zeros", "single-zero", "one-zero-3"],
+)
+@pytest.mark.parametrize("axis", [None, -1], ids=["axisNone", "axis-1"])
+def test_prod_with_zeros_matches_numerical_grad(x: np.ndarray, axis) -> None:
+    f = lambda x: tnp.sum(tnp.prod(x, axis=axis) * 1.7)
+    g = tg.grad(f)(x)
+    assert np.all(np.isfinite(g))
+    np.testing.assert_allclose(g, tg.numerical_grad(f, x), rtol=1e-6, atol=1e-8)
+    # the same in forward mode, one basis direction at a time
+    np.testing.assert_allclose(tg.jacfwd(f)(x), g, rtol=1e-12, atol=1e-12)
+
+
+def test_prod_with_zero_second_derivative() -> None:
+    """d²/dx0 dx1 of x0 x1 x2 at x1 = 0 is x2 (a division by x would make it nan)."""
+    x = np.array([2.0, 0.0, 3.0])
+    hess = tg.hessian(tnp.prod)(x)
+    np.testing.assert_allclose(hess, [[0, 3, 0], [3, 0, 2], [0, 2, 0]])
+
+
+# --- derivative conventions (DESIGN.md) ---------------------------------------------
+
+
+def _both_modes_grad(f, x):
+    """The gradient of scalar ``f`` at ``x`` from reverse mode and from forward mode."""
+    return tg.grad(f)(x), tg.jacfwd(f)(x)
+
+
+@pytest.mark.parametrize(
+    "name, f, x, expected",
+    [
+        ("relu-at-0", lambda x: tnp.sum(tnp.relu(x)), [0.0, 2.0, -1.0], [0.0, 1.0, 0.0]),
+        ("abs-at-0", lambda x: tnp.sum(tnp.abs(x)), [0.0, 2.0, -1.0], [0.0, 1.0, -1.0]),
+        ("max-ties", lambda x: tnp.max(x), [1.0, 3.0, 3.0], [0.0, 0.5, 0.5]),
+        ("min-three-ties", lambda x: tnp.min(x), [1.0, 1.0, 1.0], [1 / 3, 1 / 3, 1 / 3]),
+        (
+            "max-axis-ties",
+            lambda x: tnp.sum(tnp.max(tnp.reshape(x, (2, 2)), axis=0) * np.array([1.0, 2.0])),
+            [1.0, 2.0, 1.0, 0.0],
+            [0.5, 2.0, 0.5, 0.0],
+        ),
+        (
+            "max-keepdims-ties",
+            lambda x: tnp.sum(tnp.max(tnp.reshape(x, (2, 2)), axis=1, keepdims=True)),
+            [4.0, 4.0, 1.0, 0.0],
+            [0.5, 0.5, 1.0, 0.0],
+        ),
+        (
+            "maximum-tie",
+            lambda x: tnp.sum(tnp.maximum(x, np.array([1.0, 0.0]))),
+            [1.0, 5.0],
+            [0.5, 1.0],
+        ),
+        (
+            "minimum-tie",
+            lambda x: tnp.sum(tnp.minimum(np.array([1.0, 0.0]), x)),
+            [1.0, -5.0],
+            [0.5, 1.0],
+        ),
+        # maximum(x, x) = x: the two halves of the tie add back up to 1
+        ("maximum-self", lambda x: tnp.sum(tnp.maximum(x, x)), [1.0, -2.0], [1.0, 1.0]),
+        ("sign", lambda x: tnp.sum(tnp.sign(x) * x), [1.5, -2.0], [1.0, -1.0]),
+        ("floor", lambda x: tnp.sum(tnp.floor(x) * x), [1.5, -2.5], [1.0, -3.0]),
+        ("comparison", lambda x: tnp.sum((x > 0) * x), [1.5, -2.5], [1.0, 0.0]),
+        (
+            "argmax",
+            lambda x: x[tnp.argmax(x)] * 2.0,
+            [0.5, 3.0, -1.0],
+            [0.0, 2.0, 0.0],
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_derivative_conventions(name, f, x, expected) -> None:
+    rev, fwd = _both_modes_grad(f, np.asarray(x, dtype=np.float64))
+    np.testing.assert_allclose(rev, expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(fwd, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "op",
+    [tnp.sign, tnp.floor, tnp.ceil, tnp.round, lambda x: tnp.greater(x, 0.0), tnp.argmax],
+    ids=["sign", "floor", "ceil", "round", "greater", "argmax"],
+)
+def test_nondifferentiable_ops_return_plain_numpy(op) -> None:
+    """Zero derivative: under a transformation they give plain (unboxed) NumPy values."""
+    seen = []
+
+    def f(x):
+        y = op(x)
+        seen.append(y)
+        return tnp.sum(x)
+
+    tg.grad(f)(np.array([0.5, -1.5, 2.0]))
+    assert isinstance(seen[0], (np.ndarray, np.generic)), type(seen[0])
+
+
+BIG = np.array([1000.0, -1000.0, 0.0, 999.0])
+STABLE = [
+    ("logsumexp", lambda x: tnp.logsumexp(x)),
+    ("logsumexp-keepdims", lambda x: tnp.sum(tnp.logsumexp(x, axis=0, keepdims=True))),
+    ("softmax", lambda x: tnp.sum(tnp.softmax(x) * np.arange(4.0))),
+    ("log_softmax", lambda x: tnp.sum(tnp.log_softmax(x) * np.arange(4.0))),
+    ("sigmoid", lambda x: tnp.sum(tnp.sigmoid(x) * np.arange(4.0))),
+]
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["plus", "minus"])
+@pytest.mark.parametrize("name, f", STABLE, ids=[n for n, _ in STABLE])
+def test_stable_at_plus_minus_1000(name, f, sign) -> None:
+    x = sign * BIG
+    # an overflow or 0*inf on the way is a bug even if the result ends up finite
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        value = f(x)
+        rev, fwd = _both_modes_grad(f, x)
+    assert np.isfinite(value)
+    assert np.all(np.isfinite(rev)) and np.all(np.isfinite(fwd))
+    np.testing.assert_allclose(rev, fwd, rtol=1e-12, atol=1e-300)
+
+
+def test_stable_values_at_1000() -> None:
+    np.testing.assert_allclose(tnp.logsumexp(BIG), 1000.0 + np.log1p(np.exp(-1.0)))
+    np.testing.assert_allclose(tnp.sigmoid(np.array([1000.0, -1000.0])), [1.0, 0.0])
+    sm = tnp.softmax(BIG)
+    np.testing.assert_allclose(sm, [1 / (1 + np.exp(-1)), 0, 0, np.exp(-1) / (1 + np.exp(-1))])
+    np.testing.assert_allclose(tnp.log_softmax(np.array([1000.0, -1000.0])), [0.0, -2000.0])
+    # the gradient of logsumexp is softmax
+    np.testing.assert_allclose(tg.grad(tnp.logsumexp)(BIG), sm, rtol=1e-12)
+
+
+F32_OPS = [
+    ("scale-by-python-float", lambda x: x * 2.5 + 1.0),
+    ("rdiv-python-float", lambda x: 1.5 / x),
+    ("power-python-float", lambda x: tnp.power(x, 2.5)),
+    ("square-op", lambda x: x**2),
+    ("exp", tnp.exp),
+    ("exp2", tnp.exp2),
+    ("log", tnp.log),
+    ("log2", tnp.log2),
+    ("log10", tnp.log10),
+    ("sqrt", tnp.sqrt),
+    ("tan", tnp.tan),
+    ("arcsin", lambda x: tnp.arcsin(x * 0.3)),
+    ("arctanh", lambda x: tnp.arctanh(x * 0.3)),
+    ("tanh", tnp.tanh),
+    ("sigmoid", tnp.sigmoid),
+    ("relu", tnp.relu),
+    ("leaky_relu", tnp.leaky_relu),
+    ("abs", tnp.abs),
+    ("maximum", lambda x: tnp.maximum(x, 0.9)),
+    ("where", lambda x: tnp.where(x > 1.0, x, 0.0)),
+    ("clip", lambda x: tnp.clip(x, 0.9, 1.5)),
+    ("mean", lambda x: tnp.mean(x, axis=0)),
+    ("var", lambda x: tnp.var(x, axis=0, ddof=1)),
+    ("std", lambda x: tnp.std(x)),
+    ("prod", lambda x: tnp.prod(x, axis=1)),
+    ("max", lambda x: tnp.max(x, axis=1)),
+    ("cumsum", lambda x: tnp.cumsum(x, axis=1)),
+    ("logsumexp", lambda x: tnp.logsumexp(x, axis=1)),
+    ("softmax", tnp.softmax),
+    ("log_softmax", tnp.log_softmax),
+    ("matmul", lambda x: x @ x.T),
+    ("einsum", lambda x: tnp.einsum("ij,ij->i", x, x)),
+    ("getitem", lambda x: x[np.array([0, 0, 1])]),
+    ("concatenate", lambda x: tnp.concatenate([x, x * 2.0])),
+    ("norm-1", lambda x: tnp.linalg.norm(x, ord=1, axis=1)),
+    ("norm-3", lambda x: tnp.linalg.norm(x, ord=3, axis=1)),
+    ("inv", lambda x: tnp.linalg.inv(x[:, :2] + np.eye(2, dtype=np.float32))),
+    ("det", lambda x: tnp.linalg.det(x[:, :2])),
+    ("solve", lambda x: tnp.linalg.solve(x[:, :2] + 1.0, x[:, 2])),
+]
+
+
+@pytest.mark.parametrize("name, op", F32_OPS, ids=[n for n, _ in F32_OPS])
+def test_float32_stays_float32(name, op) -> None:
+    """float32 in, float32 out, through values, gradients and tangents (NumPy 2
+    promotion: a Python float does not widen a float32 array)."""
+    x = np.array([[1.2, 0.8, 1.7], [0.6, 1.1, 1.4]], dtype=np.float32)
+    out = op(x)
+    assert np.result_type(out) == np.float32
+    g = tg.grad(lambda x: tnp.sum(op(x)))(x)
+    assert g.dtype == np.float32
+    _, t = tg.jvp(op, (x,), (np.ones_like(x),))
+    assert np.result_type(t) == np.float32
+    # and still the right numbers, to float32 precision
+    x64 = x.astype(np.float64)
+    g64 = tg.grad(lambda x: tnp.sum(op(x)))(x64)
+    np.testing.assert_allclose(g, g64, rtol=2e-4, atol=1e-5)
