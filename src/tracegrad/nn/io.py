@@ -117,6 +117,8 @@ def save(path: str | os.PathLike, model: Module) -> None:
     meta["tracegrad_version"] = __version__
     arrays[META_KEY] = np.array(json.dumps(meta))
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot save {path!r}: no directory {directory!r}")
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:

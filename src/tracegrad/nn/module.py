@@ -149,7 +149,9 @@ class Module:
     Subclasses set attributes in ``__init__`` and implement ``forward(x) -> y`` on a
     batch ``x`` of shape ``(N, features)``. Class attributes:
 
-    * ``_buffer_names``: attributes that are non-trainable state (not pytree leaves).
+    * ``_buffer_names``: attributes that are non-trainable state (not pytree leaves,
+      never trained, but saved with the model). List constant arrays here too: any
+      other float array attribute is a trainable parameter.
     * ``_weight_names``: parameters that weight penalties (``l2_penalty``,
       ``l1_penalty``) apply to; ``None`` (default) means every parameter with
       ``ndim >= 2``, so biases and BatchNorm's γ, β are never penalised.
