@@ -25,10 +25,12 @@ def _modules():
 
 
 def discover_primitives() -> dict[str, Primitive]:
-    """Every Primitive object bound to a global of the op modules, by primitive name."""
+    """Every Primitive bound to a global of the op modules (directly, or as the
+    ``.primitive`` of a public function such as ``tnp.sin``), by primitive name."""
     found: dict[str, Primitive] = {}
     for mod in _modules():
         for value in vars(mod).values():
+            value = getattr(value, "primitive", value)
             if isinstance(value, Primitive):
                 other = found.setdefault(value.name, value)
                 assert other is value, f"two different primitives are named {value.name!r}"

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import Box, Primitive, Trace, box_types, new_trace
+from tracegrad.core.primitive import Box, Primitive, Trace, box_types, new_trace, shape_of
 from tracegrad.core.shapes import broadcast_to
 
 __all__ = ["JVPBox", "JVPTrace", "jvp_flat"]
@@ -31,20 +31,32 @@ class JVPTrace(Trace):
     __slots__ = ()
 
     def process(self, prim: Primitive, args: tuple, kwargs: dict) -> JVPBox:
-        self.check_active()
+        if not self.active:
+            self.check_active()
         vals = list(args)
         tangents = []
+        nested = False
         for i, a in enumerate(args):
             if type(a) is JVPBox and a._trace is self:
-                vals[i] = a._value
+                vals[i] = v = a._value
                 tangents.append((i, a._tangent))
-        out = prim(*vals, **kwargs)
+                if type(v) in box_types:
+                    nested = True
+            elif type(a) in box_types:
+                nested = True
+        # with no enclosing transformation left, skip a second dispatch
+        out = prim(*vals, **kwargs) if nested else prim.call_impl(vals, kwargs)
         t_out = None
+        rules = prim.jvp_rules
         for i, t in tangents:
-            c = prim.jvp(i, t, out, vals, kwargs)
+            rule = rules[i] if i < len(rules) else None
+            if rule is not None:  # the common case, without a method call in between
+                c = rule(t, out, *vals, **kwargs)
+            else:
+                c = prim.jvp(i, t, out, vals, kwargs)
             t_out = c if t_out is None else t_out + c
-        out_shape = np.shape(out)
-        if np.shape(t_out) != out_shape:
+        out_shape = shape_of(out)
+        if shape_of(t_out) != out_shape:
             t_out = broadcast_to(t_out, out_shape)
         return JVPBox(out, t_out, self)
 

@@ -24,11 +24,14 @@ __all__ = [
     "Primitive",
     "ShapeError",
     "Trace",
+    "binary_function",
     "box_types",
     "get_value",
     "is_boxed",
     "new_trace",
+    "shape_of",
     "trace_stack",
+    "unary_function",
     "unbox",
 ]
 
@@ -50,6 +53,19 @@ _state = _ThreadState()
 def trace_stack() -> list[Trace]:
     """The active traces of the calling thread, innermost last (do not modify)."""
     return _state.stack
+
+
+_PY_SCALARS = frozenset((float, int, bool))
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    """``numpy.shape(x)`` without NumPy's dispatch overhead for the common cases
+    (Python scalars, arrays, NumPy scalars and boxes): it is called on every step of a
+    backward sweep."""
+    if type(x) in _PY_SCALARS:
+        return ()
+    s = getattr(x, "shape", None)
+    return s if s is not None else np.shape(x)
 
 
 class ShapeError(ValueError):
@@ -115,7 +131,7 @@ class Box:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return np.shape(self._value)
+        return shape_of(self._value)
 
     @property
     def ndim(self) -> int:
@@ -231,14 +247,19 @@ class Primitive:
                 if top is None or t.level > top.level:
                     top = t
         if top is None:
-            try:
-                return self.impl(*args, **kwargs)
-            except ValueError as e:
-                wrapped = _with_shapes(self.name, args, e)
-                if wrapped is e:
-                    raise
-                raise wrapped from e
+            return self.call_impl(args, kwargs)
         return top.process(self, args, kwargs)
+
+    def call_impl(self, args: tuple | list, kwargs: dict) -> Any:
+        """Run the implementation on plain values; a NumPy shape error comes back as a
+        :class:`ShapeError` naming this operation and the operand shapes."""
+        try:
+            return self.impl(*args, **kwargs)
+        except ValueError as e:
+            wrapped = _with_shapes(self.name, args, e)
+            if wrapped is e:
+                raise
+            raise wrapped from e
 
     def defvjp(self, *rules: Rule | None) -> Primitive:
         """Set one VJP rule per positional argument (``None``: not differentiable)."""
@@ -294,6 +315,58 @@ class Primitive:
     @property
     def has_jvp(self) -> bool:
         return self.jvp_argnum is not None or any(r is not None for r in self.jvp_rules)
+
+
+_NO_KWARGS: dict = {}
+
+
+def unary_function(prim: Primitive, fast: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The public function for a one-argument primitive: what ``tnp.sin`` is.
+
+    A closure, not the :class:`Primitive` itself, because it is the hottest path in the
+    library: plain values go straight to ``fast`` (the NumPy function, or ``prim.impl``
+    for Python floats), a traced value straight to its trace. ``fn.primitive`` is the
+    primitive.
+    """
+    impl = prim.impl
+
+    def fn(x: Any) -> Any:
+        t = type(x)
+        if t in box_types:
+            return x._trace.process(prim, (x,), _NO_KWARGS)
+        if t is float:
+            return impl(x)
+        return fast(x)
+
+    return _named(fn, prim)
+
+
+def binary_function(prim: Primitive, fast: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """The public function for a two-argument primitive (see :func:`unary_function`)."""
+    impl = prim.impl
+
+    def fn(x: Any, y: Any) -> Any:
+        tx, ty = type(x), type(y)
+        if tx in box_types or ty in box_types:
+            return prim(x, y)
+        if tx is float or ty is float:
+            return impl(x, y)
+        try:
+            return fast(x, y)
+        except ValueError as e:
+            wrapped = _with_shapes(prim.name, (x, y), e)
+            if wrapped is e:
+                raise
+            raise wrapped from e
+
+    return _named(fn, prim)
+
+
+def _named(fn: Callable[..., Any], prim: Primitive) -> Callable[..., Any]:
+    fn.__name__ = fn.__qualname__ = prim.name
+    fn.__doc__ = f"``numpy.{prim.name}``, differentiable (primitive ``{prim.name}``)."
+    fn.primitive = prim  # type: ignore[attr-defined]
+    return fn
 
 
 _SHAPE_WORDS = ("shape", "broadcast", "dimension", "mismatch", "size")

@@ -13,9 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
-from tracegrad.core.primitive import Box, Primitive, Trace, box_types, new_trace
+from tracegrad.core.primitive import Box, Primitive, Trace, box_types, new_trace, shape_of
 from tracegrad.core.shapes import unbroadcast
 
 __all__ = ["VJPBox", "VJPTrace", "backward", "record"]
@@ -49,14 +47,21 @@ class VJPTrace(Trace):
         return VJPBox(value, self, len(self.tape) - 1)
 
     def process(self, prim: Primitive, args: tuple, kwargs: dict) -> VJPBox:
-        self.check_active()
+        if not self.active:
+            self.check_active()
         vals = list(args)
         parents = []
+        nested = False
         for i, a in enumerate(args):
             if type(a) is VJPBox and a._trace is self:
-                vals[i] = a._value
+                vals[i] = v = a._value
                 parents.append((i, a._index))
-        out = prim(*vals, **kwargs)
+                if type(v) in box_types:
+                    nested = True
+            elif type(a) in box_types:
+                nested = True
+        # with no enclosing transformation left, skip a second dispatch
+        out = prim(*vals, **kwargs) if nested else prim.call_impl(vals, kwargs)
         tape = self.tape
         tape.append((prim, vals, kwargs, out, parents))
         return VJPBox(out, self, len(tape) - 1)
@@ -105,10 +110,15 @@ def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) 
             continue
         cts[i] = None  # release as we go: memory falls during the sweep
         prim, args, kwargs, out, parents = tape[i]
+        rules = prim.vjp_rules
         for argnum, p in parents:
-            c = prim.vjp(argnum, g, out, args, kwargs)
-            shape = np.shape(args[argnum])
-            if np.shape(c) != shape:
+            rule = rules[argnum] if argnum < len(rules) else None
+            if rule is not None:  # the common case, without a method call in between
+                c = rule(g, out, *args, **kwargs)
+            else:
+                c = prim.vjp(argnum, g, out, args, kwargs)
+            shape = shape_of(args[argnum])
+            if shape_of(c) != shape:
                 c = unbroadcast(c, shape)
             prev = cts[p]
             cts[p] = c if prev is None else prev + c

@@ -7,12 +7,15 @@ rules return broadcast-shaped results; the reverse driver sums them down.
 
 from __future__ import annotations
 
+import builtins
+import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import Primitive, get_value
+from tracegrad.core.primitive import Primitive, binary_function, get_value, unary_function
 
 __all__ = [
     "abs",
@@ -58,43 +61,125 @@ _LN2 = float(np.log(2.0))
 _LN10 = float(np.log(10.0))
 
 
-def _unary(impl: Callable[[Any], Any], name: str, deriv: Callable[[Any, Any], Any]) -> Primitive:
-    prim = Primitive(impl, name)
+_SCALAR_ERRORS = (ValueError, OverflowError, ZeroDivisionError)
+_PY_NUMBERS = (float, int)
+
+
+def _on_floats(np_fn: Callable[[Any], Any], py_fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``np_fn``, computed by ``py_fn`` for a Python float.
+
+    A NumPy ufunc on a scalar costs ten times a ``math`` call, and a chain of scalar
+    operations is nothing but such calls. Where Python raises instead (log of a negative,
+    exp overflow, division by zero) NumPy answers, with its nan/inf and warning.
+    """
+
+    def impl(x: Any) -> Any:
+        if type(x) is float:
+            try:
+                return py_fn(x)
+            except _SCALAR_ERRORS:
+                pass
+        return np_fn(x)
+
+    impl.__name__ = getattr(np_fn, "__name__", "impl")
+    return impl
+
+
+def _on_floats2(
+    np_fn: Callable[[Any, Any], Any], py_fn: Callable[[Any, Any], Any]
+) -> Callable[[Any, Any], Any]:
+    """The two-argument :func:`_on_floats`: Python arithmetic when both are Python
+    numbers and one is a float (so the result is a float, as NumPy's would be)."""
+
+    def impl(x: Any, y: Any) -> Any:
+        tx, ty = type(x), type(y)
+        if (tx is float and ty in _PY_NUMBERS) or (ty is float and tx in _PY_NUMBERS):
+            try:
+                return py_fn(x, y)
+            except _SCALAR_ERRORS:
+                pass
+        return np_fn(x, y)
+
+    impl.__name__ = getattr(np_fn, "__name__", "impl")
+    return impl
+
+
+def _unary(
+    np_fn: Callable[[Any], Any],
+    name: str,
+    deriv: Callable[[Any, Any], Any],
+    py_fn: Callable[[Any], Any] | None = None,
+) -> Callable[[Any], Any]:
+    """A one-argument primitive from its derivative ``deriv(x, out)``; returns its public
+    function (the primitive is ``fn.primitive``)."""
+    prim = Primitive(np_fn if py_fn is None else _on_floats(np_fn, py_fn), name)
     prim.defvjp(lambda g, out, x: g * deriv(x, out))
     prim.defjvp(lambda t, out, x: t * deriv(x, out))
-    return prim
+    return unary_function(prim, np_fn)
 
 
-negative = Primitive(np.negative, "negative")
-negative.defvjp(lambda g, out, x: negative(g)).def_linear()
+def _binary(
+    np_fn: Callable[[Any, Any], Any],
+    name: str,
+    vjps: tuple[Callable[..., Any], Callable[..., Any]],
+    jvps: tuple[Callable[..., Any], Callable[..., Any]],
+    py_fn: Callable[[Any, Any], Any] | None = None,
+) -> Callable[[Any, Any], Any]:
+    """A two-argument primitive with its rules; returns its public function."""
+    prim = Primitive(np_fn if py_fn is None else _on_floats2(np_fn, py_fn), name)
+    prim.defvjp(*vjps).defjvp(*jvps)
+    return binary_function(prim, np_fn)
 
-exp = _unary(np.exp, "exp", lambda x, out: out)
-exp2 = _unary(np.exp2, "exp2", lambda x, out: out * _LN2)
-expm1 = _unary(np.expm1, "expm1", lambda x, out: out + 1.0)
-log = _unary(np.log, "log", lambda x, out: reciprocal(x))
-log2 = _unary(np.log2, "log2", lambda x, out: reciprocal(x * _LN2))
-log10 = _unary(np.log10, "log10", lambda x, out: reciprocal(x * _LN10))
-log1p = _unary(np.log1p, "log1p", lambda x, out: reciprocal(x + 1.0))
-sqrt = _unary(np.sqrt, "sqrt", lambda x, out: reciprocal(out * 2.0))
-square = _unary(np.square, "square", lambda x, out: x * 2.0)
+
+def _py_sigmoid(x: float) -> float:
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)  # for x < 0 this form cannot overflow
+    return e / (1.0 + e)
+
+
+def _py_pow(x: float, y: float) -> float:
+    if x < 0.0 and not float(y).is_integer():
+        raise ValueError("complex result")  # NumPy gives nan
+    return x**y
+
+
+negative = _unary(np.negative, "negative", lambda x, out: -1.0, operator.neg)
+
+exp = _unary(np.exp, "exp", lambda x, out: out, math.exp)
+exp2 = _unary(np.exp2, "exp2", lambda x, out: out * _LN2, lambda x: 2.0**x)
+expm1 = _unary(np.expm1, "expm1", lambda x, out: out + 1.0, math.expm1)
+log = _unary(np.log, "log", lambda x, out: reciprocal(x), math.log)
+log2 = _unary(np.log2, "log2", lambda x, out: reciprocal(x * _LN2), math.log2)
+log10 = _unary(np.log10, "log10", lambda x, out: reciprocal(x * _LN10), math.log10)
+log1p = _unary(np.log1p, "log1p", lambda x, out: reciprocal(x + 1.0), math.log1p)
+sqrt = _unary(np.sqrt, "sqrt", lambda x, out: reciprocal(out * 2.0), math.sqrt)
+square = _unary(np.square, "square", lambda x, out: x * 2.0, lambda x: x * x)
+
+
+def _reciprocal(x: Any) -> Any:
+    # numpy.reciprocal of an integer is integer division; tnp follows true division
+    return np.reciprocal(x) if np.issubdtype(np.result_type(x), np.inexact) else 1.0 / x
+
+
 reciprocal = _unary(
-    lambda x: np.reciprocal(x) if np.issubdtype(np.result_type(x), np.inexact) else 1.0 / x,
-    "reciprocal",
-    lambda x, out: negative(out * out),
+    _reciprocal, "reciprocal", lambda x, out: negative(out * out), lambda x: 1.0 / x
 )
-sin = _unary(np.sin, "sin", lambda x, out: cos(x))
-cos = _unary(np.cos, "cos", lambda x, out: negative(sin(x)))
-tan = _unary(np.tan, "tan", lambda x, out: out * out + 1.0)
-arcsin = _unary(np.arcsin, "arcsin", lambda x, out: reciprocal(sqrt(1.0 - x * x)))
-arccos = _unary(np.arccos, "arccos", lambda x, out: negative(reciprocal(sqrt(1.0 - x * x))))
-arctan = _unary(np.arctan, "arctan", lambda x, out: reciprocal(x * x + 1.0))
-arcsinh = _unary(np.arcsinh, "arcsinh", lambda x, out: reciprocal(sqrt(x * x + 1.0)))
-arctanh = _unary(np.arctanh, "arctanh", lambda x, out: reciprocal(1.0 - x * x))
-sinh = _unary(np.sinh, "sinh", lambda x, out: cosh(x))
-cosh = _unary(np.cosh, "cosh", lambda x, out: sinh(x))
-tanh = _unary(np.tanh, "tanh", lambda x, out: 1.0 - out * out)
+sin = _unary(np.sin, "sin", lambda x, out: cos(x), math.sin)
+cos = _unary(np.cos, "cos", lambda x, out: negative(sin(x)), math.cos)
+tan = _unary(np.tan, "tan", lambda x, out: out * out + 1.0, math.tan)
+arcsin = _unary(np.arcsin, "arcsin", lambda x, out: reciprocal(sqrt(1.0 - x * x)), math.asin)
+arccos = _unary(
+    np.arccos, "arccos", lambda x, out: negative(reciprocal(sqrt(1.0 - x * x))), math.acos
+)
+arctan = _unary(np.arctan, "arctan", lambda x, out: reciprocal(x * x + 1.0), math.atan)
+arcsinh = _unary(np.arcsinh, "arcsinh", lambda x, out: reciprocal(sqrt(x * x + 1.0)), math.asinh)
+arctanh = _unary(np.arctanh, "arctanh", lambda x, out: reciprocal(1.0 - x * x), math.atanh)
+sinh = _unary(np.sinh, "sinh", lambda x, out: cosh(x), math.sinh)
+cosh = _unary(np.cosh, "cosh", lambda x, out: sinh(x), math.cosh)
+tanh = _unary(np.tanh, "tanh", lambda x, out: 1.0 - out * out, math.tanh)
 # abs'(0) = 0: the sign of the primal value, which is itself piecewise constant.
-abs = _unary(np.abs, "abs", lambda x, out: np.sign(get_value(x)))  # noqa: A001
+abs = _unary(np.abs, "abs", lambda x, out: np.sign(get_value(x)), builtins.abs)  # noqa: A001
 absolute = abs
 
 
@@ -105,7 +190,7 @@ def _sigmoid_impl(x: Any) -> Any:
     return np.exp(-np.logaddexp(0.0, -x, dtype=dtype))[()]
 
 
-sigmoid = _unary(_sigmoid_impl, "sigmoid", lambda x, out: out * (1.0 - out))
+sigmoid = _unary(_sigmoid_impl, "sigmoid", lambda x, out: out * (1.0 - out), _py_sigmoid)
 
 
 def _relu_impl(x: Any) -> Any:
@@ -113,7 +198,9 @@ def _relu_impl(x: Any) -> Any:
 
 
 # relu'(0) = 0, as DESIGN fixes (a maximum with 0 would split the tie).
-relu = _unary(_relu_impl, "relu", lambda x, out: get_value(x) > 0)
+relu = _unary(
+    _relu_impl, "relu", lambda x, out: get_value(x) > 0, lambda x: x if x > 0 or x != x else 0.0
+)
 
 
 def positive(x: Any) -> Any:
@@ -121,26 +208,30 @@ def positive(x: Any) -> Any:
     return x
 
 
-add = Primitive(np.add, "add")
-add.defvjp(lambda g, out, x, y: g, lambda g, out, x, y: g)
-add.defjvp(lambda t, out, x, y: t, lambda t, out, x, y: t)
-
-subtract = Primitive(np.subtract, "subtract")
-subtract.defvjp(lambda g, out, x, y: g, lambda g, out, x, y: negative(g))
-subtract.defjvp(lambda t, out, x, y: t, lambda t, out, x, y: negative(t))
-
-multiply = Primitive(np.multiply, "multiply")
-multiply.defvjp(lambda g, out, x, y: g * y, lambda g, out, x, y: g * x)
-multiply.defjvp(lambda t, out, x, y: t * y, lambda t, out, x, y: x * t)
-
-
-def _divide_impl(x: Any, y: Any) -> Any:
-    return np.true_divide(x, y)
-
-
-divide = Primitive(_divide_impl, "divide")
-divide.defvjp(lambda g, out, x, y: g / y, lambda g, out, x, y: negative(g * out / y))
-divide.defjvp(lambda t, out, x, y: t / y, lambda t, out, x, y: negative(t * out / y))
+add = _binary(
+    np.add, "add",
+    (lambda g, out, x, y: g, lambda g, out, x, y: g),
+    (lambda t, out, x, y: t, lambda t, out, x, y: t),
+    operator.add,
+)  # fmt: skip
+subtract = _binary(
+    np.subtract, "subtract",
+    (lambda g, out, x, y: g, lambda g, out, x, y: negative(g)),
+    (lambda t, out, x, y: t, lambda t, out, x, y: negative(t)),
+    operator.sub,
+)  # fmt: skip
+multiply = _binary(
+    np.multiply, "multiply",
+    (lambda g, out, x, y: g * y, lambda g, out, x, y: g * x),
+    (lambda t, out, x, y: t * y, lambda t, out, x, y: x * t),
+    operator.mul,
+)  # fmt: skip
+divide = _binary(
+    np.true_divide, "divide",
+    (lambda g, out, x, y: g / y, lambda g, out, x, y: negative(g * out / y)),
+    (lambda t, out, x, y: t / y, lambda t, out, x, y: negative(t * out / y)),
+    operator.truediv,
+)  # fmt: skip
 true_divide = divide
 
 
@@ -154,15 +245,12 @@ def _power_dx(x: Any, y: Any) -> Any:
     return y * power(x, y - 1.0)
 
 
-power = Primitive(np.power, "power")
-power.defvjp(
-    lambda g, out, x, y: g * _power_dx(x, y),
-    lambda g, out, x, y: g * out * _safe_log(x),
-)
-power.defjvp(
-    lambda t, out, x, y: t * _power_dx(x, y),
-    lambda t, out, x, y: t * out * _safe_log(x),
-)
+power = _binary(
+    np.power, "power",
+    (lambda g, out, x, y: g * _power_dx(x, y), lambda g, out, x, y: g * out * _safe_log(x)),
+    (lambda t, out, x, y: t * _power_dx(x, y), lambda t, out, x, y: t * out * _safe_log(x)),
+    _py_pow,
+)  # fmt: skip
 
 
 def _tie_weights(x: Any, y: Any, greater: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -175,31 +263,29 @@ def _tie_weights(x: Any, y: Any, greater: bool) -> tuple[np.ndarray, np.ndarray]
     return wx, 1 - wx
 
 
-def _extremum(impl: Callable[[Any, Any], Any], name: str, greater: bool) -> Primitive:
-    prim = Primitive(impl, name)
-    prim.defvjp(
-        lambda g, out, x, y: g * _tie_weights(x, y, greater)[0],
-        lambda g, out, x, y: g * _tie_weights(x, y, greater)[1],
-    )
-    prim.defjvp(
-        lambda t, out, x, y: t * _tie_weights(x, y, greater)[0],
-        lambda t, out, x, y: t * _tie_weights(x, y, greater)[1],
-    )
-    return prim
+def _extremum(np_fn: Callable[[Any, Any], Any], name: str, greater: bool) -> Callable:
+    return _binary(
+        np_fn, name,
+        (lambda g, out, x, y: g * _tie_weights(x, y, greater)[0],
+         lambda g, out, x, y: g * _tie_weights(x, y, greater)[1]),
+        (lambda t, out, x, y: t * _tie_weights(x, y, greater)[0],
+         lambda t, out, x, y: t * _tie_weights(x, y, greater)[1]),
+    )  # fmt: skip
 
 
 maximum = _extremum(np.maximum, "maximum", True)
 minimum = _extremum(np.minimum, "minimum", False)
 
-remainder = Primitive(np.remainder, "remainder")
-remainder.defvjp(
-    lambda g, out, x, y: g,
-    lambda g, out, x, y: g * negative(np.floor_divide(get_value(x), get_value(y))),
-)
-remainder.defjvp(
-    lambda t, out, x, y: t,
-    lambda t, out, x, y: t * negative(np.floor_divide(get_value(x), get_value(y))),
-)
+
+def _remainder_dy(x: Any, y: Any) -> Any:
+    return negative(np.floor_divide(get_value(x), get_value(y)))
+
+
+remainder = _binary(
+    np.remainder, "remainder",
+    (lambda g, out, x, y: g, lambda g, out, x, y: g * _remainder_dy(x, y)),
+    (lambda t, out, x, y: t, lambda t, out, x, y: t * _remainder_dy(x, y)),
+)  # fmt: skip
 
 
 def _where_impl(cond: Any, x: Any, y: Any) -> Any:
