@@ -2,7 +2,7 @@
 
 Nothing here imports the operation set (:mod:`tracegrad.numpy`)."""
 
-from tracegrad.core import tree
+from tracegrad.core import batching, tree
 from tracegrad.core.forward import JVPBox, JVPTrace, jvp_flat
 from tracegrad.core.primitive import (
     Box,
@@ -20,6 +20,7 @@ from tracegrad.core.reverse import VJPBox, VJPTrace, backward, record
 from tracegrad.core.shapes import unbroadcast
 
 __all__ = [
+    "batching",
     "Box",
     "JVPBox",
     "JVPTrace",

@@ -226,7 +226,9 @@ class Primitive:
     tracegrad.numpy operations, so they can be differentiated again.
     """
 
-    __slots__ = ("name", "impl", "vjp_rules", "jvp_rules", "vjp_argnum", "jvp_argnum")
+    __slots__ = (
+        "name", "impl", "vjp_rules", "jvp_rules", "vjp_argnum", "jvp_argnum", "batch_rule",
+    )  # fmt: skip
 
     def __init__(self, impl: Callable[..., Any], name: str | None = None) -> None:
         self.impl = impl
@@ -235,6 +237,7 @@ class Primitive:
         self.jvp_rules: tuple[Rule | None, ...] = ()
         self.vjp_argnum: Rule | None = None
         self.jvp_argnum: Rule | None = None
+        self.batch_rule: Rule | None = None
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -279,6 +282,13 @@ class Primitive:
     def defjvp_argnum(self, rule: Rule) -> Primitive:
         """One JVP rule for every argument: ``rule(argnum, t, out, *args, **kwargs)``."""
         self.jvp_argnum = rule
+        return self
+
+    def defbatch(self, rule: Rule) -> Primitive:
+        """How to run on a batch: ``rule(size, batched, *args, **kwargs)`` returns the
+        result with the batch on axis 0, given arguments of which those flagged in
+        ``batched`` carry it on axis 0 (see :mod:`tracegrad.core.batching`)."""
+        self.batch_rule = rule
         return self
 
     def def_linear(self) -> Primitive:

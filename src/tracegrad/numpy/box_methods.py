@@ -26,6 +26,7 @@ def _astype_impl(x: Any, dtype: Any) -> Any:
 
 astype = Primitive(_astype_impl, "astype")
 astype.defvjp(lambda g, out, x, dtype: astype(g, np.result_type(get_value(x)))).def_linear()
+astype.defbatch(lambda size, batched, x, dtype: astype(x, dtype))
 
 
 def _pow(x: Any, y: Any) -> Any:

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import Primitive
+from tracegrad.core.batching import expand_to_rank, logical_shape
+from tracegrad.core.primitive import Primitive, binary_function, shape_of
 from tracegrad.core.shapes import broadcast_to, reshape, sum
 from tracegrad.numpy.shape import ravel, swapaxes, transpose
 
@@ -38,9 +39,30 @@ def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
     return matmul(_mT(a), g)
 
 
-matmul = Primitive(np.matmul, "matmul")
-matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)
-matmul.defjvp(lambda t, out, a, b: matmul(t, b), lambda t, out, a, b: matmul(a, t))
+def _matmul_batch(size: int, batched: Sequence[bool], a: Any, b: Any) -> Any:
+    """Vectors become 1×n / n×1 matrices, so that matmul's own broadcasting over leading
+    axes carries the batch; the added axes are dropped again at the end."""
+    ba, bb = batched
+    la, lb = logical_shape(a, ba), logical_shape(b, bb)
+    a_vec, b_vec = len(la) == 1, len(lb) == 1
+    if a_vec:
+        a = reshape(a, shape_of(a)[:-1] + (1, la[0]))
+    if b_vec:
+        b = reshape(b, shape_of(b) + (1,))
+    rank = max(len(la), len(lb), 2)
+    out = _matmul(expand_to_rank(a, ba, rank), expand_to_rank(b, bb, rank))
+    if a_vec and b_vec:
+        return out[..., 0, 0]
+    if a_vec:
+        return out[..., 0, :]
+    return out[..., 0] if b_vec else out
+
+
+_matmul = Primitive(np.matmul, "matmul")
+_matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)
+_matmul.defjvp(lambda t, out, a, b: matmul(t, b), lambda t, out, a, b: matmul(a, t))
+_matmul.defbatch(_matmul_batch)
+matmul = binary_function(_matmul, np.matmul)
 
 
 def tensordot(a: Any, b: Any, axes: int | Sequence[Any] = 2) -> Any:
@@ -192,8 +214,19 @@ def _einsum_jvp(argnum: int, t: Any, out: Any, subscripts: str, *ops: Any) -> An
     return einsum(subscripts, *ops)
 
 
+def _einsum_batch(size: int, batched: Sequence[bool], subscripts: str, *ops: Any) -> Any:
+    """One more subscript letter for the batch, on the batched operands and the output."""
+    flags = batched[1:]  # batched[0] belongs to the subscripts string
+    ins, rhs = _parse_einsum(subscripts, [logical_shape(o, b) for o, b in zip(ops, flags)])
+    used = set("".join(ins) + rhs)
+    z = next(c for c in string.ascii_letters if c not in used)
+    ins = [z + sub if b else sub for sub, b in zip(ins, flags)]
+    return _einsum(",".join(ins) + "->" + z + rhs, *ops)
+
+
 _einsum = Primitive(_einsum_impl, "einsum")
 _einsum.defvjp_argnum(_einsum_vjp).defjvp_argnum(_einsum_jvp)
+_einsum.defbatch(_einsum_batch)
 
 
 def einsum(subscripts: str, *operands: Any) -> Any:

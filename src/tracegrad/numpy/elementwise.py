@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.batching import elementwise_batch
 from tracegrad.core.primitive import Primitive, binary_function, get_value, unary_function
 
 __all__ = [
@@ -115,6 +116,7 @@ def _unary(
     prim = Primitive(np_fn if py_fn is None else _on_floats(np_fn, py_fn), name)
     prim.defvjp(lambda g, out, x: g * deriv(x, out))
     prim.defjvp(lambda t, out, x: t * deriv(x, out))
+    prim.defbatch(elementwise_batch(prim))
     return unary_function(prim, np_fn)
 
 
@@ -127,7 +129,7 @@ def _binary(
 ) -> Callable[[Any, Any], Any]:
     """A two-argument primitive with its rules; returns its public function."""
     prim = Primitive(np_fn if py_fn is None else _on_floats2(np_fn, py_fn), name)
-    prim.defvjp(*vjps).defjvp(*jvps)
+    prim.defvjp(*vjps).defjvp(*jvps).defbatch(elementwise_batch(prim))
     return binary_function(prim, np_fn)
 
 
@@ -303,6 +305,7 @@ _where.defjvp(
     lambda t, out, c, x, y: _where(c, t, 0.0),
     lambda t, out, c, x, y: _where(c, 0.0, t),
 )
+_where.defbatch(elementwise_batch(_where))
 
 
 def where(condition: Any, x: Any = None, y: Any = None) -> Any:

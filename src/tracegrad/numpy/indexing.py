@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.batching import loop_batch
 from tracegrad.core.primitive import Primitive, box_types, get_value
 from tracegrad.core.shapes import reshape
 
@@ -39,6 +40,37 @@ getitem = Primitive(_getitem_impl, "getitem")
 scatter_add = Primitive(_scatter_add_impl, "scatter_add")
 getitem.defvjp(lambda g, out, x, idx: scatter_add(g, idx, np.shape(x))).def_linear()
 scatter_add.defvjp(lambda g, out, t, idx, shape: getitem(g, idx)).def_linear()
+
+
+def _batched_index(idx: Any) -> tuple | None:
+    """``idx`` with a leading full slice for the batch axis, or ``None`` when that would
+    move the batch axis (NumPy puts the result axes of non-adjacent integer-array
+    indices first)."""
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    advanced = [i for i, p in enumerate(parts) if not _is_basic(p)]
+    if advanced:  # beside an integer array, a plain integer is an advanced index too
+        advanced = [i for i, p in enumerate(parts) if not _is_basic(p) or isinstance(p, int)]
+    if advanced and advanced[-1] - advanced[0] + 1 != len(advanced):
+        return None
+    return (slice(None), *parts)
+
+
+def _getitem_batch(size: int, batched: Any, x: Any, idx: Any) -> Any:
+    bidx = _batched_index(idx)
+    if bidx is None:
+        return loop_batch(getitem, size, batched, (x, idx), {})
+    return getitem(x, bidx)
+
+
+def _scatter_add_batch(size: int, batched: Any, g: Any, idx: Any, shape: Any) -> Any:
+    bidx = _batched_index(idx)
+    if bidx is None:
+        return loop_batch(scatter_add, size, batched, (g, idx, shape), {})
+    return scatter_add(g, bidx, (size, *shape))
+
+
+getitem.defbatch(_getitem_batch)
+scatter_add.defbatch(_scatter_add_batch)
 
 
 def clean_index(idx: Any) -> Any:

@@ -5,11 +5,13 @@ Matrix functions work on stacks of matrices (the last two axes), as NumPy's do.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from tracegrad.core.primitive import Primitive, get_value
+from tracegrad.core.batching import expand_to_rank, logical_shape
+from tracegrad.core.primitive import Primitive, get_value, shape_of
 from tracegrad.core.shapes import reshape, sum
 from tracegrad.numpy.contractions import matmul
 from tracegrad.numpy.elementwise import abs, power, sqrt
@@ -88,9 +90,28 @@ def _solve_jvp_a(t: Any, out: Any, a: Any, b: Any) -> Any:
     return -solve(a, matmul(t, out))
 
 
+def _solve_batch(size: int, batched: Any, a: Any, b: Any) -> Any:
+    """A vector right-hand side becomes an n×1 matrix, so that solve broadcasts the
+    batch over leading axes."""
+    ba, bb = batched
+    la, lb = logical_shape(a, ba), logical_shape(b, bb)
+    vec = len(lb) == 1
+    if vec:
+        b = reshape(b, shape_of(b) + (1,))
+    rank = builtins.max(len(la), len(lb) + vec)
+    out = solve(expand_to_rank(a, ba, rank), expand_to_rank(b, bb, rank))
+    return out[..., 0] if vec else out
+
+
 solve = Primitive(np.linalg.solve, "solve")
 solve.defvjp(_solve_vjp_a, _solve_vjp_b)
 solve.defjvp(_solve_jvp_a, lambda t, out, a, b: solve(a, t))
+solve.defbatch(_solve_batch)
+
+# NumPy's inv, det and slogdet already work on stacks of matrices: a batch is a stack.
+for _prim in (inv, det, _logabsdet):
+    _prim.defbatch(lambda size, batched, x, _prim=_prim: _prim(x))
+del _prim
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.batching import reduction_batch
 from tracegrad.core.primitive import Primitive, get_value
 from tracegrad.core.shapes import broadcast_to, normalize_axis, reshape, sum
 from tracegrad.numpy.elementwise import exp, log, sqrt, where
@@ -79,7 +80,8 @@ def _reduce_extreme(impl: Any, name: str) -> Primitive:
     def jvp(t: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         return sum(t * _extreme_weights(x, out, axis), axis=axis, keepdims=keepdims)
 
-    return Primitive(impl, name).defvjp(vjp).defjvp(jvp)
+    prim = Primitive(impl, name).defvjp(vjp).defjvp(jvp)
+    return prim.defbatch(reduction_batch(prim))
 
 
 def _max_impl(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -131,6 +133,7 @@ def _prod_jvp(t: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False
 
 
 prod = Primitive(_prod_impl, "prod").defvjp(_prod_vjp).defjvp(_prod_jvp)
+prod.defbatch(reduction_batch(prod))
 
 
 def _cumsum_impl(x: Any, axis: int | None = None) -> Any:
@@ -150,7 +153,14 @@ def _reverse_cumsum(g: Any, axis: int) -> Any:
     return cumsum(g[flip], axis=axis)[flip]
 
 
+def _cumsum_batch(size: int, batched: Any, x: Any, axis: int | None = None) -> Any:
+    if axis is None:  # over the flattened example
+        return cumsum(reshape(x, (size, -1)), axis=1)
+    return cumsum(x, axis=axis % (np.ndim(x) - 1) + 1)
+
+
 cumsum = Primitive(_cumsum_impl, "cumsum").defvjp(_cumsum_vjp).def_linear()
+cumsum.defbatch(_cumsum_batch)
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.batching import logical_shape
 from tracegrad.core.primitive import Primitive, box_types, get_value
 from tracegrad.core.shapes import broadcast_to, normalize_axis, reshape
 
@@ -43,7 +44,14 @@ def _transpose_vjp(g: Any, out: Any, x: Any, axes: Sequence[int] | None = None) 
     return _transpose(g, tuple(np.argsort([a % np.ndim(x) for a in axes])))
 
 
+def _transpose_batch(size: int, batched: Any, x: Any, axes: Sequence[int] | None = None) -> Any:
+    nd = np.ndim(x) - 1
+    perm = range(nd - 1, -1, -1) if axes is None else [a % nd for a in axes]
+    return _transpose(x, (0, *(a + 1 for a in perm)))
+
+
 _transpose = Primitive(_transpose_impl, "transpose").defvjp(_transpose_vjp).def_linear()
+_transpose.defbatch(_transpose_batch)
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
@@ -129,8 +137,15 @@ def _concatenate_jvp(argnum: int, t: Any, out: Any, *arrays: Any, axis: int = 0)
     return _concatenate(*parts, axis=axis)
 
 
+def _concatenate_batch(size: int, batched: Any, *arrays: Any, axis: int = 0) -> Any:
+    shapes = [logical_shape(a, b) for a, b in zip(arrays, batched)]
+    parts = [a if b else broadcast_to(a, (size, *s)) for a, b, s in zip(arrays, batched, shapes)]
+    return _concatenate(*parts, axis=axis % len(shapes[0]) + 1)
+
+
 _concatenate = Primitive(_concatenate_impl, "concatenate")
 _concatenate.defvjp_argnum(_concatenate_vjp).defjvp_argnum(_concatenate_jvp)
+_concatenate.defbatch(_concatenate_batch)
 
 
 def concatenate(arrays: Sequence[Any], axis: int | None = 0) -> Any:

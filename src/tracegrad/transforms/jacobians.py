@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core import tree
+from tracegrad.core.batching import batch_flat
 from tracegrad.core.forward import jvp_flat
 from tracegrad.core.primitive import get_value
 from tracegrad.core.reverse import backward, record
-from tracegrad.numpy import reshape, stack
+from tracegrad.numpy import astype, moveaxis, reshape
 from tracegrad.transforms.differentiate import _argnums, _cast_like, _Partial, grad, jvp
 
 __all__ = ["hessian", "hvp", "jacfwd", "jacobian", "jacrev"]
@@ -39,13 +40,27 @@ def _as_block(block: Any, leaf: Any) -> Any:
     return block
 
 
-def _basis(leaf: Any, k: int) -> np.ndarray:
-    e = np.zeros(np.size(leaf), dtype=np.result_type(get_value(leaf)))
-    e[k] = 1.0
-    return e.reshape(np.shape(leaf))
+def _basis(leaf: Any) -> np.ndarray:
+    """Every unit vector of ``leaf``'s shape, stacked on axis 0: shape ``(n,) + shape``."""
+    n = int(np.size(leaf))
+    return np.eye(n, dtype=np.result_type(get_value(leaf))).reshape((n,) + np.shape(leaf))
+
+
+def _block(stacked: Any, out_shape: tuple, leaf: Any, batch_last: bool) -> Any:
+    """A Jacobian block of shape ``out_shape + leaf.shape`` from a batch of tangents
+    (batch first, one per input direction: moved last) or cotangents (batch first, one
+    per output element: already in place), cast to the input's dtype."""
+    if batch_last:
+        stacked = moveaxis(stacked, 0, -1)
+    block = reshape(stacked, out_shape + np.shape(leaf))
+    dt = np.result_type(get_value(leaf))
+    if np.result_type(get_value(block)) != dt:
+        block = astype(block, dt)
+    return _as_block(block, leaf)
 
 
 def _jacfwd_at(part: _Partial, single: bool) -> Any:
+    """All input directions of one input leaf in one batched forward pass."""
     leaves = part.leaves
     holder: dict[str, Any] = {}
 
@@ -53,30 +68,30 @@ def _jacfwd_at(part: _Partial, single: bool) -> Any:
         out_leaves, holder["tree"] = tree.flatten(part.call(xs))
         return out_leaves
 
-    columns: list[list[list[Any]]] = []  # [input leaf][basis vector][output leaf]
-    values = None
+    columns: list[list[Any] | None] = []  # [input leaf][output leaf]: batched tangents
     for k, leaf in enumerate(leaves):
-        cols = []
-        for j in range(int(np.size(leaf))):
-            ts = [
-                _cast_like(_basis(x, j) if i == k else np.zeros(np.shape(x)), x)
-                for i, x in enumerate(leaves)
-            ]
-            values, t_out, _ = jvp_flat(flat, leaves, ts)
-            cols.append(t_out)
-        columns.append(cols)
-    if values is None:  # no input elements at all: one plain call for the output shapes
-        values = flat(*leaves)
+        n = int(np.size(leaf))
+        if n == 0:
+            columns.append(None)
+            continue
+
+        def push(t: Any, k: int = k) -> list[Any]:
+            ts = [t if i == k else _cast_like(None, x) for i, x in enumerate(leaves)]
+            holder["values"], t_out, _ = jvp_flat(flat, leaves, ts)
+            return t_out
+
+        columns.append(batch_flat(push, [_basis(leaf)], [True], n))
+    if "values" not in holder:  # no input elements at all: one plain call for the shapes
+        holder["values"] = flat(*leaves)
     blocks = []
-    for o, v in enumerate(values):
+    for o, v in enumerate(holder["values"]):
         row = []
-        for k, leaf in enumerate(leaves):
-            shape = np.shape(v) + np.shape(leaf)
-            if not columns[k]:
-                row.append(np.zeros(shape, dtype=np.result_type(v)))
-                continue
-            block = reshape(stack([c[o] for c in columns[k]], axis=-1), shape)
-            row.append(_as_block(block, leaf))
+        for leaf, cols in zip(leaves, columns):
+            if cols is None:
+                shape = np.shape(v) + np.shape(leaf)
+                row.append(np.zeros(shape, dtype=np.result_type(get_value(v))))
+            else:
+                row.append(_block(cols[o], np.shape(v), leaf, batch_last=True))
         blocks.append(row)
     return _assemble(blocks, holder["tree"], part, single)
 
@@ -95,32 +110,34 @@ def _record_at(part: _Partial) -> tuple[list[Any], list[int | None], Any, tree.T
 
 
 def _jacrev_at(part: _Partial, single: bool, recorded: tuple | None = None) -> Any:
-    """``recorded``: a :func:`_record_at` result to reuse instead of recording again."""
+    """All elements of one output leaf pulled back in one batched backward sweep.
+
+    ``recorded``: a :func:`_record_at` result to reuse instead of recording again.
+    """
     leaves = part.leaves
     values, indices, trace, out_tree = recorded if recorded is not None else _record_at(part)
     blocks = []
     for v, idx in zip(values, indices):
-        rows: list[list[Any]] = [[] for _ in leaves]
         n_out = int(np.size(v))
-        for j in range(n_out):
-            seed = _basis(v, j)
-            cts = backward(trace.tape, [] if idx is None else [(idx, seed)], len(leaves))
-            for k, (c, x) in enumerate(zip(cts, leaves)):
-                rows[k].append(_cast_like(c, x))
-        block_row = []
-        for k, x in enumerate(leaves):
-            shape = np.shape(v) + np.shape(x)
-            if n_out == 0:
-                block_row.append(np.zeros(shape, dtype=np.result_type(v)))
-            else:
-                block = reshape(stack(rows[k], axis=0), shape)
-                block_row.append(_as_block(block, x))
-        blocks.append(block_row)
+        if n_out == 0 or idx is None:
+            blocks.append([
+                np.zeros(np.shape(v) + np.shape(x), dtype=np.result_type(get_value(x)))
+                for x in leaves
+            ])  # fmt: skip
+            continue
+
+        def pull(ct: Any, idx: int = idx) -> list[Any]:
+            cts = backward(trace.tape, [(idx, ct)], len(leaves))
+            return [_cast_like(None, x) if c is None else c for c, x in zip(cts, leaves)]
+
+        rows = batch_flat(pull, [_basis(v)], [True], n_out)
+        blocks.append([_block(r, np.shape(v), x, batch_last=False) for r, x in zip(rows, leaves)])
     return _assemble(blocks, out_tree, part, single)
 
 
 def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
-    """The Jacobian of ``f`` by forward mode: one JVP per input element."""
+    """The Jacobian of ``f`` by forward mode: the JVPs of all input directions at once,
+    as one forward pass with a batch of tangents (cost grows with the input size)."""
 
     def jac(*args: Any, **kwargs: Any) -> Any:
         nums = _argnums(argnums, len(args), "jacfwd")
@@ -130,7 +147,9 @@ def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[
 
 
 def jacrev(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
-    """The Jacobian of ``f`` by reverse mode: one recording, one VJP per output element."""
+    """The Jacobian of ``f`` by reverse mode: one recording, then the VJPs of all output
+    elements at once, as one backward sweep with a batch of cotangents (cost grows with
+    the output size)."""
 
     def jac(*args: Any, **kwargs: Any) -> Any:
         nums = _argnums(argnums, len(args), "jacrev")
