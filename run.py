@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up a virtual environment (once) and run tracegrad's main job or its tests.
 
-    python3 run.py main [ARGS...]   the main job (`tracegrad` on bundled data)
+    python3 run.py main [ARGS...]   the main job: `tracegrad train` (seed 001, Iris)
     python3 run.py test [ARGS...]   the whole test suite (pytest; ARGS go to pytest)
 
 Only a Python 3.10+ interpreter is needed: the first run creates `.venv` beside this
@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".tracegrad-installed"
-MAIN_JOB = ["-m", "tracegrad", "demo"]
+MAIN_JOB = ["-m", "tracegrad", "train", "--out", "runs/iris"]
 
 
 def _python() -> Path:

@@ -32,6 +32,18 @@ from tracegrad.transforms import (
 
 __version__ = "0.1.0"
 
+# Submodules with optional dependencies load on first use: ``tg.sklearn`` needs
+# scikit-learn, and ``import tracegrad`` must stay NumPy-only and fast.
+_LAZY_SUBMODULES = ("datasets", "sklearn")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"tracegrad.{name}")
+    raise AttributeError(f"module 'tracegrad' has no attribute {name!r}")
+
 __all__ = [
     "Primitive",
     "ShapeError",

@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "demo": "tracegrad.cli.demo",
     "trace": "tracegrad.cli.trace",
     "check": "tracegrad.cli.check",
+    "train": "tracegrad.cli.train",
+    "predict": "tracegrad.cli.predict",
 }
 
 

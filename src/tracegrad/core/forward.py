@@ -7,7 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import Box, Primitive, Trace, box_types, new_trace, shape_of
+from tracegrad.core.primitive import (
+    _NO_KWARGS,
+    Box,
+    Primitive,
+    Trace,
+    box_types,
+    new_trace,
+    shape_of,
+)
 from tracegrad.core.shapes import broadcast_to
 
 __all__ = ["JVPBox", "JVPTrace", "jvp_flat"]
@@ -44,8 +52,13 @@ class JVPTrace(Trace):
                     nested = True
             elif type(a) in box_types:
                 nested = True
-        # with no enclosing transformation left, skip a second dispatch
-        out = prim(*vals, **kwargs) if nested else prim.call_impl(vals, kwargs)
+        if nested:
+            out = prim(*vals, **kwargs)
+        else:  # no enclosing transformation left: skip a second dispatch
+            try:
+                out = prim.impl(*vals, **kwargs)
+            except ValueError:
+                out = prim.call_impl(vals, kwargs)  # raises, naming the shapes
         t_out = None
         rules = prim.jvp_rules
         for i, t in tangents:
@@ -58,6 +71,53 @@ class JVPTrace(Trace):
         out_shape = shape_of(out)
         if shape_of(t_out) != out_shape:
             t_out = broadcast_to(t_out, out_shape)
+        return JVPBox(out, t_out, self)
+
+
+    def process1(self, prim: Primitive, x: JVPBox) -> JVPBox:
+        if not self.active:
+            self.check_active()
+        v = x._value
+        out = prim(v) if type(v) in box_types else prim.impl(v)
+        rules = prim.jvp_rules
+        if rules and rules[0] is not None:
+            t_out = rules[0](x._tangent, out, v)
+        else:
+            t_out = prim.jvp(0, x._tangent, out, [v], _NO_KWARGS)
+        if type(t_out) is not float or type(out) is not float:  # two floats: both scalars
+            out_shape = shape_of(out)
+            if shape_of(t_out) != out_shape:
+                t_out = broadcast_to(t_out, out_shape)
+        return JVPBox(out, t_out, self)
+
+    def process2(self, prim: Primitive, x: Any, y: Any) -> JVPBox:
+        if not self.active:
+            self.check_active()
+        tx = ty = None
+        if type(x) is JVPBox and x._trace is self:
+            tx, x = x._tangent, x._value
+        if type(y) is JVPBox and y._trace is self:
+            ty, y = y._tangent, y._value
+        if type(x) in box_types or type(y) in box_types:
+            out = prim(x, y)
+        else:  # no enclosing transformation left: skip a second dispatch
+            try:
+                out = prim.impl(x, y)
+            except ValueError:
+                out = prim.call_impl((x, y), _NO_KWARGS)  # raises, naming the shapes
+        rules = prim.jvp_rules
+        args = (x, y)
+        t_out = None
+        for i, t in ((0, tx), (1, ty)):
+            if t is None:
+                continue
+            rule = rules[i] if i < len(rules) else None
+            c = rule(t, out, x, y) if rule is not None else prim.jvp(i, t, out, args, _NO_KWARGS)
+            t_out = c if t_out is None else t_out + c
+        if type(t_out) is not float or type(out) is not float:  # two floats: both scalars
+            out_shape = shape_of(out)
+            if shape_of(t_out) != out_shape:
+                t_out = broadcast_to(t_out, out_shape)
         return JVPBox(out, t_out, self)
 
 

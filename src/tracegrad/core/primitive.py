@@ -22,6 +22,7 @@ import numpy as np
 __all__ = [
     "Box",
     "Primitive",
+    "SCALAR_ERRORS",
     "ShapeError",
     "Trace",
     "binary_function",
@@ -68,6 +69,13 @@ def shape_of(x: Any) -> tuple[int, ...]:
     return s if s is not None else np.shape(x)
 
 
+#: what Python raises where NumPy answers nan or inf (with a warning) instead
+SCALAR_ERRORS = (ValueError, OverflowError, ZeroDivisionError)
+
+#: the keyword arguments of a call that has none (shared: never modified)
+_NO_KWARGS: dict = {}
+
+
 class ShapeError(ValueError):
     """An operation got operands whose shapes do not fit together."""
 
@@ -83,6 +91,15 @@ class Trace:
 
     def process(self, prim: Primitive, args: tuple, kwargs: dict) -> Any:
         raise NotImplementedError
+
+    def process1(self, prim: Primitive, x: Box) -> Any:
+        """``prim(x)`` for one argument, a box of this trace (traces may specialise it
+        and :meth:`process2`: one- and two-argument calls are the common ones)."""
+        return self.process(prim, (x,), _NO_KWARGS)
+
+    def process2(self, prim: Primitive, x: Any, y: Any) -> Any:
+        """``prim(x, y)`` where this trace is the highest among the arguments' traces."""
+        return self.process(prim, (x, y), _NO_KWARGS)
 
     def check_active(self) -> None:
         if not self.active:
@@ -327,25 +344,29 @@ class Primitive:
         return self.jvp_argnum is not None or any(r is not None for r in self.jvp_rules)
 
 
-_NO_KWARGS: dict = {}
-
-
-def unary_function(prim: Primitive, fast: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def unary_function(
+    prim: Primitive, fast: Callable[[Any], Any], on_float: Callable[[Any], Any] | None = None
+) -> Callable[[Any], Any]:
     """The public function for a one-argument primitive: what ``tnp.sin`` is.
 
     A closure, not the :class:`Primitive` itself, because it is the hottest path in the
-    library: plain values go straight to ``fast`` (the NumPy function, or ``prim.impl``
-    for Python floats), a traced value straight to its trace. ``fn.primitive`` is the
-    primitive.
+    library: plain values go straight to ``fast`` (the NumPy function), Python floats to
+    ``on_float`` (the ``math`` module's, several times faster on a scalar; where it
+    raises, NumPy answers with its nan/inf), a traced value straight to its trace.
+    ``fn.primitive`` is the primitive.
     """
-    impl = prim.impl
+    if on_float is None:
+        on_float = fast
 
     def fn(x: Any) -> Any:
         t = type(x)
-        if t in box_types:
-            return x._trace.process(prim, (x,), _NO_KWARGS)
         if t is float:
-            return impl(x)
+            try:
+                return on_float(x)
+            except SCALAR_ERRORS:
+                return fast(x)
+        if t in box_types:
+            return x._trace.process1(prim, x)
         return fast(x)
 
     return _named(fn, prim)
@@ -357,8 +378,13 @@ def binary_function(prim: Primitive, fast: Callable[[Any, Any], Any]) -> Callabl
 
     def fn(x: Any, y: Any) -> Any:
         tx, ty = type(x), type(y)
-        if tx in box_types or ty in box_types:
-            return prim(x, y)
+        if tx in box_types:  # the trace of the higher level handles the call
+            top = x._trace
+            if ty in box_types and y._trace.level > top.level:
+                top = y._trace
+            return top.process2(prim, x, y)
+        if ty in box_types:
+            return y._trace.process2(prim, x, y)
         if tx is float or ty is float:
             return impl(x, y)
         try:

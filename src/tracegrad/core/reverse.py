@@ -13,7 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tracegrad.core.primitive import Box, Primitive, Trace, box_types, new_trace, shape_of
+from tracegrad.core.primitive import (
+    _NO_KWARGS,
+    Box,
+    Primitive,
+    Trace,
+    box_types,
+    new_trace,
+    shape_of,
+)
 from tracegrad.core.shapes import unbroadcast
 
 __all__ = ["VJPBox", "VJPTrace", "backward", "record"]
@@ -60,10 +68,46 @@ class VJPTrace(Trace):
                     nested = True
             elif type(a) in box_types:
                 nested = True
-        # with no enclosing transformation left, skip a second dispatch
-        out = prim(*vals, **kwargs) if nested else prim.call_impl(vals, kwargs)
+        if nested:
+            out = prim(*vals, **kwargs)
+        else:  # no enclosing transformation left: skip a second dispatch
+            try:
+                out = prim.impl(*vals, **kwargs)
+            except ValueError:
+                out = prim.call_impl(vals, kwargs)  # raises, naming the shapes
         tape = self.tape
         tape.append((prim, vals, kwargs, out, parents))
+        return VJPBox(out, self, len(tape) - 1)
+
+
+    def process1(self, prim: Primitive, x: VJPBox) -> VJPBox:
+        if not self.active:
+            self.check_active()
+        v = x._value
+        out = prim(v) if type(v) in box_types else prim.impl(v)
+        tape = self.tape
+        tape.append((prim, [v], _NO_KWARGS, out, ((0, x._index),)))
+        return VJPBox(out, self, len(tape) - 1)
+
+    def process2(self, prim: Primitive, x: Any, y: Any) -> VJPBox:
+        if not self.active:
+            self.check_active()
+        parents = []
+        if type(x) is VJPBox and x._trace is self:
+            parents.append((0, x._index))
+            x = x._value
+        if type(y) is VJPBox and y._trace is self:
+            parents.append((1, y._index))
+            y = y._value
+        if type(x) in box_types or type(y) in box_types:
+            out = prim(x, y)
+        else:  # no enclosing transformation left: skip a second dispatch
+            try:
+                out = prim.impl(x, y)
+            except ValueError:
+                out = prim.call_impl((x, y), _NO_KWARGS)  # raises, naming the shapes
+        tape = self.tape
+        tape.append((prim, [x, y], _NO_KWARGS, out, parents))
         return VJPBox(out, self, len(tape) - 1)
 
 
@@ -113,13 +157,17 @@ def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) 
         rules = prim.vjp_rules
         for argnum, p in parents:
             rule = rules[argnum] if argnum < len(rules) else None
-            if rule is not None:  # the common case, without a method call in between
-                c = rule(g, out, *args, **kwargs)
-            else:
+            if rule is None:
                 c = prim.vjp(argnum, g, out, args, kwargs)
-            shape = shape_of(args[argnum])
-            if shape_of(c) != shape:
-                c = unbroadcast(c, shape)
+            elif kwargs:
+                c = rule(g, out, *args, **kwargs)
+            else:  # the common case, kept free of method calls and keyword packing
+                c = rule(g, out, *args)
+            a = args[argnum]
+            if type(c) is not float or type(a) is not float:  # two floats: both scalars
+                shape = shape_of(a)
+                if shape_of(c) != shape:
+                    c = unbroadcast(c, shape)
             prev = cts[p]
             cts[p] = c if prev is None else prev + c
     return cts[:n_inputs] + [None] * (n_inputs - len(cts))

@@ -65,6 +65,8 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
 
 def _sum_vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     xshape = np.shape(x)
+    if not xshape:  # the sum of a scalar is the scalar: keep g as it is (a float stays one)
+        return g
     if not keepdims:
         kept = list(xshape)
         for a in normalize_axis(axis, len(xshape)):

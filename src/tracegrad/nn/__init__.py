@@ -26,6 +26,7 @@ from tracegrad.nn.losses import binary_cross_entropy, cross_entropy, get_loss, m
 from tracegrad.nn.module import Module, is_training
 from tracegrad.nn.norm import BatchNorm
 from tracegrad.nn.penalties import l1_penalty, l2_penalty, penalized_weights
+from tracegrad.nn.preprocessing import Predictor, Standardize
 
 __all__ = [
     "MLP",
@@ -35,8 +36,10 @@ __all__ = [
     "Linear",
     "ModelFileError",
     "Module",
+    "Predictor",
     "Residual",
     "Sequential",
+    "Standardize",
     "binary_cross_entropy",
     "cross_entropy",
     "get_activation",

@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core.batching import elementwise_batch
-from tracegrad.core.primitive import Primitive, binary_function, get_value, unary_function
+from tracegrad.core.primitive import (
+    SCALAR_ERRORS,
+    Primitive,
+    binary_function,
+    get_value,
+    unary_function,
+)
 
 __all__ = [
     "abs",
@@ -62,7 +68,6 @@ _LN2 = float(np.log(2.0))
 _LN10 = float(np.log(10.0))
 
 
-_SCALAR_ERRORS = (ValueError, OverflowError, ZeroDivisionError)
 _PY_NUMBERS = (float, int)
 
 
@@ -78,7 +83,7 @@ def _on_floats(np_fn: Callable[[Any], Any], py_fn: Callable[[Any], Any]) -> Call
         if type(x) is float:
             try:
                 return py_fn(x)
-            except _SCALAR_ERRORS:
+            except SCALAR_ERRORS:
                 pass
         return np_fn(x)
 
@@ -97,7 +102,7 @@ def _on_floats2(
         if (tx is float and ty in _PY_NUMBERS) or (ty is float and tx in _PY_NUMBERS):
             try:
                 return py_fn(x, y)
-            except _SCALAR_ERRORS:
+            except SCALAR_ERRORS:
                 pass
         return np_fn(x, y)
 
@@ -117,7 +122,7 @@ def _unary(
     prim.defvjp(lambda g, out, x: g * deriv(x, out))
     prim.defjvp(lambda t, out, x: t * deriv(x, out))
     prim.defbatch(elementwise_batch(prim))
-    return unary_function(prim, np_fn)
+    return unary_function(prim, np_fn, py_fn)
 
 
 def _binary(

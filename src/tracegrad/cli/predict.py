@@ -1,0 +1,178 @@
+"""Predict with a model saved by `tracegrad train` on a bundled data set or a CSV file.
+
+Writes one CSV row per sample (the prediction, and with --proba the class
+probabilities) to standard output or --output; when the data carry the target, the
+accuracy (or R²) goes to standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from tracegrad.cli.main import UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="FILE", help="model.npz from train")
+    parser.add_argument(
+        "--data", required=True, metavar="NAME|PATH.csv", help="bundled data set or CSV file"
+    )
+    parser.add_argument(
+        "--target",
+        default=None,
+        help="CSV target column, by name or index (default: the model's target name if the "
+        "file has it, else none)",
+    )
+    parser.add_argument("--proba", action="store_true", help="also write class probabilities")
+    parser.add_argument("--output", default=None, metavar="FILE.csv", help="default: stdout")
+
+
+def _load_model(path: str) -> Any:
+    from tracegrad import nn
+
+    try:
+        model = nn.load(path)
+    except FileNotFoundError:
+        raise UsageError(f"--model: no file {path!r}") from None
+    except nn.ModelFileError as e:
+        raise UsageError(f"--model: {str(e).splitlines()[0]}") from None
+    if not isinstance(model, nn.Predictor):
+        raise UsageError(
+            f"--model: {path!r} holds a {type(model).__name__}, not a model saved by "
+            "`tracegrad train` (which knows its features and classes)"
+        )
+    return model
+
+
+def _read_csv(path: str, model: Any, target: str | None) -> tuple[np.ndarray, Any]:
+    """Features in the model's column order, and the target column's raw cells if any."""
+    from tracegrad.datasets import DataFileError, load_csv
+
+    names = list(model.feature_names)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            first = next(csv.reader(fh), [])
+    except FileNotFoundError:
+        raise UsageError(f"--data: no file {path!r}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"--data: cannot read {path!r} ({e})") from None
+    header = [c.strip() for c in first]
+    # the target column: asked for, or the model's target name, or the one column the
+    # model does not use
+    tgt: Any = target
+    if tgt is None and model.target_name in header:
+        tgt = model.target_name
+    if tgt is None and all(n in header for n in names) and len(header) == len(names) + 1:
+        tgt = next(c for c in header if c not in names)
+    try:
+        if tgt is None:
+            # no target column: read every column as a feature (a dummy last column
+            # keeps load_csv's one-target rule out of the way)
+            with open(path, encoding="utf-8-sig") as fh:
+                text = fh.read()
+            lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+            padded = "\n".join(ln + ",0" for ln in lines)
+            tmp = io.StringIO(padded)
+            ds = _load_from_text(tmp, path, load_csv)
+            y_raw = None
+        else:
+            ds = load_csv(path, target=tgt, task=model.task)
+            y_raw = ds
+    except DataFileError as e:
+        raise UsageError(str(e).splitlines()[0]) from None
+    if all(n in ds.feature_names for n in names):
+        X = ds.X[:, [ds.feature_names.index(n) for n in names]]
+    elif ds.n_features == len(names):
+        X = ds.X
+    else:
+        raise UsageError(
+            f"--data: {path} has {ds.n_features} feature columns ({', '.join(ds.feature_names)}); "
+            f"the model needs {len(names)}: {', '.join(names)}"
+        )
+    return X, y_raw
+
+
+def _load_from_text(buf: io.StringIO, path: str, load_csv: Any) -> Any:
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(suffix=".csv")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(buf.getvalue())
+        try:
+            return load_csv(tmp, target=-1, task="regression")
+        except Exception as e:
+            raise UsageError(str(e).replace(tmp, path).splitlines()[0]) from None
+    finally:
+        os.unlink(tmp)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tracegrad import datasets
+
+    model = _load_model(args.model)
+    src = args.data
+    if src.lower().endswith((".csv", ".tsv", ".txt")) or os.path.exists(src):
+        X, labelled = _read_csv(src, model, args.target)
+    else:
+        try:
+            ds = datasets.load(src)
+        except ValueError as e:
+            raise UsageError(str(e).splitlines()[0]) from None
+        missing = [n for n in model.feature_names if n not in ds.feature_names]
+        if missing:
+            raise UsageError(
+                f"--data {src}: the model needs features it does not have: {', '.join(missing)}"
+            )
+        X = ds.X[:, [ds.feature_names.index(n) for n in model.feature_names]]
+        labelled = ds
+    if model.task == "classification" and args.proba:
+        proba = model.predict_proba(X)
+        pred = proba.argmax(axis=1)
+    else:
+        proba = None
+        pred = model.predict(X)
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    classes = list(model.class_names)
+    w.writerow(["prediction"] + ([f"p({c})" for c in classes] if proba is not None else []))
+    for i in range(len(X)):
+        if model.task == "classification":
+            row = [classes[int(pred[i])]]
+            if proba is not None:
+                row += [f"{p:.6g}" for p in proba[i]]
+        else:
+            row = [f"{float(pred[i]):.6g}"]
+        w.writerow(row)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="") as fh:
+                fh.write(buf.getvalue())
+        except OSError as e:
+            raise UsageError(f"--output {args.output}: {e.strerror}") from None
+    else:
+        sys.stdout.write(buf.getvalue())
+
+    report = sys.stderr if not args.output else sys.stdout
+    if labelled is not None and labelled.task == model.task:
+        if model.task == "classification":
+            names = [labelled.target_names[int(k)] for k in labelled.y]
+            truth = np.asarray([classes.index(n) if n in classes else -1 for n in names])
+            acc = float(np.mean(np.asarray(pred) == truth))
+            print(f"accuracy {acc:.4f} on {len(X)} samples", file=report)
+        else:
+            t = labelled.y
+            ss = float(np.sum((t - t.mean()) ** 2))
+            r2 = 1.0 - float(np.sum((t - pred) ** 2)) / ss if ss > 0 else 0.0
+            print(f"R² {r2:.4f} on {len(X)} samples", file=report)
+    elif args.output:
+        print(f"wrote {len(X)} predictions to {args.output}", file=report)
+    return 0

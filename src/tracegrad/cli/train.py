@@ -1,0 +1,483 @@
+"""Train an MLP on a bundled data set or a CSV file; show progress, a summary, and save
+the model, its history and plots.
+
+With no options this is seed 001's network: Iris (petal length and width), 16 logistic
+hidden units, a softmax output, full-batch gradient descent with learning rate 0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+from tracegrad.cli.main import UsageError
+from tracegrad.plots import _public
+from tracegrad.train.callbacks import Callback
+
+# seed 001 uses Iris' petal length and width (columns 2 and 3)
+DEFAULT_FEATURES = {"iris": ["2", "3"]}
+ACTIVATIONS = ("sigmoid", "logistic", "tanh", "relu", "leaky_relu", "identity")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = parser.add_argument_group("data")
+    d.add_argument(
+        "--data",
+        default="iris",
+        metavar="NAME|PATH.csv",
+        help="iris, digits, wine, breast_cancer, diabetes, moons, circles, spirals, or a CSV "
+        "file (default: iris)",
+    )
+    d.add_argument(
+        "--target", default=None, help="CSV target column, by name or index (default: last)"
+    )
+    d.add_argument(
+        "--features",
+        default=None,
+        metavar="LIST",
+        help="comma-separated feature names or indices, or 'all' (default: all; for iris "
+        "seed 001's petal length and width)",
+    )
+    d.add_argument("--test-split", type=float, default=0.3, help="held-out test fraction")
+    d.add_argument(
+        "--val-split", type=float, default=0.2, help="validation fraction of the rest (0: none)"
+    )
+    a = parser.add_argument_group("architecture")
+    a.add_argument(
+        "--hidden",
+        type=int,
+        action="append",
+        metavar="N",
+        help="a hidden layer of N units; repeat for more layers (default: one of 16)",
+    )
+    a.add_argument("--activation", default="sigmoid", choices=ACTIVATIONS, help="hidden units")
+    a.add_argument("--batch-norm", action="store_true", help="BatchNorm after each hidden layer")
+    a.add_argument(
+        "--skip", action="store_true", help="skip connections around equal-width hidden layers"
+    )
+    o = parser.add_argument_group("objective and optimiser")
+    o.add_argument(
+        "--loss",
+        default=None,
+        choices=("cross_entropy", "mse", "sse"),
+        help="default: cross_entropy (classification), mse (regression)",
+    )
+    o.add_argument("--l2", type=float, default=0.0, help="L2 penalty λ on weights (λ/2 ‖W‖²)")
+    o.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"))
+    o.add_argument("--lr", type=float, default=None, help="default: 0.1 (sgd), 0.001 (adam)")
+    o.add_argument("--momentum", type=float, default=0.0, help="SGD momentum α (seed 000)")
+    o.add_argument(
+        "--batch-size",
+        type=int,
+        default=0,
+        help="samples per step; 0: full batch (GD, default), 1: IGD",
+    )
+    o.add_argument("--epochs", type=int, default=3000, help="at most this many epochs")
+    o.add_argument(
+        "--tol", type=float, default=1e-6, help="stop when the gradient norm is below (eps)"
+    )
+    o.add_argument("--seed", type=int, default=0, help="seed for splits, init and shuffling")
+    o.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+    r = parser.add_argument_group("output")
+    r.add_argument(
+        "--out", default=None, metavar="DIR", help="output directory (default: runs/<data>)"
+    )
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _load_data(args: argparse.Namespace) -> Any:
+    from tracegrad import datasets
+
+    source = args.data
+    is_csv = source.lower().endswith((".csv", ".tsv", ".txt")) or os.path.sep in source
+    try:
+        if is_csv or os.path.exists(source):
+            target: Any = -1 if args.target is None else args.target
+            ds = datasets.load_csv(source, target=target)
+        else:
+            if args.target is not None:
+                raise UsageError(f"--target applies to CSV files, not to --data {source}")
+            ds = datasets.load(source)
+    except (FileNotFoundError, datasets.DataFileError) as e:
+        raise UsageError(str(e).strip().splitlines()[0]) from None
+    except ValueError as e:
+        raise UsageError(str(e).splitlines()[0]) from None
+    spec = args.features
+    if spec is None:
+        spec_list = DEFAULT_FEATURES.get(ds.name) if not is_csv else None
+    elif spec.strip().lower() == "all":
+        spec_list = None
+    else:
+        spec_list = [s.strip() for s in spec.split(",") if s.strip()]
+    if spec_list:
+        feats: list[int | str] = []
+        for s in spec_list:
+            try:
+                feats.append(int(s))
+            except ValueError:
+                feats.append(s)
+        try:
+            ds = ds.select(feats)
+        except ValueError as e:
+            raise UsageError(f"--features: {e}") from None
+    if ds.task == "classification" and ds.n_classes < 2:
+        raise UsageError(f"{ds.name}: the target has one class only; nothing to classify")
+    return ds
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if not 0.0 < args.test_split < 1.0:
+        raise UsageError(f"--test-split must be in (0, 1), got {args.test_split}")
+    if not 0.0 <= args.val_split < 1.0:
+        raise UsageError(f"--val-split must be in [0, 1), got {args.val_split}")
+    if args.hidden and min(args.hidden) < 1:
+        raise UsageError(f"--hidden sizes must be positive, got {args.hidden}")
+    if args.lr is not None and not args.lr > 0:
+        raise UsageError(f"--lr must be positive, got {args.lr}")
+    if not 0.0 <= args.momentum < 1.0:
+        raise UsageError(f"--momentum must be in [0, 1), got {args.momentum}")
+    if args.optimizer == "adam" and args.momentum:
+        raise UsageError("--momentum applies to --optimizer sgd (Adam has its own moments)")
+    if args.batch_size < 0:
+        raise UsageError(f"--batch-size must be >= 0 (0: full batch), got {args.batch_size}")
+    if args.batch_norm and args.batch_size == 1:
+        raise UsageError("--batch-norm needs batches of at least 2 samples (not --batch-size 1)")
+    if args.epochs < 1:
+        raise UsageError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.l2 < 0 or args.tol < 0:
+        raise UsageError("--l2 and --tol must be >= 0")
+
+
+def _build(args: argparse.Namespace, n_in: int, n_out: int, out_act: str) -> Any:
+    from tracegrad import nn
+
+    hidden = args.hidden or [16]
+    act = "sigmoid" if args.activation == "logistic" else args.activation
+    dtype = np.dtype(args.dtype)
+    rng = np.random.default_rng(args.seed)
+    if not args.batch_norm and not args.skip:
+        return nn.MLP([n_in, *hidden, n_out], [act] * len(hidden) + [out_act], rng=rng, dtype=dtype)
+    init = "he_normal" if act in ("relu", "leaky_relu") else "glorot_uniform"
+    layers: list[Any] = []
+    width = n_in
+    for h in hidden:
+        block: list[Any] = [nn.Linear(width, h, init=init, rng=rng, dtype=dtype)]
+        if args.batch_norm:
+            block.append(nn.BatchNorm(h, dtype=dtype))
+        block.append(act)
+        body = nn.Sequential(*block)
+        layers.append(nn.Residual(body) if args.skip and width == h else body)
+        width = h
+    layers.append(nn.Linear(width, n_out, rng=rng, dtype=dtype))
+    if out_act != "identity":
+        layers.append(out_act)
+    return nn.Sequential(*layers)
+
+
+def r2(outputs: Any, targets: Any) -> float:
+    """Coefficient of determination of outputs ``(N,)``/``(N, 1)`` against targets."""
+    o = np.asarray(outputs, dtype=np.float64).reshape(-1)
+    t = np.asarray(targets, dtype=np.float64).reshape(-1)
+    ss = float(np.sum((t - t.mean()) ** 2))
+    return 1.0 - float(np.sum((t - o) ** 2)) / ss if ss > 0 else 0.0
+
+
+def _write_text(path: str, text: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        _public(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _history_csv(history: Any) -> str:
+    records = history.as_dict()
+    keys = list(records)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["epoch", *keys])
+    for i in range(history.epochs):
+        w.writerow([i + 1, *(repr(float(records[k][i])) for k in keys)])
+    return buf.getvalue()
+
+
+def _print_summary(rows: list[tuple[str, ...]], header: tuple[str, ...], info: list[str]) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover - rich is an optional extra
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        for r in [header, *rows]:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        for line in info:
+            print(line)
+        return
+    table = Table(title="summary", title_justify="left")
+    for i, h in enumerate(header):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for r in rows:
+        table.add_row(*r)
+    console = Console(width=100)
+    console.print(table)
+    for line in info:
+        console.print(line, highlight=False)
+
+
+class _Progress(Callback):
+    """A progress bar with this epoch's loss and metric (rich; plain lines without it)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar: Any = None
+
+    def on_train_begin(self, model: Any, history: Any) -> None:
+        try:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+        except ImportError:  # pragma: no cover - rich is an optional extra
+            return
+        import sys
+
+        console = Console(width=None if sys.stdout.isatty() else 100)
+        self.bar = Progress(
+            TextColumn("epoch"),
+            MofNCompleteColumn(),
+            BarColumn(bar_width=24),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=console,
+        )
+        self.task = self.bar.add_task("", total=self.total)
+        self.bar.start()
+
+    def on_batch_end(self, step: int, logs: dict, model: Any) -> None:
+        return None
+
+    def on_epoch_end(self, epoch: int, logs: dict, model: Any) -> None:
+        keys = [k for k in logs if k not in ("time", "lr", "grad_norm")]
+        desc = "  ".join(f"{k} {logs[k]:.4f}" for k in keys)
+        if self.bar is None:
+            if epoch == 1 or epoch % max(1, self.total // 10) == 0:
+                print(f"epoch {epoch}/{self.total}  {desc}", flush=True)
+            return None
+        self.bar.update(self.task, completed=epoch, description=desc)
+        return None
+
+    def on_train_end(self, model: Any, history: Any) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, total=history.epochs, completed=history.epochs)
+            self.bar.stop()
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_args(args)
+    import tracegrad as tg
+    from tracegrad import nn
+
+    ds = _load_data(args)
+    classification = ds.task == "classification"
+    try:
+        rest, test = ds.split(args.test_split, seed=args.seed)
+        train, val = (
+            rest.split(args.val_split, seed=args.seed + 1) if args.val_split else (rest, None)
+        )
+    except ValueError as e:
+        raise UsageError(f"{ds.name}: {e}") from None
+    if classification and len(np.unique(train.y)) < 2:
+        raise UsageError(f"{ds.name}: the training split holds one class only; use more data")
+
+    loss_name = args.loss or ("cross_entropy" if classification else "mse")
+    if not classification and loss_name == "cross_entropy":
+        raise UsageError(
+            f"--loss cross_entropy needs a classification target; {ds.name} is regression"
+        )
+    dtype = np.dtype(args.dtype)
+    scaler = nn.Standardize.fit(train.X)
+    t_mean = float(train.y.mean()) if not classification else 0.0
+    t_scale = float(train.y.std() or 1.0) if not classification else 1.0
+
+    def inputs(part: Any) -> np.ndarray:
+        return np.asarray(scaler(part.X), dtype=dtype)
+
+    def targets(part: Any) -> np.ndarray:
+        if classification:
+            if loss_name == "cross_entropy":
+                return part.y
+            return np.eye(ds.n_classes, dtype=dtype)[part.y]  # one-hot for mse / sse
+        return ((part.y - t_mean) / t_scale).astype(dtype).reshape(-1, 1)
+
+    n_out = ds.n_classes if classification else 1
+    out_act = "softmax" if classification and loss_name != "cross_entropy" else "identity"
+    model = _build(args, ds.n_features, n_out, out_act)
+    lr = args.lr if args.lr is not None else (0.1 if args.optimizer == "sgd" else 1e-3)
+    opt = tg.optim.SGD(lr, momentum=args.momentum) if args.optimizer == "sgd" else tg.optim.Adam(lr)
+    metric_name = "accuracy" if classification else "r2"
+    penalty = (lambda m: nn.l2_penalty(m, args.l2)) if args.l2 > 0 else None
+
+    hidden = args.hidden or [16]
+    print(
+        f"data: {ds.name} ({ds.n_samples} samples: {train.n_samples} train, "
+        f"{0 if val is None else val.n_samples} validation, {test.n_samples} test; "
+        f"{ds.n_features} features: {', '.join(ds.feature_names[:6])}"
+        f"{', …' if ds.n_features > 6 else ''})"
+    )
+    print(
+        f"model: {ds.n_features} → {' → '.join(map(str, hidden))} ({args.activation}) → {n_out} "
+        f"({'softmax' if classification else 'linear'}); {model.num_params():,} parameters; "
+        f"loss {loss_name}; {args.optimizer} lr={lr:g}"
+        + (f" momentum={args.momentum:g}" if args.momentum else "")
+        + f"; batch {'full' if not args.batch_size else args.batch_size}"
+    )
+    metric_fn = (lambda o, t: tg.train.accuracy(o, t)) if classification else r2
+    metric_fn.__name__ = metric_name
+    t0 = time.perf_counter()
+    model, history = tg.fit(
+        model,
+        loss_name,
+        inputs(train),
+        targets(train),
+        opt,
+        batch_size=args.batch_size or None,
+        max_epochs=args.epochs,
+        tol=args.tol or None,
+        seed=args.seed,
+        validation_data=None if val is None else (inputs(val), targets(val)),
+        metrics=[metric_fn],
+        penalty=penalty,
+        callbacks=[] if args.quiet else [_Progress(args.epochs)],
+        progress=False,
+    )
+    seconds = time.perf_counter() - t0
+    loss_fn = nn.get_loss(loss_name)
+
+    def evaluate(part: Any) -> tuple[float, float]:
+        out = np.asarray(model(inputs(part)))
+        return float(loss_fn(out, targets(part))), float(metric_fn(out, targets(part)))
+
+    results = {"train": evaluate(train), "test": evaluate(test)}
+    if val is not None:
+        results["validation"] = evaluate(val)
+    predictor = nn.Predictor(
+        model,
+        scaler,
+        task=ds.task,
+        feature_names=ds.feature_names,
+        class_names=ds.target_names if classification else (),
+        target_name=ds.target,
+        target_mean=t_mean,
+        target_scale=t_scale,
+        output="probabilities"
+        if out_act == "softmax"
+        else ("logits" if classification else "values"),
+    )
+
+    rows = []
+    for part in ("train", "validation", "test"):
+        if part in results:
+            n = {"train": train, "validation": val, "test": test}[part].n_samples
+            loss_v, met_v = results[part]
+            rows.append((part, str(n), f"{loss_v:.4f}", f"{met_v:.4f}"))
+    print()
+    _print_summary(
+        rows,
+        ("split", "samples", loss_name, metric_name),
+        [
+            f"epochs: {history.epochs} ({history.steps} steps) in {seconds:.2f} s; "
+            f"stopped: {history.stop_reason}",
+            f"parameters: {model.num_params():,}",
+        ],
+    )
+
+    out_dir = args.out or os.path.join("runs", ds.name)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {out_dir}: cannot create the directory ({e.strerror})") from None
+    written = _write_outputs(out_dir, predictor, history, ds, train, test, results, seconds, args)
+    print(f"wrote {', '.join(written)} to {out_dir}{os.sep}")
+    return 0
+
+
+def _write_outputs(
+    out_dir: str,
+    predictor: Any,
+    history: Any,
+    ds: Any,
+    train: Any,
+    test: Any,
+    results: dict[str, tuple[float, float]],
+    seconds: float,
+    args: argparse.Namespace,
+) -> list[str]:
+    from tracegrad import nn, plots
+
+    classification = ds.task == "classification"
+    metric_name = "accuracy" if classification else "r2"
+    nn.save(os.path.join(out_dir, "model.npz"), predictor)
+    _write_text(os.path.join(out_dir, "history.csv"), _history_csv(history))
+    summary = {
+        "data": ds.name,
+        "task": ds.task,
+        "features": list(ds.feature_names),
+        "classes": list(ds.target_names) if classification else None,
+        "epochs": history.epochs,
+        "steps": history.steps,
+        "stop_reason": history.stop_reason,
+        "seconds": seconds,
+        "parameters": predictor.model.num_params(),
+        "metric": metric_name,
+        "results": {k: {"loss": v[0], metric_name: v[1]} for k, v in results.items()},
+        "arguments": {k: v for k, v in vars(args).items() if not k.startswith("_")},
+    }
+    record = {"history": history.as_dict(), "summary": summary}
+    _write_text(
+        os.path.join(out_dir, "history.json"),
+        json.dumps(record, indent=1, default=lambda v: None if v is None else str(v)) + "\n",
+    )
+    written = ["model.npz", "history.csv", "history.json"]
+    title = f"{ds.name}: {metric_name} {results['test'][1]:.3f} (test)"
+    plots.loss_curve(history, os.path.join(out_dir, "loss.png"), metric=metric_name, title=ds.name)
+    written.append("loss.png")
+    if classification and ds.n_features == 2:
+        plots.decision_regions(
+            predictor.predict,
+            train.X,
+            train.y,
+            os.path.join(out_dir, "decision_regions.png"),
+            class_names=ds.target_names,
+            feature_names=ds.feature_names,
+            X_test=test.X,
+            y_test=test.y,
+            title=title,
+        )
+        written.append("decision_regions.png")
+    if not all(math.isfinite(v) for pair in results.values() for v in pair):
+        print("warning: the loss is not finite; try a smaller --lr")
+    return written

@@ -1,0 +1,162 @@
+"""Pictures of a training run: the loss curve and, for 2-D inputs, decision regions.
+
+matplotlib (the ``plot`` extra) is imported on first use with the non-interactive Agg
+backend, so this works on servers without a display. Files are written atomically (a
+temporary file in the target directory, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["decision_regions", "loss_curve"]
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as e:  # pragma: no cover - depends on the installation
+        raise ImportError("plots need matplotlib: pip install 'tracegrad[plot]'") from e
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _public(path: str) -> None:
+    # mkstemp creates 0600 files; give the result the permissions open() would
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
+def _save(fig: Any, path: str | os.PathLike, dpi: int) -> None:
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=dpi)
+        _public(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def loss_curve(
+    history: Any,
+    path: str | os.PathLike,
+    *,
+    metric: str = "accuracy",
+    title: str = "",
+    dpi: int = 100,
+) -> None:
+    """Two panels over the epochs: training (and validation) loss, log scale, and the
+    metric (``history[metric]``, ``history["val_" + metric]``) when recorded."""
+    plt = _pyplot()
+    records = history.as_dict()
+    has_metric = metric in records
+    fig, axes = plt.subplots(1, 2 if has_metric else 1, figsize=(10 if has_metric else 6, 4))
+    axes = np.atleast_1d(axes)
+    epochs = np.arange(1, len(records["loss"]) + 1)
+    ax = axes[0]
+    ax.plot(epochs, records["loss"], label="training")
+    if records.get("val_loss"):
+        ax.plot(epochs, records["val_loss"], label="validation")
+    if min(records["loss"]) > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title("loss")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    if has_metric:
+        ax = axes[1]
+        ax.plot(epochs, records[metric], label="training")
+        if f"val_{metric}" in records:
+            ax.plot(epochs, records[f"val_{metric}"], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path, dpi)
+    plt.close(fig)
+
+
+def decision_regions(
+    predict: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    class_names: Sequence[str],
+    feature_names: Sequence[str] = ("x1", "x2"),
+    X_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    title: str = "",
+    resolution: int = 300,
+    dpi: int = 100,
+) -> None:
+    """The classes a 2-D classifier assigns over the plane, with the data on top.
+
+    Args:
+        predict: ``predict(points (M, 2)) -> class indices (M,)``.
+        X, y: training points ``(N, 2)`` and their class indices (drawn as circles).
+        X_test, y_test: test points (drawn as triangles), optional.
+        class_names, feature_names: legend entries and axis labels.
+    """
+    plt = _pyplot()
+    from matplotlib.colors import ListedColormap
+    from matplotlib.lines import Line2D
+
+    pts = X if X_test is None else np.vstack([X, X_test])
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pad = 0.08 * np.where(hi > lo, hi - lo, 1.0)
+    gx = np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
+    gy = np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    xx, yy = np.meshgrid(gx, gy)
+    zz = np.asarray(predict(np.c_[xx.ravel(), yy.ravel()])).reshape(xx.shape)
+
+    k = len(class_names)
+    base = plt.get_cmap("tab10")
+    colors = [base(i % 10) for i in range(k)]
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    ax.contourf(xx, yy, zz, levels=np.arange(k + 1) - 0.5, cmap=ListedColormap(colors), alpha=0.25)
+    ax.contour(xx, yy, zz, levels=np.arange(k) + 0.5, colors="k", linewidths=0.6, alpha=0.5)
+    point_colors = np.asarray(colors)
+    ax.scatter(X[:, 0], X[:, 1], c=point_colors[y], edgecolors="k", linewidths=0.5, s=28)
+    if X_test is not None and y_test is not None:
+        ax.scatter(
+            X_test[:, 0],
+            X_test[:, 1],
+            c=point_colors[y_test],
+            marker="^",
+            edgecolors="k",
+            linewidths=0.8,
+            s=40,
+        )
+    handles = [
+        Line2D([], [], marker="s", linestyle="", markersize=10, color=c, alpha=0.6, label=n)
+        for c, n in zip(colors, class_names)
+    ]
+    handles.append(Line2D([], [], marker="o", linestyle="", color="gray", label="training"))
+    if X_test is not None:
+        handles.append(Line2D([], [], marker="^", linestyle="", color="gray", label="test"))
+    ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.85)
+    ax.set_xlabel(feature_names[0])
+    ax.set_ylabel(feature_names[1])
+    ax.set_title(title or "decision regions")
+    fig.tight_layout()
+    _save(fig, path, dpi)
+    plt.close(fig)

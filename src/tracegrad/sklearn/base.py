@@ -1,0 +1,384 @@
+"""What :class:`MLPClassifier` and :class:`MLPRegressor` share: parameters, validation,
+the network, and the training loop (``tg.fit`` with a callback that keeps
+scikit-learn's bookkeeping: ``loss_curve_``, ``n_iter_``, the ``tol`` /
+``n_iter_no_change`` stopping rule, early stopping on a validation score).
+
+Conventions (as scikit-learn's ``MLPClassifier``/``MLPRegressor``):
+
+* the objective per mini-batch of ``b`` samples is the mean data loss plus
+  ``alpha / (2 b) · Σ ‖W‖²`` over the weight matrices (biases are not penalised);
+* one iteration is one epoch (a pass over the training data);
+* training stops when the training loss (or, with ``early_stopping``, the validation
+  score) has not improved by at least ``tol`` for more than ``n_iter_no_change``
+  consecutive epochs, or after ``max_iter`` epochs (then with a ``ConvergenceWarning``);
+* weights start Glorot-uniform (bound ``sqrt(6 / (fan_in + fan_out))``, or
+  ``sqrt(2 / …)`` for the logistic activation), biases at zero.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from tracegrad.nn.layers import MLP
+from tracegrad.nn.penalties import l2_penalty
+from tracegrad.optim.adam import Adam
+from tracegrad.optim.sgd import SGD
+from tracegrad.train.callbacks import Callback
+from tracegrad.train.fit import fit as tg_fit
+
+__all__ = ["BaseMLP"]
+
+# scikit-learn's activation names -> tracegrad's
+_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+
+
+def _glorot(factor: float) -> Any:
+    """scikit-learn's initialiser: ``U(−a, a)`` with ``a = sqrt(factor / (fan_in + fan_out))``."""
+
+    def init(rng: np.random.Generator, shape: tuple, dtype: Any = np.float64) -> np.ndarray:
+        fan_in, fan_out = shape[0], shape[-1]
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+    return init
+
+
+class _Rate:
+    """A learning rate the training loop can change between epochs (``invscaling``,
+    ``adaptive``); optimisers take any ``step -> lr`` callable."""
+
+    def __init__(self, value: float) -> None:
+        self.value = float(value)
+
+    def __call__(self, step: int) -> float:
+        return self.value
+
+
+class _Monitor(Callback):
+    """scikit-learn's per-epoch bookkeeping, as a ``tg.fit`` callback."""
+
+    def __init__(
+        self,
+        est: BaseMLP,
+        n_train: int,
+        validation: tuple[np.ndarray, np.ndarray] | None,
+        check_stop: bool,
+    ) -> None:
+        self.est = est
+        self.n_train = n_train
+        self.validation = validation
+        self.check_stop = check_stop
+        self.converged = False
+        self.best_model: Any = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], model: Any) -> bool:
+        est = self.est
+        loss = float(logs["loss"])
+        est.n_iter_ += 1
+        est.t_ += self.n_train
+        est.loss_curve_.append(loss)
+        est.loss_ = loss
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
+        tol = float(est.tol)
+        if self.validation is not None:
+            score = est._score_outputs(np.asarray(model(self.validation[0])), self.validation[1])
+            est.validation_scores_.append(score)
+            if est.verbose:
+                print(f"Validation score: {score:.6f}")
+            improved = score >= est.best_validation_score_ + tol
+            if score > est.best_validation_score_:
+                est.best_validation_score_ = score
+                self.best_model = model
+        else:
+            improved = loss <= est.best_loss_ - tol
+            est.best_loss_ = min(est.best_loss_, loss)
+        est._no_improvement_count = 0 if improved else est._no_improvement_count + 1
+        rate = est._rate
+        if est.solver == "sgd" and est.learning_rate == "invscaling":
+            rate.value = float(est.learning_rate_init) / (est.t_ + 1) ** float(est.power_t)
+        if not self.check_stop or est._no_improvement_count <= est.n_iter_no_change:
+            return False
+        if est.solver == "sgd" and est.learning_rate == "adaptive" and rate.value > 1e-6:
+            # scikit-learn's "adaptive": divide the rate by 5 instead of stopping
+            rate.value /= 5.0
+            est._no_improvement_count = 0
+            if est.verbose:
+                print(f"Setting learning rate to {rate.value:f}")
+            return False
+        what = "Validation score" if self.validation is not None else "Training loss"
+        if est.verbose:
+            print(
+                f"{what} did not improve more than tol={tol:f} for {est.n_iter_no_change} "
+                "consecutive epochs. Stopping."
+            )
+        self.converged = True
+        return True
+
+
+class BaseMLP(BaseEstimator):
+    """Shared implementation; use :class:`MLPClassifier` or :class:`MLPRegressor`."""
+
+    # set by subclasses: output activation name (scikit-learn's ``out_activation_``)
+    _is_classifier = False
+
+    def __init__(
+        self,
+        hidden_layer_sizes: tuple[int, ...] | list[int] | int = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 1e-4,
+        batch_size: int | str = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 1e-3,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+    ) -> None:
+        # scikit-learn's rule: __init__ stores the parameters untouched; fit validates
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+
+    # --- subclass hooks -------------------------------------------------------
+
+    def _prepare_targets(self, y: np.ndarray, mode: str, classes: Any) -> np.ndarray:
+        """Targets as the network's loss takes them; sets ``classes_`` etc.
+
+        ``mode``: ``"fit"`` (a fresh fit), ``"warm"`` (fit with ``warm_start`` on a fitted
+        estimator), ``"partial_first"`` or ``"partial"`` (``partial_fit`` calls).
+        """
+        raise NotImplementedError
+
+    def _loss(self, outputs: Any, targets: Any) -> Any:
+        raise NotImplementedError
+
+    def _score_outputs(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+        """Validation score (accuracy or R²) from network outputs and prepared targets."""
+        raise NotImplementedError
+
+    # --- validation -------------------------------------------------------------
+
+    def _hidden_sizes(self) -> tuple[int, ...]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral):
+            sizes = (sizes,)
+        try:
+            sizes = tuple(sizes)
+        except TypeError:
+            raise ValueError(
+                f"hidden_layer_sizes must be an int or a sequence of ints, got {sizes!r}"
+            ) from None
+        if not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}")
+        return tuple(int(s) for s in sizes)
+
+    def _check_params(self) -> None:
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}"
+            )
+        if self.solver not in ("sgd", "adam"):
+            raise ValueError(f"solver must be 'sgd' or 'adam', got {self.solver!r}")
+        if self.learning_rate not in ("constant", "invscaling", "adaptive"):
+            raise ValueError(
+                "learning_rate must be 'constant', 'invscaling' or 'adaptive', got "
+                f"{self.learning_rate!r}"
+            )
+        checks = [
+            ("alpha", self.alpha, 0.0, None, True),
+            ("learning_rate_init", self.learning_rate_init, 0.0, None, False),
+            ("max_iter", self.max_iter, 1, None, True),
+            ("tol", self.tol, 0.0, None, True),
+            ("momentum", self.momentum, 0.0, 1.0, True),
+            ("validation_fraction", self.validation_fraction, 0.0, 1.0, False),
+            ("beta_1", self.beta_1, 0.0, 1.0, True),
+            ("beta_2", self.beta_2, 0.0, 1.0, True),
+            ("epsilon", self.epsilon, 0.0, None, False),
+            ("n_iter_no_change", self.n_iter_no_change, 1, None, True),
+            ("power_t", self.power_t, 0.0, None, True),
+        ]
+        for name, value, low, high, low_ok in checks:
+            if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if value < low or (value == low and not low_ok) or (high is not None and value >= high):
+                bound = f"{'[' if low_ok else '('}{low}, {high if high is not None else 'inf'})"
+                raise ValueError(f"{name} must be in {bound}, got {value!r}")
+        bs = self.batch_size
+        if not (bs == "auto" or (isinstance(bs, numbers.Integral) and bs >= 1)):
+            raise ValueError(f"batch_size must be 'auto' or a positive int, got {bs!r}")
+
+    def _batch_size(self, n: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n)
+        if self.batch_size > n:
+            warnings.warn(
+                f"batch_size={self.batch_size} is larger than the {n} samples; using {n}",
+                UserWarning,
+                stacklevel=3,
+            )
+        return min(int(self.batch_size), n)
+
+    # --- the network --------------------------------------------------------------
+
+    def _initialize(self, n_features: int, n_outputs: int, rng: np.random.Generator) -> None:
+        hidden = self._hidden_sizes()
+        act = _ACTIVATIONS[self.activation]
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        self.model_ = MLP([n_features, *hidden, n_outputs], act, init=_glorot(factor), rng=rng)
+        self.n_layers_ = len(hidden) + 2
+        self.n_outputs_ = n_outputs
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_: list[float] = []
+        self._sync_attributes()
+
+    def _sync_attributes(self) -> None:
+        # coefs_/intercepts_ share memory with the network's parameters
+        layers = self.model_.layers
+        self.coefs_ = [layer.weight for layer in layers]
+        self.intercepts_ = [layer.bias for layer in layers]
+
+    def _optimizer(self) -> Any:
+        self._rate = _Rate(self.learning_rate_init)
+        if self.solver == "adam":
+            return Adam(self._rate, betas=(self.beta_1, self.beta_2), eps=self.epsilon)
+        nesterov = bool(self.nesterovs_momentum) and self.momentum > 0
+        return SGD(self._rate, momentum=float(self.momentum), nesterov=nesterov)
+
+    def _forward(self, X: Any) -> np.ndarray:
+        """Network outputs (logits for classifiers) for validated ``X``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return np.asarray(self.model_(X), dtype=np.float64)
+
+    # --- training -----------------------------------------------------------------
+
+    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> BaseMLP:
+        self._check_params()
+        first = not hasattr(self, "model_")
+        fresh = first or (not incremental and not self.warm_start)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=fresh,
+            dtype=np.float64,
+            multi_output=not self._is_classifier,
+            y_numeric=not self._is_classifier,
+        )
+        if incremental:
+            mode = "partial_first" if first else "partial"
+        else:
+            mode = "fit" if fresh else "warm"
+        targets = self._prepare_targets(y, mode, classes)
+        if fresh:
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            self._rng = np.random.default_rng(seed)
+            self._initialize(X.shape[1], self._n_network_outputs(), self._rng)
+        # scikit-learn: a fit (also under warm_start) starts a new optimiser;
+        # partial_fit continues the last one
+        if not incremental or not hasattr(self, "_opt_state"):
+            self._opt = self._optimizer()
+            self._opt_state = None
+        if not incremental:
+            self._no_improvement_count = 0
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+        validation = None
+        early = bool(self.early_stopping) and not incremental
+        if early:
+            from sklearn.model_selection import train_test_split
+
+            stratify = targets if self._is_classifier else None
+            X, X_val, targets, y_val = train_test_split(
+                X,
+                targets,
+                test_size=self.validation_fraction,
+                random_state=int(self._rng.integers(np.iinfo(np.int32).max)),
+                stratify=stratify,
+            )
+            validation = (X_val, y_val)
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        elif not hasattr(self, "best_loss_") or self.best_loss_ is None:
+            self.best_loss_ = np.inf
+            self._no_improvement_count = 0
+
+        n = X.shape[0]
+        bs = self._batch_size(n)
+        alpha = float(self.alpha)
+        penalty = (lambda m: l2_penalty(m, alpha / bs)) if alpha > 0 else None
+        epochs = 1 if incremental else int(self.max_iter)
+        monitor = _Monitor(self, n, validation, check_stop=not incremental)
+        model, history = tg_fit(
+            self.model_,
+            self._loss,
+            X,
+            targets,
+            self._opt,
+            batch_size=bs,
+            max_epochs=epochs,
+            shuffle=bool(self.shuffle),
+            seed=self._rng,
+            penalty=penalty,
+            callbacks=[monitor],
+            progress=False,
+            opt_state=self._opt_state,
+        )
+        self._opt_state = history.opt_state
+        if early and monitor.best_model is not None:
+            model = monitor.best_model
+        self.model_ = model
+        self._sync_attributes()
+        if not incremental and not monitor.converged and history.epochs >= epochs:
+            warnings.warn(
+                f"{type(self).__name__}: stopped after max_iter={self.max_iter} epochs without "
+                "converging (raise max_iter, or tol)",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self

@@ -1,0 +1,84 @@
+"""``MLPRegressor``: scikit-learn's multilayer-perceptron regressor, on tracegrad."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import RegressorMixin
+
+from tracegrad.nn.losses import mse
+from tracegrad.sklearn.base import BaseMLP
+
+__all__ = ["MLPRegressor"]
+
+
+class MLPRegressor(RegressorMixin, BaseMLP):
+    """Multilayer perceptron regressor trained with tracegrad's reverse mode.
+
+    Same parameters as :class:`~tracegrad.sklearn.MLPClassifier` (scikit-learn's names
+    and defaults). Linear output layer; the loss is half the mean squared error,
+    ``mean((ŷ − y)²) / 2`` over all outputs, as scikit-learn's. ``y`` may have shape
+    ``(n_samples,)`` or ``(n_samples, n_outputs)``; ``predict`` returns the same form.
+
+    Attributes (after ``fit``): ``coefs_``, ``intercepts_``, ``loss_``, ``loss_curve_``,
+    ``best_loss_``, ``validation_scores_`` (R² with ``early_stopping``),
+    ``best_validation_score_``, ``n_iter_``, ``t_``, ``n_layers_``, ``n_outputs_``,
+    ``out_activation_ = "identity"``, ``n_features_in_``, ``model_``.
+
+    >>> import numpy as np
+    >>> from tracegrad.sklearn import MLPRegressor
+    >>> X = np.linspace(-1, 1, 50)[:, None]
+    >>> reg = MLPRegressor((16,), activation="tanh", learning_rate_init=0.02, max_iter=500,
+    ...                    random_state=0).fit(X, X[:, 0] ** 2)
+    >>> round(reg.score(X, X[:, 0] ** 2), 2) > 0.9
+    True
+    """
+
+    _is_classifier = False
+
+    def _n_network_outputs(self) -> int:
+        return self._n_targets
+
+    def _prepare_targets(self, y: np.ndarray, mode: str, classes: Any) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+        if mode in ("warm", "partial") and y2.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y2.shape[1]} outputs, but {type(self).__name__} was fitted with "
+                f"{self.n_outputs_}"
+            )
+        self._n_targets = y2.shape[1]
+        self._y_1d = y.ndim == 1
+        self.out_activation_ = "identity"
+        return y2
+
+    def _loss(self, outputs: Any, targets: Any) -> Any:
+        return 0.5 * mse(outputs, targets)
+
+    def _score_outputs(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+        resid = ((targets - outputs) ** 2).sum(axis=0)
+        total = ((targets - targets.mean(axis=0)) ** 2).sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(total > 0, 1.0 - resid / np.where(total > 0, total, 1.0), 0.0)
+        return float(np.mean(r2))
+
+    def fit(self, X: Any, y: Any) -> MLPRegressor:
+        """Train on ``X`` ``(n_samples, n_features)`` and targets ``y``."""
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+        """One epoch over ``(X, y)``, continuing from the current weights and optimiser
+        state."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions, ``(n_samples,)`` for a 1-D target, else ``(n_samples, n_outputs)``."""
+        out = self._forward(X)
+        return out[:, 0] if out.shape[1] == 1 and self._y_1d else out
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.regressor_tags.poor_score = False
+        return tags

@@ -1,0 +1,176 @@
+"""scikit-learn estimators: check_estimator, accuracy against scikit-learn's own MLP,
+and use inside Pipeline, GridSearchCV and cross_val_score."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn.base import clone
+from sklearn.datasets import load_diabetes, load_digits, load_iris
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from tracegrad.sklearn import MLPClassifier, MLPRegressor
+
+# small networks and few epochs keep the ~100 checks fast; the settings still learn the
+# checks' toy problems well enough for their accuracy thresholds
+CHECKED = [
+    MLPClassifier((16,), learning_rate_init=0.01, max_iter=100, random_state=0),
+    MLPRegressor((16,), learning_rate_init=0.01, max_iter=100, random_state=0),
+]
+
+
+@parametrize_with_checks(CHECKED)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(clone(estimator))  # some checks fit the instance they get
+
+
+def _split(loader, stratify=True, seed=0):
+    X, y = loader(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(
+        X, y, test_size=0.3, random_state=seed, stratify=y if stratify else None
+    )
+    scaler = StandardScaler().fit(Xtr)
+    return scaler.transform(Xtr), scaler.transform(Xte), ytr, yte
+
+
+@pytest.mark.parametrize(
+    "loader, hidden, threshold", [(load_iris, (32,), 0.93), (load_digits, (32,), 0.95)]
+)
+def test_classifier_accuracy_matches_sklearn(loader, hidden, threshold):
+    Xtr, Xte, ytr, yte = _split(loader)
+    kw = dict(hidden_layer_sizes=hidden, solver="adam", random_state=0, max_iter=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(**kw).fit(Xtr, ytr).score(Xte, yte)
+        theirs = SkMLPClassifier(**kw).fit(Xtr, ytr).score(Xte, yte)
+    assert ours >= threshold
+    assert abs(ours - theirs) <= 0.02, (ours, theirs)
+
+
+def test_regressor_r2_on_diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=42)
+    scale = StandardScaler().fit(ytr[:, None])
+    kw = dict(hidden_layer_sizes=(16,), alpha=1.0, random_state=0, max_iter=300)
+    scores = []
+    for cls in (MLPRegressor, SkMLPRegressor):
+        model = make_pipeline(StandardScaler(), cls(**kw))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(Xtr, scale.transform(ytr[:, None])[:, 0])
+        pred = scale.inverse_transform(model.predict(Xte)[:, None])[:, 0]
+        scores.append(1 - np.sum((yte - pred) ** 2) / np.sum((yte - yte.mean()) ** 2))
+    assert scores[0] >= 0.4
+    assert abs(scores[0] - scores[1]) <= 0.05, scores
+
+
+def test_pipeline_gridsearch_cross_val_score():
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(
+        StandardScaler(), MLPClassifier((8,), learning_rate_init=0.01, max_iter=150, random_state=0)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_score(pipe, X, y, cv=3)
+        grid = GridSearchCV(pipe, {"mlpclassifier__learning_rate_init": [1e-3, 1e-2]}, cv=3).fit(
+            X, y
+        )
+    assert scores.mean() > 0.8
+    assert grid.best_params_["mlpclassifier__learning_rate_init"] == 1e-2
+    assert grid.best_score_ > 0.9
+
+
+def test_fitted_attributes_and_conventions():
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = MLPClassifier((10, 5), solver="sgd", learning_rate_init=0.05, max_iter=30, random_state=0)
+    assert not [k for k in vars(clf) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, names)
+    assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
+    assert [c.shape for c in clf.coefs_] == [(4, 10), (10, 5), (5, 3)]
+    assert [b.shape for b in clf.intercepts_] == [(10,), (5,), (3,)]
+    assert clf.n_iter_ == 30 and len(clf.loss_curve_) == 30 and clf.n_features_in_ == 4
+    assert clf.n_layers_ == 4 and clf.out_activation_ == "softmax"
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(clf.predict(X)) <= set(clf.classes_)
+    # clone gives an unfitted copy with the same parameters
+    c2 = clone(clf)
+    assert c2.get_params() == clf.get_params() and not hasattr(c2, "coefs_")
+    c2.set_params(hidden_layer_sizes=(3,))
+    assert c2.hidden_layer_sizes == (3,)
+
+
+def test_binary_uses_one_logistic_unit_and_early_stopping():
+    X, y = load_iris(return_X_y=True)
+    mask = y > 0
+    clf = MLPClassifier((8,), early_stopping=True, max_iter=300, random_state=0)
+    clf.fit(StandardScaler().fit_transform(X[mask]), y[mask])
+    assert clf.out_activation_ == "logistic" and clf.coefs_[-1].shape == (8, 1)
+    assert clf.best_loss_ is None and len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.n_iter_ < 300  # stopped by n_iter_no_change
+    assert clf.predict_proba(X[mask][:5]).shape == (5, 2)
+
+
+def test_partial_fit_and_warm_start():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = MLPClassifier((16,), learning_rate_init=0.01, random_state=0)
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X, y)
+    for _ in range(50):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert clf.n_iter_ == 50 and clf.score(X, y) > 0.85
+    warm = MLPClassifier((16,), max_iter=20, warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warm.fit(X, y)
+        first = [c.copy() for c in warm.coefs_]
+        warm.fit(X, y)
+    assert warm.n_iter_ == 40 and len(warm.loss_curve_) == 40
+    assert warm.loss_curve_[20] < warm.loss_curve_[0]
+    assert not np.allclose(first[0], warm.coefs_[0])
+
+
+def test_regressor_multioutput_and_parameter_errors():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    Y = np.c_[X[:, 0], X[:, 1] - X[:, 2]]
+    reg = MLPRegressor((16,), learning_rate_init=0.01, max_iter=200, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, Y)
+    assert reg.predict(X).shape == (60, 2) and reg.score(X, Y) > 0.8
+    for bad in (
+        dict(solver="lbfgs"),
+        dict(activation="softplus"),
+        dict(alpha=-1.0),
+        dict(hidden_layer_sizes=(0,)),
+        dict(batch_size=0),
+    ):
+        with pytest.raises(ValueError):
+            MLPRegressor(**bad).fit(X, Y[:, 0])
+
+
+def test_import_tracegrad_does_not_import_sklearn():
+    import subprocess
+    import sys
+
+    code = "import sys, tracegrad; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
