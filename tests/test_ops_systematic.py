@@ -24,7 +24,6 @@ import pytest
 
 import tracegrad as tg
 import tracegrad.numpy as tnp
-from tracegrad.core.primitive import Primitive
 from tracegrad.numpy import indexing as ix
 
 RNG = np.random.default_rng(1234)
@@ -281,7 +280,7 @@ REDUCTIONS = [
     ("min", tnp.min, np.min, normal, ("min",)),
     ("amax", tnp.amax, np.amax, normal, ("max",)),
     ("amin", tnp.amin, np.amin, normal, ("min",)),
-    ("logsumexp", tnp.logsumexp, None, normal, ("exp", "log", "sum")),
+    ("logsumexp", tnp.logsumexp, None, normal, ("logsumexp",)),
 ]
 
 
@@ -358,14 +357,14 @@ for shape, axis in [((3,), -1), ((2, 3), -1), ((2, 3), 0), ((4, 2, 3), 1)]:
         lambda x, a=axis: tnp.softmax(x, axis=a),
         lambda x, a=axis: np.exp(np_log_softmax(x, a)),
         (_arr(normal(shape)),),
-        ("exp", "log", "sum", "subtract"),
+        ("log_softmax", "exp"),
     )
     add_case(
         f"log_softmax-{_sh(shape)}-axis{axis}",
         lambda x, a=axis: tnp.log_softmax(x, axis=a),
         lambda x, a=axis: np_log_softmax(x, a),
         (_arr(normal(shape)),),
-        ("exp", "log", "sum", "subtract"),
+        ("log_softmax",),
     )
 
 

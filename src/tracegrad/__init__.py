@@ -44,6 +44,7 @@ def __getattr__(name: str) -> object:
         return importlib.import_module(f"tracegrad.{name}")
     raise AttributeError(f"module 'tracegrad' has no attribute {name!r}")
 
+
 __all__ = [
     "Primitive",
     "ShapeError",

@@ -73,7 +73,6 @@ class JVPTrace(Trace):
             t_out = broadcast_to(t_out, out_shape)
         return JVPBox(out, t_out, self)
 
-
     def process1(self, prim: Primitive, x: JVPBox) -> JVPBox:
         if not self.active:
             self.check_active()

@@ -22,6 +22,7 @@ import numpy as np
 __all__ = [
     "Box",
     "Primitive",
+    "Pruned",
     "SCALAR_ERRORS",
     "ShapeError",
     "Trace",
@@ -74,6 +75,28 @@ SCALAR_ERRORS = (ValueError, OverflowError, ZeroDivisionError)
 
 #: the keyword arguments of a call that has none (shared: never modified)
 _NO_KWARGS: dict = {}
+
+
+class Pruned:
+    """Stands on a reverse-mode tape for an array the VJP rules do not read: its shape
+    and dtype, for the driver's unbroadcasting, without its memory."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __repr__(self) -> str:
+        return f"Pruned(shape={self.shape}, dtype={self.dtype})"
 
 
 class ShapeError(ValueError):
@@ -245,6 +268,7 @@ class Primitive:
 
     __slots__ = (
         "name", "impl", "vjp_rules", "jvp_rules", "vjp_argnum", "jvp_argnum", "batch_rule",
+        "saves",
     )  # fmt: skip
 
     def __init__(self, impl: Callable[..., Any], name: str | None = None) -> None:
@@ -255,6 +279,7 @@ class Primitive:
         self.vjp_argnum: Rule | None = None
         self.jvp_argnum: Rule | None = None
         self.batch_rule: Rule | None = None
+        self.saves = "all"
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -306,6 +331,17 @@ class Primitive:
         result with the batch on axis 0, given arguments of which those flagged in
         ``batched`` carry it on axis 0 (see :mod:`tracegrad.core.batching`)."""
         self.batch_rule = rule
+        return self
+
+    def saving(self, what: str) -> Primitive:
+        """Declare what the VJP rules read, so reverse mode can let the rest go: "all"
+        (the default), "args" (the traced arguments, not the output), "out" (the output,
+        not the traced arguments) or "shapes" (neither: only their shapes). A value the
+        rules do not read is kept on the tape as a :class:`Pruned` shape record, so large
+        intermediates are freed during the forward pass, as in hand-written backprop."""
+        if what not in ("all", "args", "out", "shapes"):
+            raise ValueError(f"saving: unknown residual kind {what!r}")
+        self.saves = what
         return self
 
     def def_linear(self) -> Primitive:

@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from tracegrad.core.primitive import (
     _NO_KWARGS,
     Box,
     Primitive,
+    Pruned,
     Trace,
     box_types,
     new_trace,
@@ -43,12 +46,40 @@ class VJPBox(Box):
 box_types.add(VJPBox)
 
 
-class VJPTrace(Trace):
-    __slots__ = ("tape",)
+#: arrays smaller than this stay on the tape whole: a Pruned record would cost more
+PRUNE_MIN_SIZE = 1024
 
-    def __init__(self, level: int) -> None:
+
+def _prune(v: Any) -> Any:
+    if type(v) is np.ndarray and v.size >= PRUNE_MIN_SIZE:
+        return Pruned(v.shape, v.dtype)
+    return v
+
+
+class VJPTrace(Trace):
+    """Records a tape. With ``keep_values`` every argument and output stays on it (for
+    showing the evaluation trace); otherwise each primitive keeps what its ``saves``
+    declares."""
+
+    __slots__ = ("tape", "keep_values")
+
+    def __init__(self, level: int, keep_values: bool = False) -> None:
         super().__init__(level)
         self.tape: list[Step] = []
+        self.keep_values = keep_values
+
+    def _append(self, prim: Primitive, vals: list, kwargs: dict, out: Any, parents: Any) -> int:
+        saves = prim.saves
+        tape_out = out
+        if saves != "all" and not self.keep_values:
+            if saves != "args":  # the traced arguments are not read
+                for i, _ in parents:
+                    vals[i] = _prune(vals[i])
+            if saves != "out":
+                tape_out = _prune(out)
+        tape = self.tape
+        tape.append((prim, vals, kwargs, tape_out, parents))
+        return len(tape) - 1
 
     def new_input(self, value: Any) -> VJPBox:
         self.tape.append((None, None, None, value, ()))
@@ -75,19 +106,14 @@ class VJPTrace(Trace):
                 out = prim.impl(*vals, **kwargs)
             except ValueError:
                 out = prim.call_impl(vals, kwargs)  # raises, naming the shapes
-        tape = self.tape
-        tape.append((prim, vals, kwargs, out, parents))
-        return VJPBox(out, self, len(tape) - 1)
-
+        return VJPBox(out, self, self._append(prim, vals, kwargs, out, parents))
 
     def process1(self, prim: Primitive, x: VJPBox) -> VJPBox:
         if not self.active:
             self.check_active()
         v = x._value
         out = prim(v) if type(v) in box_types else prim.impl(v)
-        tape = self.tape
-        tape.append((prim, [v], _NO_KWARGS, out, ((0, x._index),)))
-        return VJPBox(out, self, len(tape) - 1)
+        return VJPBox(out, self, self._append(prim, [v], _NO_KWARGS, out, ((0, x._index),)))
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> VJPBox:
         if not self.active:
@@ -106,21 +132,20 @@ class VJPTrace(Trace):
                 out = prim.impl(x, y)
             except ValueError:
                 out = prim.call_impl((x, y), _NO_KWARGS)  # raises, naming the shapes
-        tape = self.tape
-        tape.append((prim, [x, y], _NO_KWARGS, out, parents))
-        return VJPBox(out, self, len(tape) - 1)
+        return VJPBox(out, self, self._append(prim, [x, y], _NO_KWARGS, out, parents))
 
 
 def record(
-    fun: Callable[..., Sequence[Any]], primals: Sequence[Any]
+    fun: Callable[..., Sequence[Any]], primals: Sequence[Any], keep_values: bool = False
 ) -> tuple[list[Any], list[int | None], VJPTrace]:
     """Run ``fun`` (flat list in, flat list out) once on a fresh tape.
 
     Returns the primal outputs, the tape index of each output (``None`` when an output
     does not depend on the inputs) and the finished trace, whose ``tape`` starts with
-    the ``len(primals)`` inputs.
+    the ``len(primals)`` inputs. ``keep_values`` keeps every value on the tape, also
+    those the backward sweep does not need.
     """
-    with new_trace(VJPTrace) as trace:
+    with new_trace(VJPTrace, keep_values) as trace:
         boxes = [trace.new_input(p) for p in primals]
         outs = fun(*boxes)
         values, indices = [], []

@@ -75,6 +75,9 @@ def _sum_vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False)
     return broadcast_to(g, xshape)
 
 
-reshape.defvjp(lambda g, out, x, shape: reshape(g, np.shape(x))).def_linear()
-broadcast_to.defvjp(lambda g, out, x, shape: unbroadcast(g, np.shape(x))).def_linear()
-sum.defvjp(_sum_vjp).def_linear()
+# their VJPs read only the operand's shape
+reshape.defvjp(lambda g, out, x, shape: reshape(g, np.shape(x))).def_linear().saving("shapes")
+broadcast_to.defvjp(lambda g, out, x, shape: unbroadcast(g, np.shape(x))).def_linear().saving(
+    "shapes"
+)
+sum.defvjp(_sum_vjp).def_linear().saving("shapes")

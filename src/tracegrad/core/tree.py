@@ -27,6 +27,9 @@ __all__ = [
 
 _LEAF = "leaf"
 _registry: dict[type, tuple[Callable, Callable]] = {}
+#: per type, its handler or None for a leaf type: the decision depends on the type only,
+#: and flattening runs on every call of every transform
+_handler_cache: dict[type, tuple[Callable, Callable] | None] = {}
 
 
 class TreeDef:
@@ -74,6 +77,7 @@ def register(
     """Make ``cls`` a container: ``flatten_fn(x) -> (children, aux)``,
     ``unflatten_fn(aux, children) -> x``."""
     _registry[cls] = (flatten_fn, unflatten_fn)
+    _handler_cache.pop(cls, None)
 
 
 def _dict_flatten(d: dict) -> tuple[list[Any], tuple]:
@@ -110,9 +114,17 @@ register(
 
 def _handler(x: Any) -> tuple[Callable, Callable] | None:
     cls = type(x)
-    h = _registry.get(cls)
-    if h is not None:
+    try:
+        return _handler_cache[cls]
+    except KeyError:
+        h = _registry.get(cls) or _find_handler(x, cls)
+        _handler_cache[cls] = h
         return h
+    except TypeError:  # an unhashable type (a metaclass that forbids it): no caching
+        return _registry.get(cls) or _find_handler(x, cls)
+
+
+def _find_handler(x: Any, cls: type) -> tuple[Callable, Callable] | None:
     if isinstance(x, tuple) and hasattr(cls, "_fields"):
         return (lambda t: (list(t), None), lambda _, c, cls=cls: cls(*c))
     if hasattr(cls, "tree_flatten") and hasattr(cls, "tree_unflatten"):

@@ -61,7 +61,7 @@ def _matmul_batch(size: int, batched: Sequence[bool], a: Any, b: Any) -> Any:
 _matmul = Primitive(np.matmul, "matmul")
 _matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)
 _matmul.defjvp(lambda t, out, a, b: matmul(t, b), lambda t, out, a, b: matmul(a, t))
-_matmul.defbatch(_matmul_batch)
+_matmul.defbatch(_matmul_batch).saving("args")
 matmul = binary_function(_matmul, np.matmul)
 
 
@@ -226,7 +226,7 @@ def _einsum_batch(size: int, batched: Sequence[bool], subscripts: str, *ops: Any
 
 _einsum = Primitive(_einsum_impl, "einsum")
 _einsum.defvjp_argnum(_einsum_vjp).defjvp_argnum(_einsum_jvp)
-_einsum.defbatch(_einsum_batch)
+_einsum.defbatch(_einsum_batch).saving("args")
 
 
 def einsum(subscripts: str, *operands: Any) -> Any:

@@ -115,10 +115,12 @@ def _unary(
     name: str,
     deriv: Callable[[Any, Any], Any],
     py_fn: Callable[[Any], Any] | None = None,
+    saves: str = "all",
 ) -> Callable[[Any], Any]:
     """A one-argument primitive from its derivative ``deriv(x, out)``; returns its public
-    function (the primitive is ``fn.primitive``)."""
-    prim = Primitive(np_fn if py_fn is None else _on_floats(np_fn, py_fn), name)
+    function (the primitive is ``fn.primitive``). ``saves``: what ``deriv`` reads
+    (see :meth:`Primitive.saving`)."""
+    prim = Primitive(np_fn if py_fn is None else _on_floats(np_fn, py_fn), name).saving(saves)
     prim.defvjp(lambda g, out, x: g * deriv(x, out))
     prim.defjvp(lambda t, out, x: t * deriv(x, out))
     prim.defbatch(elementwise_batch(prim))
@@ -131,9 +133,10 @@ def _binary(
     vjps: tuple[Callable[..., Any], Callable[..., Any]],
     jvps: tuple[Callable[..., Any], Callable[..., Any]],
     py_fn: Callable[[Any, Any], Any] | None = None,
+    saves: str = "all",
 ) -> Callable[[Any, Any], Any]:
     """A two-argument primitive with its rules; returns its public function."""
-    prim = Primitive(np_fn if py_fn is None else _on_floats2(np_fn, py_fn), name)
+    prim = Primitive(np_fn if py_fn is None else _on_floats2(np_fn, py_fn), name).saving(saves)
     prim.defvjp(*vjps).defjvp(*jvps).defbatch(elementwise_batch(prim))
     return binary_function(prim, np_fn)
 
@@ -151,17 +154,17 @@ def _py_pow(x: float, y: float) -> float:
     return x**y
 
 
-negative = _unary(np.negative, "negative", lambda x, out: -1.0, operator.neg)
+negative = _unary(np.negative, "negative", lambda x, out: -1.0, operator.neg, saves="shapes")
 
-exp = _unary(np.exp, "exp", lambda x, out: out, math.exp)
-exp2 = _unary(np.exp2, "exp2", lambda x, out: out * _LN2, lambda x: 2.0**x)
-expm1 = _unary(np.expm1, "expm1", lambda x, out: out + 1.0, math.expm1)
-log = _unary(np.log, "log", lambda x, out: reciprocal(x), math.log)
-log2 = _unary(np.log2, "log2", lambda x, out: reciprocal(x * _LN2), math.log2)
-log10 = _unary(np.log10, "log10", lambda x, out: reciprocal(x * _LN10), math.log10)
-log1p = _unary(np.log1p, "log1p", lambda x, out: reciprocal(x + 1.0), math.log1p)
-sqrt = _unary(np.sqrt, "sqrt", lambda x, out: reciprocal(out * 2.0), math.sqrt)
-square = _unary(np.square, "square", lambda x, out: x * 2.0, lambda x: x * x)
+exp = _unary(np.exp, "exp", lambda x, out: out, math.exp, saves="out")
+exp2 = _unary(np.exp2, "exp2", lambda x, out: out * _LN2, lambda x: 2.0**x, saves="out")
+expm1 = _unary(np.expm1, "expm1", lambda x, out: out + 1.0, math.expm1, saves="out")
+log = _unary(np.log, "log", lambda x, out: reciprocal(x), math.log, saves="args")
+log2 = _unary(np.log2, "log2", lambda x, out: reciprocal(x * _LN2), math.log2, saves="args")
+log10 = _unary(np.log10, "log10", lambda x, out: reciprocal(x * _LN10), math.log10, saves="args")
+log1p = _unary(np.log1p, "log1p", lambda x, out: reciprocal(x + 1.0), math.log1p, saves="args")
+sqrt = _unary(np.sqrt, "sqrt", lambda x, out: reciprocal(out * 2.0), math.sqrt, saves="out")
+square = _unary(np.square, "square", lambda x, out: x * 2.0, lambda x: x * x, saves="args")
 
 
 def _reciprocal(x: Any) -> Any:
@@ -170,23 +173,35 @@ def _reciprocal(x: Any) -> Any:
 
 
 reciprocal = _unary(
-    _reciprocal, "reciprocal", lambda x, out: negative(out * out), lambda x: 1.0 / x
+    _reciprocal, "reciprocal", lambda x, out: negative(out * out), lambda x: 1.0 / x, saves="out"
 )
-sin = _unary(np.sin, "sin", lambda x, out: cos(x), math.sin)
-cos = _unary(np.cos, "cos", lambda x, out: negative(sin(x)), math.cos)
-tan = _unary(np.tan, "tan", lambda x, out: out * out + 1.0, math.tan)
-arcsin = _unary(np.arcsin, "arcsin", lambda x, out: reciprocal(sqrt(1.0 - x * x)), math.asin)
+sin = _unary(np.sin, "sin", lambda x, out: cos(x), math.sin, saves="args")
+cos = _unary(np.cos, "cos", lambda x, out: negative(sin(x)), math.cos, saves="args")
+tan = _unary(np.tan, "tan", lambda x, out: out * out + 1.0, math.tan, saves="out")
+arcsin = _unary(
+    np.arcsin, "arcsin", lambda x, out: reciprocal(sqrt(1.0 - x * x)), math.asin, saves="args"
+)
 arccos = _unary(
-    np.arccos, "arccos", lambda x, out: negative(reciprocal(sqrt(1.0 - x * x))), math.acos
+    np.arccos,
+    "arccos",
+    lambda x, out: negative(reciprocal(sqrt(1.0 - x * x))),
+    math.acos,
+    saves="args",
 )
-arctan = _unary(np.arctan, "arctan", lambda x, out: reciprocal(x * x + 1.0), math.atan)
-arcsinh = _unary(np.arcsinh, "arcsinh", lambda x, out: reciprocal(sqrt(x * x + 1.0)), math.asinh)
-arctanh = _unary(np.arctanh, "arctanh", lambda x, out: reciprocal(1.0 - x * x), math.atanh)
-sinh = _unary(np.sinh, "sinh", lambda x, out: cosh(x), math.sinh)
-cosh = _unary(np.cosh, "cosh", lambda x, out: sinh(x), math.cosh)
-tanh = _unary(np.tanh, "tanh", lambda x, out: 1.0 - out * out, math.tanh)
+arctan = _unary(
+    np.arctan, "arctan", lambda x, out: reciprocal(x * x + 1.0), math.atan, saves="args"
+)
+arcsinh = _unary(
+    np.arcsinh, "arcsinh", lambda x, out: reciprocal(sqrt(x * x + 1.0)), math.asinh, saves="args"
+)
+arctanh = _unary(
+    np.arctanh, "arctanh", lambda x, out: reciprocal(1.0 - x * x), math.atanh, saves="args"
+)
+sinh = _unary(np.sinh, "sinh", lambda x, out: cosh(x), math.sinh, saves="args")
+cosh = _unary(np.cosh, "cosh", lambda x, out: sinh(x), math.cosh, saves="args")
+tanh = _unary(np.tanh, "tanh", lambda x, out: 1.0 - out * out, math.tanh, saves="out")
 # abs'(0) = 0: the sign of the primal value, which is itself piecewise constant.
-abs = _unary(np.abs, "abs", lambda x, out: np.sign(get_value(x)), builtins.abs)  # noqa: A001
+abs = _unary(np.abs, "abs", lambda x, out: np.sign(get_value(x)), builtins.abs, saves="args")  # noqa: A001
 absolute = abs
 
 
@@ -197,7 +212,9 @@ def _sigmoid_impl(x: Any) -> Any:
     return np.exp(-np.logaddexp(0.0, -x, dtype=dtype))[()]
 
 
-sigmoid = _unary(_sigmoid_impl, "sigmoid", lambda x, out: out * (1.0 - out), _py_sigmoid)
+sigmoid = _unary(
+    _sigmoid_impl, "sigmoid", lambda x, out: out * (1.0 - out), _py_sigmoid, saves="out"
+)
 
 
 def _relu_impl(x: Any) -> Any:
@@ -206,7 +223,11 @@ def _relu_impl(x: Any) -> Any:
 
 # relu'(0) = 0, as DESIGN fixes (a maximum with 0 would split the tie).
 relu = _unary(
-    _relu_impl, "relu", lambda x, out: get_value(x) > 0, lambda x: x if x > 0 or x != x else 0.0
+    _relu_impl,
+    "relu",
+    lambda x, out: get_value(out) > 0,
+    lambda x: x if x > 0 or x != x else 0.0,
+    saves="out",
 )
 
 
@@ -219,19 +240,19 @@ add = _binary(
     np.add, "add",
     (lambda g, out, x, y: g, lambda g, out, x, y: g),
     (lambda t, out, x, y: t, lambda t, out, x, y: t),
-    operator.add,
+    operator.add, saves="shapes",
 )  # fmt: skip
 subtract = _binary(
     np.subtract, "subtract",
     (lambda g, out, x, y: g, lambda g, out, x, y: negative(g)),
     (lambda t, out, x, y: t, lambda t, out, x, y: negative(t)),
-    operator.sub,
+    operator.sub, saves="shapes",
 )  # fmt: skip
 multiply = _binary(
     np.multiply, "multiply",
     (lambda g, out, x, y: g * y, lambda g, out, x, y: g * x),
     (lambda t, out, x, y: t * y, lambda t, out, x, y: x * t),
-    operator.mul,
+    operator.mul, saves="args",
 )  # fmt: skip
 divide = _binary(
     np.true_divide, "divide",
@@ -277,6 +298,7 @@ def _extremum(np_fn: Callable[[Any, Any], Any], name: str, greater: bool) -> Cal
          lambda g, out, x, y: g * _tie_weights(x, y, greater)[1]),
         (lambda t, out, x, y: t * _tie_weights(x, y, greater)[0],
          lambda t, out, x, y: t * _tie_weights(x, y, greater)[1]),
+        saves="args",
     )  # fmt: skip
 
 
@@ -292,6 +314,7 @@ remainder = _binary(
     np.remainder, "remainder",
     (lambda g, out, x, y: g, lambda g, out, x, y: g * _remainder_dy(x, y)),
     (lambda t, out, x, y: t, lambda t, out, x, y: t * _remainder_dy(x, y)),
+    saves="args",
 )  # fmt: skip
 
 
@@ -310,7 +333,7 @@ _where.defjvp(
     lambda t, out, c, x, y: _where(c, t, 0.0),
     lambda t, out, c, x, y: _where(c, 0.0, t),
 )
-_where.defbatch(elementwise_batch(_where))
+_where.defbatch(elementwise_batch(_where)).saving("shapes")
 
 
 def where(condition: Any, x: Any = None, y: Any = None) -> Any:

@@ -69,8 +69,8 @@ def _scatter_add_batch(size: int, batched: Any, g: Any, idx: Any, shape: Any) ->
     return scatter_add(g, bidx, (size, *shape))
 
 
-getitem.defbatch(_getitem_batch)
-scatter_add.defbatch(_scatter_add_batch)
+getitem.defbatch(_getitem_batch).saving("shapes")
+scatter_add.defbatch(_scatter_add_batch).saving("shapes")
 
 
 def clean_index(idx: Any) -> Any:

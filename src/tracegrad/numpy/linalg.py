@@ -35,6 +35,7 @@ def _as_matrix_scale(g: Any) -> Any:
 inv = Primitive(np.linalg.inv, "inv")
 inv.defvjp(lambda g, out, x: -matmul(_mT(out), matmul(g, _mT(out))))
 inv.defjvp(lambda t, out, x: -matmul(out, matmul(t, out)))
+inv.saving("out")
 
 det = Primitive(np.linalg.det, "det")
 det.defvjp(lambda g, out, x: _as_matrix_scale(g * out) * _mT(inv(x)))
@@ -48,6 +49,7 @@ def _logabsdet_impl(x: Any) -> Any:
 _logabsdet = Primitive(_logabsdet_impl, "logabsdet")
 _logabsdet.defvjp(lambda g, out, x: _as_matrix_scale(g) * _mT(inv(x)))
 _logabsdet.defjvp(lambda t, out, x: sum(_mT(inv(x)) * t, axis=(-2, -1)))
+_logabsdet.saving("args")
 
 
 class SlogdetResult(NamedTuple):

@@ -51,7 +51,7 @@ def _transpose_batch(size: int, batched: Any, x: Any, axes: Sequence[int] | None
 
 
 _transpose = Primitive(_transpose_impl, "transpose").defvjp(_transpose_vjp).def_linear()
-_transpose.defbatch(_transpose_batch)
+_transpose.defbatch(_transpose_batch).saving("shapes")
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
@@ -145,7 +145,7 @@ def _concatenate_batch(size: int, batched: Any, *arrays: Any, axis: int = 0) -> 
 
 _concatenate = Primitive(_concatenate_impl, "concatenate")
 _concatenate.defvjp_argnum(_concatenate_vjp).defjvp_argnum(_concatenate_jvp)
-_concatenate.defbatch(_concatenate_batch)
+_concatenate.defbatch(_concatenate_batch).saving("shapes")
 
 
 def concatenate(arrays: Sequence[Any], axis: int | None = 0) -> Any:

@@ -165,7 +165,7 @@ def trace(
             return list(out)
         return [out]
 
-    values, indices, rec = record(flat, leaves)
+    values, indices, rec = record(flat, leaves, keep_values=True)
     if isinstance(output_names, str):
         output_names = [output_names]
     if output_names is None:

@@ -43,7 +43,7 @@ def as_float_leaf(x: Any, where: str) -> Any:
     times faster than NumPy scalars); lists become arrays. Integer, boolean and complex
     leaves are refused (derivatives are taken over the reals).
     """
-    if type(x) is float:
+    if type(x) is float or (type(x) is np.ndarray and x.dtype.kind == "f"):
         return x
     if type(x) not in box_types and not isinstance(x, (np.ndarray, np.floating)):
         x = np.asarray(x)
@@ -76,12 +76,13 @@ class _Partial:
         self, f: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...], fname: str
     ) -> None:
         self.f, self.args, self.kwargs, self.nums = f, args, kwargs, nums
-        leaves, self.treedef = tree.flatten(tuple(args[n] for n in nums))
-        paths = []
+        self.leaves: list[Any] = []
+        defs = []
         for n in nums:
-            k = len(tree.leaves(args[n]))
-            paths += [f"argument {n}"] * k
-        self.leaves = [as_float_leaf(v, w) for v, w in zip(leaves, paths)]
+            leaves, td = tree.flatten(args[n])
+            self.leaves += [as_float_leaf(v, f"argument {n}") for v in leaves]
+            defs.append(td)
+        self.treedef = tree.TreeDef(tuple, None, tuple(defs))
         self.fname = fname
 
     def call(self, leaves: Sequence[Any]) -> Any:
@@ -108,6 +109,8 @@ def _cast_like(ct: Any, leaf: Any) -> Any:
     """A cotangent or tangent with the dtype and scalar/array kind of ``leaf``."""
     if ct is None:
         return zeros_like_value(leaf)[()] if np.ndim(leaf) == 0 else zeros_like_value(leaf)
+    if type(ct) is np.ndarray and type(leaf) is np.ndarray and ct.dtype == leaf.dtype:
+        return ct  # the common case, without dtype lookups
     dt = _dtype(leaf)
     if type(ct) in box_types:
         return ct if _dtype(ct) == dt else astype(ct, dt)
