@@ -8,11 +8,12 @@ temporary file in the target directory, then ``os.replace``).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from tracegrad.files import atomic_open
 
 __all__ = ["decision_regions", "loss_curve"]
 
@@ -28,26 +29,9 @@ def _pyplot() -> Any:
     return plt
 
 
-def _public(path: str) -> None:
-    # mkstemp creates 0600 files; give the result the permissions open() would
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
 def _save(fig: Any, path: str | os.PathLike, dpi: int) -> None:
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
-        _public(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=dpi)
 
 
 def loss_curve(

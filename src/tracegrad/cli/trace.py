@@ -14,8 +14,9 @@ from typing import Any
 
 from tracegrad.cli._formula import add_formula_arguments, load, parse_assignments, print_output
 from tracegrad.cli.main import UsageError
+from tracegrad.files import write_atomic
 from tracegrad.traces import Trace, trace
-from tracegrad.traces.dot import GraphvizMissing, render, write_atomic
+from tracegrad.traces.dot import GraphvizMissing, render
 from tracegrad.traces.notation import format_value
 
 

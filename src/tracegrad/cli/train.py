@@ -13,14 +13,13 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 from typing import Any
 
 import numpy as np
 
 from tracegrad.cli.main import UsageError
-from tracegrad.plots import _public
+from tracegrad.files import write_atomic
 from tracegrad.train.callbacks import Callback
 
 # seed 001 uses Iris' petal length and width (columns 2 and 3)
@@ -192,20 +191,6 @@ def r2(outputs: Any, targets: Any) -> float:
     t = np.asarray(targets, dtype=np.float64).reshape(-1)
     ss = float(np.sum((t - t.mean()) ** 2))
     return 1.0 - float(np.sum((t - o) ** 2)) / ss if ss > 0 else 0.0
-
-
-def _write_text(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        _public(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _history_csv(history: Any) -> str:
@@ -441,7 +426,7 @@ def _write_outputs(
     classification = ds.task == "classification"
     metric_name = "accuracy" if classification else "r2"
     nn.save(os.path.join(out_dir, "model.npz"), predictor)
-    _write_text(os.path.join(out_dir, "history.csv"), _history_csv(history))
+    write_atomic(os.path.join(out_dir, "history.csv"), _history_csv(history))
     summary = {
         "data": ds.name,
         "task": ds.task,
@@ -457,7 +442,7 @@ def _write_outputs(
         "arguments": {k: v for k, v in vars(args).items() if not k.startswith("_")},
     }
     record = {"history": history.as_dict(), "summary": summary}
-    _write_text(
+    write_atomic(
         os.path.join(out_dir, "history.json"),
         json.dumps(record, indent=1, default=lambda v: None if v is None else str(v)) + "\n",
     )

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
 
+from tracegrad.files import atomic_open
 from tracegrad.nn.activations import ACTIVATIONS, activation_name
 from tracegrad.nn.module import MODULE_REGISTRY, Module, _Fields
 
@@ -116,20 +116,8 @@ def save(path: str | os.PathLike, model: Module) -> None:
 
     meta["tracegrad_version"] = __version__
     arrays[META_KEY] = np.array(json.dumps(meta))
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot save {path!r}: no directory {directory!r}")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def load(path: str | os.PathLike) -> Module:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from typing import TYPE_CHECKING, Any
 
+from tracegrad.files import write_atomic
 from tracegrad.traces import rules
 from tracegrad.traces.notation import format_value, to_unicode
 
@@ -65,21 +65,6 @@ def to_dot(tr: Trace, seed: Any = 1.0, precision: int = 3) -> str:
 
 def _node(index: int) -> str:
     return f"v_m{-index}" if index < 0 else f"v_{index}"
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename, so that a
-    reader never sees half a file and a failure leaves no partial output."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tracegrad-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 _FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
