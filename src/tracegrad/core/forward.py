@@ -52,13 +52,7 @@ class JVPTrace(Trace):
                     nested = True
             elif type(a) in box_types:
                 nested = True
-        if nested:
-            out = prim(*vals, **kwargs)
-        else:  # no enclosing transformation left: skip a second dispatch
-            try:
-                out = prim.impl(*vals, **kwargs)
-            except ValueError:
-                out = prim.call_impl(vals, kwargs)  # raises, naming the shapes
+        out = prim.apply(vals, kwargs, nested)
         t_out = None
         rules = prim.jvp_rules
         for i, t in tangents:
@@ -99,7 +93,7 @@ class JVPTrace(Trace):
             ty, y = y._tangent, y._value
         if type(x) in box_types or type(y) in box_types:
             out = prim(x, y)
-        else:  # no enclosing transformation left: skip a second dispatch
+        else:  # inlined Primitive.apply: this is the hottest path of a recording
             try:
                 out = prim.impl(x, y)
             except ValueError:

@@ -295,6 +295,13 @@ class Primitive:
             return self.call_impl(args, kwargs)
         return top.process(self, args, kwargs)
 
+    def apply(self, vals: tuple | list, kwargs: dict, nested: bool) -> Any:
+        """Evaluate on arguments a trace has unboxed: dispatch again while boxes of
+        enclosing transformations remain (``nested``), else run the implementation."""
+        if nested:
+            return self(*vals, **kwargs)
+        return self.call_impl(vals, kwargs)
+
     def call_impl(self, args: tuple | list, kwargs: dict) -> Any:
         """Run the implementation on plain values; a NumPy shape error comes back as a
         :class:`ShapeError` naming this operation and the operand shapes."""

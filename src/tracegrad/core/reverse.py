@@ -68,17 +68,16 @@ class VJPTrace(Trace):
         self.tape: list[Step] = []
         self.keep_values = keep_values
 
-    def _append(self, prim: Primitive, vals: list, kwargs: dict, out: Any, parents: Any) -> int:
+    def _append_pruned(
+        self, prim: Primitive, vals: list, kwargs: dict, out: Any, parents: Any
+    ) -> int:
+        """Append a step, keeping of its values only what ``prim.saves`` says."""
         saves = prim.saves
-        tape_out = out
-        if saves != "all" and not self.keep_values:
-            if saves != "args":  # the traced arguments are not read
-                for i, _ in parents:
-                    vals[i] = _prune(vals[i])
-            if saves != "out":
-                tape_out = _prune(out)
+        if saves != "args":  # the traced arguments are not read
+            for i, _ in parents:
+                vals[i] = _prune(vals[i])
         tape = self.tape
-        tape.append((prim, vals, kwargs, tape_out, parents))
+        tape.append((prim, vals, kwargs, out if saves == "out" else _prune(out), parents))
         return len(tape) - 1
 
     def new_input(self, value: Any) -> VJPBox:
@@ -99,21 +98,25 @@ class VJPTrace(Trace):
                     nested = True
             elif type(a) in box_types:
                 nested = True
-        if nested:
-            out = prim(*vals, **kwargs)
-        else:  # no enclosing transformation left: skip a second dispatch
-            try:
-                out = prim.impl(*vals, **kwargs)
-            except ValueError:
-                out = prim.call_impl(vals, kwargs)  # raises, naming the shapes
-        return VJPBox(out, self, self._append(prim, vals, kwargs, out, parents))
+        out = prim.apply(vals, kwargs, nested)
+        if prim.saves == "all" or self.keep_values:
+            tape = self.tape
+            tape.append((prim, vals, kwargs, out, parents))
+            return VJPBox(out, self, len(tape) - 1)
+        return VJPBox(out, self, self._append_pruned(prim, vals, kwargs, out, parents))
 
     def process1(self, prim: Primitive, x: VJPBox) -> VJPBox:
         if not self.active:
             self.check_active()
         v = x._value
         out = prim(v) if type(v) in box_types else prim.impl(v)
-        return VJPBox(out, self, self._append(prim, [v], _NO_KWARGS, out, ((0, x._index),)))
+        parents = ((0, x._index),)
+        # a float result has nothing worth pruning (and scalar chains are all floats)
+        if prim.saves == "all" or type(out) is float or self.keep_values:
+            tape = self.tape
+            tape.append((prim, [v], _NO_KWARGS, out, parents))
+            return VJPBox(out, self, len(tape) - 1)
+        return VJPBox(out, self, self._append_pruned(prim, [v], _NO_KWARGS, out, parents))
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> VJPBox:
         if not self.active:
@@ -127,12 +130,16 @@ class VJPTrace(Trace):
             y = y._value
         if type(x) in box_types or type(y) in box_types:
             out = prim(x, y)
-        else:  # no enclosing transformation left: skip a second dispatch
+        else:  # inlined Primitive.apply: this is the hottest path of a recording
             try:
                 out = prim.impl(x, y)
             except ValueError:
                 out = prim.call_impl((x, y), _NO_KWARGS)  # raises, naming the shapes
-        return VJPBox(out, self, self._append(prim, [x, y], _NO_KWARGS, out, parents))
+        if prim.saves == "all" or type(out) is float or self.keep_values:
+            tape = self.tape
+            tape.append((prim, [x, y], _NO_KWARGS, out, parents))
+            return VJPBox(out, self, len(tape) - 1)
+        return VJPBox(out, self, self._append_pruned(prim, [x, y], _NO_KWARGS, out, parents))
 
 
 def record(

@@ -12,6 +12,7 @@ coarse to tell a wrong rule from rounding.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -107,34 +108,27 @@ def check_grads(
     unknown = [m for m in modes if m not in _MODES]
     if unknown:
         raise ValueError(f"check_grads: unknown modes {unknown}; use 'fwd' and/or 'rev'")
-    _check(
-        f,
-        tuple(args),
-        order,
-        [_MODES[m] for m in modes],
-        eps,
-        rtol,
-        atol,
-        np.random.default_rng(seed),
-        level=1,
-        label="f",
-    )
+    settings = _Settings([_MODES[m] for m in modes], eps, rtol, atol, np.random.default_rng(seed))
+    _check(f, tuple(args), order, settings, level=1, label="f")
+
+
+@dataclass
+class _Settings:
+    """What stays the same through the recursion over orders."""
+
+    modes: list[str]
+    eps: float
+    rtol: float
+    atol: float
+    rng: np.random.Generator
 
 
 def _check(
-    f: Callable[..., Any],
-    args: tuple,
-    order: int,
-    modes: list[str],
-    eps: float,
-    rtol: float,
-    atol: float,
-    rng: np.random.Generator,
-    level: int,
-    label: str,
+    f: Callable[..., Any], args: tuple, order: int, cfg: _Settings, level: int, label: str
 ) -> None:
     if order < 1:
         return
+    eps, rng = cfg.eps, cfg.rng
     for n, arg in enumerate(args):
         leaves = tree.leaves(arg)
         if not leaves or not all(
@@ -152,41 +146,20 @@ def _check(
             lambda a, b: (np.asarray(a, float) - np.asarray(b, float)) / (2 * eps), hi, lo
         )
         where = f"argument {n} of {label}"
-        if "fwd" in modes:
+        if "fwd" in cfg.modes:
             _, t_out = jvp(f_n, (arg,), (u,))
-            _compare(t_out, numeric, rtol, atol, f"forward mode (JVP), order {level}, {where}")
+            what = f"forward mode (JVP), order {level}, {where}"
+            _compare(t_out, numeric, cfg.rtol, cfg.atol, what)
             if order > 1:
-                _check(
-                    _jvp_of(f, n, u),
-                    args,
-                    order - 1,
-                    modes,
-                    eps,
-                    rtol,
-                    atol,
-                    rng,
-                    level + 1,
-                    f"the JVP of {label}",
-                )
-        if "rev" in modes:
+                _check(_jvp_of(f, n, u), args, order - 1, cfg, level + 1, f"the JVP of {label}")
+        if "rev" in cfg.modes:
             out, vjp_fn = vjp(f_n, arg)
             v = _random_like(out, rng)
             (ct,) = vjp_fn(v)
-            ad, num = _vdot(ct, u), _vdot(v, numeric)
-            _compare(ad, num, rtol, atol, f"reverse mode (VJP), order {level}, {where}")
+            what = f"reverse mode (VJP), order {level}, {where}"
+            _compare(_vdot(ct, u), _vdot(v, numeric), cfg.rtol, cfg.atol, what)
             if order > 1:
-                _check(
-                    _vjp_of(f, n, v),
-                    args,
-                    order - 1,
-                    modes,
-                    eps,
-                    rtol,
-                    atol,
-                    rng,
-                    level + 1,
-                    f"the VJP of {label}",
-                )
+                _check(_vjp_of(f, n, v), args, order - 1, cfg, level + 1, f"the VJP of {label}")
 
 
 def _jvp_of(f: Callable[..., Any], n: int, u: Any) -> Callable[..., Any]:
