@@ -32,7 +32,8 @@ def l2_penalty(model: Any, lam: float) -> Any:
     """``(lam / 2) · Σ_W ‖W‖²`` over the weights; gradient ``lam · W``."""
     total: Any = 0.0
     for w in penalized_weights(model):
-        total = total + tnp.sum(w * w)
+        # square, not w * w: one rule in the backward sweep instead of two and a sum
+        total = total + tnp.sum(tnp.square(w))
     return (0.5 * lam) * total
 
 

@@ -1,0 +1,136 @@
+"""Where the time per traced operation goes, for several commits, measured in one run.
+
+    python benchmarks/profile_history.py [COMMIT ...]    (default: HEAD)
+
+Each commit is checked out into a temporary git worktree and measured in its own
+subprocess (same interpreter, same NumPy, 1 BLAS thread), one after the other, so the
+figures of a row are comparable. For the scalar chain of bench_core (1,001 ops) it
+splits a gradient into
+
+- op: evaluating the operations themselves (tracegrad.numpy on plain values),
+- recording: what a traced evaluation adds to that (boxing, dispatch to the trace,
+  appending the step to the tape),
+- sweep: the backward pass over the tape (rules, unbroadcasting, accumulation),
+
+in µs per operation, and gives the same split in ms for one value-and-gradient of the
+64-256-256-10 tanh MLP at batch 32 and 256.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs inside the worktree's subprocess; prints one JSON line.
+_PROBE = r"""
+import json, sys, timeit, math
+import numpy as np
+import tracegrad.numpy as tnp
+from tracegrad.core.reverse import record, backward
+
+def chain(x, n, lib):
+    y = x
+    for _ in range(n):
+        y = lib.sqrt(lib.log(lib.exp(lib.sin(y) * x) + 1.0)) + x
+    return y
+
+def best(fn, number):
+    return min(timeit.repeat(fn, number=number, repeat=7)) / number
+
+def tape_of(r):
+    return r[2].tape if hasattr(r[2], "tape") else r[2]
+
+out = {}
+n_blocks, n_ops = 143, 143 * 7
+f = lambda z: [chain(z, n_blocks, tnp)]
+r = record(f, [0.3]); tape = tape_of(r); idx = r[1][0]
+op = best(lambda: chain(0.3, n_blocks, tnp), 20)
+rec = best(lambda: record(f, [0.3]), 20)
+swp = best(lambda: backward(tape, [(idx, 1.0)], 1), 20)
+out["chain"] = [op / n_ops * 1e6, (rec - op) / n_ops * 1e6, swp / n_ops * 1e6]
+
+rng = np.random.default_rng(0)
+sizes = (64, 256, 256, 10)
+params = []
+for m, k in zip(sizes[:-1], sizes[1:]):
+    params += [rng.standard_normal((m, k)) / np.sqrt(m), np.zeros(k)]
+
+def loss(W1, b1, W2, b2, W3, b3, X, Y, lib):
+    h1 = lib.tanh(X @ W1 + b1)
+    h2 = lib.tanh(h1 @ W2 + b2)
+    z = h2 @ W3 + b3
+    m = np.max(z.value if hasattr(z, "value") else z, axis=1, keepdims=True)
+    lse = lib.log(lib.sum(lib.exp(z - m), axis=1, keepdims=True)) + m
+    return lib.sum(Y * (lse - z)) / X.shape[0]
+
+for batch in (32, 256):
+    X = rng.standard_normal((batch, 64))
+    Y = np.eye(10)[rng.integers(0, 10, batch)]
+    g = lambda *p: [loss(*p, X, Y, tnp)]
+    r = record(g, params); tape = tape_of(r); idx = r[1][0]
+    op = best(lambda: loss(*params, X, Y, np), 30)
+    rec = best(lambda: record(g, params), 30)
+    swp = best(lambda: backward(tape, [(idx, np.float64(1.0))], len(params)), 30)
+    out[f"mlp{batch}"] = [op * 1e3, (rec - op) * 1e3, swp * 1e3]
+print(json.dumps(out))
+"""
+
+
+def measure(commit: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = os.path.join(tmp, "tree")
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", tree, commit], check=True
+        )
+        try:
+            env = dict(
+                os.environ,
+                PYTHONPATH=os.path.join(tree, "src"),
+                OMP_NUM_THREADS="1",
+                OPENBLAS_NUM_THREADS="1",
+                MKL_NUM_THREADS="1",
+            )
+            proc = subprocess.run(
+                [sys.executable, "-c", _PROBE],
+                env=env,
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            return json.loads(proc.stdout.strip().splitlines()[-1])
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", tree], check=True
+            )
+
+
+def main() -> None:
+    commits = sys.argv[1:] or ["HEAD"]
+    rows = []
+    for c in commits:
+        label = subprocess.run(
+            ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s", c],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        rows.append((label[:60], measure(c)))
+    print(
+        "| commit | chain: op / recording / sweep, µs per op "
+        "| MLP b32: op / recording / sweep, ms | MLP b256: op / recording / sweep, ms |"
+    )
+    print("|---|---|---|---|")
+    for label, m in rows:
+        cells = [" / ".join(f"{v:.2f}" for v in m[k]) for k in ("chain", "mlp32", "mlp256")]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
