@@ -121,8 +121,17 @@ def _unary(
     function (the primitive is ``fn.primitive``). ``saves``: what ``deriv`` reads
     (see :meth:`Primitive.saving`)."""
     prim = Primitive(np_fn if py_fn is None else _on_floats(np_fn, py_fn), name).saving(saves)
-    prim.defvjp(lambda g, out, x: g * deriv(x, out))
-    prim.defjvp(lambda t, out, x: t * deriv(x, out))
+
+    def scale(g: Any, out: Any, x: Any) -> Any:
+        d = deriv(x, out)
+        if type(d) is np.ndarray and type(g) is np.ndarray and d is not out and d is not x:
+            # d is a temporary of this rule: reuse its memory for the product (one large
+            # allocation less per step of a backward sweep)
+            if d.shape == g.shape and d.dtype == np.result_type(g, d):
+                return np.multiply(g, d, out=d)
+        return g * d
+
+    prim.defvjp(scale).defjvp(scale)
     prim.defbatch(elementwise_batch(prim))
     return unary_function(prim, np_fn, py_fn)
 
