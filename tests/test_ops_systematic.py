@@ -966,6 +966,24 @@ def test_grads(case: Case) -> None:
     tg.check_grads(case.f, case.args, order=2, modes=("fwd", "rev"), rtol=case.rtol, atol=case.atol)
 
 
+# Python floats take their own path (the math module in the public functions, Python
+# arithmetic in the primitives): every all-scalar case again with plain floats.
+SCALAR_CASES = [c for c in CASES if c.args and all(np.ndim(a) == 0 for a in c.args)]
+
+
+@pytest.mark.parametrize("case", SCALAR_CASES, ids=[c.id for c in SCALAR_CASES])
+def test_python_float_arguments(case: Case) -> None:
+    args = tuple(float(a) for a in case.args)
+    out = case.f(*args)
+    if case.ref is not None:
+        np.testing.assert_allclose(out, case.ref(*case.args), rtol=1e-12, atol=1e-12)
+    tg.check_grads(case.f, args, order=2, modes=("fwd", "rev"), rtol=case.rtol, atol=case.atol)
+
+
+def test_enough_python_float_cases() -> None:
+    assert len(SCALAR_CASES) > 40
+
+
 def test_covers_are_honest(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each case calls (at least) the primitives it claims, so EXERCISED is not a wish."""
     from test_registry import PRIMITIVES

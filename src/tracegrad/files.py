@@ -16,6 +16,17 @@ from typing import IO, Any
 __all__ = ["atomic_open", "write_atomic"]
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, not while other
+    # threads may be creating files
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs: Any) -> Iterator[IO]:
     """Open a temporary file to be renamed to ``path`` when the block ends without error.
@@ -33,9 +44,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs: Any) -> Ite
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

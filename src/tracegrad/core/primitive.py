@@ -28,6 +28,7 @@ __all__ = [
     "Trace",
     "binary_function",
     "box_types",
+    "dtype_of",
     "get_value",
     "is_boxed",
     "new_trace",
@@ -160,7 +161,9 @@ class Box:
     """
 
     __slots__ = ("_value", "_trace")
-    # NumPy defers to us for `ndarray op box`, so the reflected operator is a traced op.
+    # Without the operation set, NumPy defers to the reflected operator for `ndarray op
+    # box`; tracegrad.numpy replaces this with a method that routes NumPy's ufuncs to
+    # traced operations (see tracegrad.numpy.box_methods).
     __array_ufunc__ = None
     __array_priority__ = 1000.0
 
@@ -183,7 +186,7 @@ class Box:
 
     @property
     def dtype(self) -> np.dtype:
-        return _dtype_of(self._value)
+        return dtype_of(self._value)
 
     def __len__(self) -> int:
         return len(self._value)
@@ -229,7 +232,8 @@ class Box:
         self._no_conversion("complex")
 
 
-def _dtype_of(x: Any) -> np.dtype:
+def dtype_of(x: Any) -> np.dtype:
+    """The dtype of ``x``'s primal value (boxes stripped; Python floats are float64)."""
     while type(x) in box_types:
         x = x._value
     return np.result_type(x)

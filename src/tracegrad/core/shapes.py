@@ -13,7 +13,15 @@ import numpy as np
 
 from tracegrad.core.primitive import Primitive
 
-__all__ = ["broadcast_to", "reshape", "sum", "unbroadcast", "normalize_axis"]
+__all__ = [
+    "broadcast_to",
+    "keep_shape",
+    "normalize_axis",
+    "reshape",
+    "sum",
+    "unbroadcast",
+    "unreduce",
+]
 
 
 def normalize_axis(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
@@ -63,16 +71,26 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     return reshape(g, shape) if np.shape(g) != shape else g
 
 
-def _sum_vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    xshape = np.shape(x)
-    if not xshape:  # the sum of a scalar is the scalar: keep g as it is (a float stays one)
+def keep_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
+    """``shape`` with the reduced axes set to 1 (the ``keepdims=True`` shape)."""
+    kept = list(shape)
+    for a in normalize_axis(axis, len(shape)):
+        kept[a] = 1
+    return tuple(kept)
+
+
+def unreduce(g: Any, xshape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
+    """The cotangent ``g`` of a reduction over ``axis``, spread back over the reduced
+    axes: shape ``xshape``. The one place reductions undo themselves."""
+    if not xshape:  # a reduction of a scalar is the scalar: keep g (a float stays one)
         return g
     if not keepdims:
-        kept = list(xshape)
-        for a in normalize_axis(axis, len(xshape)):
-            kept[a] = 1
-        g = reshape(g, tuple(kept))
+        g = reshape(g, keep_shape(xshape, axis))
     return broadcast_to(g, xshape)
+
+
+def _sum_vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return unreduce(g, np.shape(x), axis, keepdims)
 
 
 # their VJPs read only the operand's shape

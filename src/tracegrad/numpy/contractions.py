@@ -11,13 +11,9 @@ import numpy as np
 from tracegrad.core.batching import expand_to_rank, logical_shape
 from tracegrad.core.primitive import Primitive, binary_function, shape_of
 from tracegrad.core.shapes import broadcast_to, reshape, sum
-from tracegrad.numpy.shape import ravel, swapaxes, transpose
+from tracegrad.numpy.shape import matrix_transpose, ravel, transpose
 
 __all__ = ["dot", "einsum", "inner", "matmul", "outer", "tensordot", "trace", "vdot"]
-
-
-def _mT(x: Any) -> Any:
-    return swapaxes(x, -1, -2)
 
 
 def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
@@ -25,7 +21,7 @@ def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
         return g * b if np.ndim(a) == 1 else reshape(g, np.shape(g) + (1,)) * b
     if np.ndim(a) == 1:
         return matmul(b, reshape(g, np.shape(g) + (1,)))[..., 0]
-    return matmul(g, _mT(b))
+    return matmul(g, matrix_transpose(b))
 
 
 def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
@@ -35,8 +31,8 @@ def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
         gs = np.shape(g)
         return reshape(a, (-1, 1)) * reshape(g, gs[:-1] + (1, gs[-1]))
     if np.ndim(b) == 1:
-        return matmul(_mT(a), reshape(g, np.shape(g) + (1,)))[..., 0]
-    return matmul(_mT(a), g)
+        return matmul(matrix_transpose(a), reshape(g, np.shape(g) + (1,)))[..., 0]
+    return matmul(matrix_transpose(a), g)
 
 
 def _matmul_batch(size: int, batched: Sequence[bool], a: Any, b: Any) -> Any:

@@ -295,6 +295,9 @@ def _tie_weights(x: Any, y: Any, greater: bool) -> tuple[np.ndarray, np.ndarray]
     xv, yv = get_value(x), get_value(y)
     win = (xv > yv) if greater else (xv < yv)
     tie = xv == yv
+    if type(win) is bool:  # two Python numbers: Python floats, as the values are
+        wx = 1.0 if win else 0.5 if tie else 0.0
+        return wx, 1.0 - wx
     dtype = np.result_type(xv, yv, np.float16)
     wx = (win + 0.5 * tie).astype(dtype)
     return wx, 1 - wx

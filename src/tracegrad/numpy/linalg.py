@@ -16,15 +16,11 @@ from tracegrad.core.shapes import reshape, sum
 from tracegrad.numpy.contractions import matmul
 from tracegrad.numpy.elementwise import abs, power, sqrt
 from tracegrad.numpy.reductions import max, min
-from tracegrad.numpy.shape import swapaxes
+from tracegrad.numpy.shape import matrix_transpose
 
 __all__ = ["det", "inv", "norm", "slogdet", "solve", "LinAlgError"]
 
 LinAlgError = np.linalg.LinAlgError
-
-
-def _mT(x: Any) -> Any:
-    return swapaxes(x, -1, -2)
 
 
 def _as_matrix_scale(g: Any) -> Any:
@@ -33,13 +29,13 @@ def _as_matrix_scale(g: Any) -> Any:
 
 
 inv = Primitive(np.linalg.inv, "inv")
-inv.defvjp(lambda g, out, x: -matmul(_mT(out), matmul(g, _mT(out))))
+inv.defvjp(lambda g, out, x: -matmul(matrix_transpose(out), matmul(g, matrix_transpose(out))))
 inv.defjvp(lambda t, out, x: -matmul(out, matmul(t, out)))
 inv.saving("out")
 
 det = Primitive(np.linalg.det, "det")
-det.defvjp(lambda g, out, x: _as_matrix_scale(g * out) * _mT(inv(x)))
-det.defjvp(lambda t, out, x: out * sum(_mT(inv(x)) * t, axis=(-2, -1)))
+det.defvjp(lambda g, out, x: _as_matrix_scale(g * out) * matrix_transpose(inv(x)))
+det.defjvp(lambda t, out, x: out * sum(matrix_transpose(inv(x)) * t, axis=(-2, -1)))
 
 
 def _logabsdet_impl(x: Any) -> Any:
@@ -47,8 +43,8 @@ def _logabsdet_impl(x: Any) -> Any:
 
 
 _logabsdet = Primitive(_logabsdet_impl, "logabsdet")
-_logabsdet.defvjp(lambda g, out, x: _as_matrix_scale(g) * _mT(inv(x)))
-_logabsdet.defjvp(lambda t, out, x: sum(_mT(inv(x)) * t, axis=(-2, -1)))
+_logabsdet.defvjp(lambda g, out, x: _as_matrix_scale(g) * matrix_transpose(inv(x)))
+_logabsdet.defjvp(lambda t, out, x: sum(matrix_transpose(inv(x)) * t, axis=(-2, -1)))
 _logabsdet.saving("args")
 
 
@@ -76,13 +72,13 @@ def _solve_vec(a: Any, v: Any) -> Any:
 def _solve_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
     # a x = b  =>  a_bar = -(a^-T g) x^T
     if np.ndim(b) == 1:
-        gb = _solve_vec(_mT(a), g)
+        gb = _solve_vec(matrix_transpose(a), g)
         return -(reshape(gb, np.shape(gb) + (1,)) * reshape(out, np.shape(out)[:-1] + (1, -1)))
-    return -matmul(solve(_mT(a), g), _mT(out))
+    return -matmul(solve(matrix_transpose(a), g), matrix_transpose(out))
 
 
 def _solve_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
-    return _solve_vec(_mT(a), g) if np.ndim(b) == 1 else solve(_mT(a), g)
+    return _solve_vec(matrix_transpose(a), g) if np.ndim(b) == 1 else solve(matrix_transpose(a), g)
 
 
 def _solve_jvp_a(t: Any, out: Any, a: Any, b: Any) -> Any:

@@ -11,7 +11,7 @@ import numpy as np
 
 from tracegrad.core.batching import reduction_batch
 from tracegrad.core.primitive import Primitive, get_value
-from tracegrad.core.shapes import broadcast_to, normalize_axis, reshape, sum
+from tracegrad.core.shapes import keep_shape, normalize_axis, reshape, sum, unreduce
 from tracegrad.numpy.elementwise import exp, sqrt, where
 from tracegrad.numpy.shape import transpose
 
@@ -28,14 +28,6 @@ __all__ = [
     "sum",
     "var",
 ]
-
-
-def _keep_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
-    """``shape`` with the reduced axes set to 1 (the ``keepdims=True`` shape)."""
-    kept = list(shape)
-    for a in normalize_axis(axis, len(shape)):
-        kept[a] = 1
-    return tuple(kept)
 
 
 def _count(shape: tuple[int, ...], axis: Any) -> int:
@@ -66,7 +58,7 @@ def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
 def _extreme_weights(x: Any, out: Any, axis: Any) -> np.ndarray:
     """1/(number of ties) at the positions that attain the extremum, 0 elsewhere."""
     xv = get_value(x)
-    hit = xv == np.reshape(get_value(out), _keep_shape(np.shape(xv), axis))
+    hit = xv == np.reshape(get_value(out), keep_shape(np.shape(xv), axis))
     w = hit / np.sum(hit, axis=axis, keepdims=True)
     return w.astype(np.result_type(xv, np.float16))
 
@@ -74,8 +66,7 @@ def _extreme_weights(x: Any, out: Any, axis: Any) -> np.ndarray:
 def _reduce_extreme(impl: Any, name: str) -> Primitive:
     def vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         xshape = np.shape(x)
-        g = broadcast_to(reshape(g, _keep_shape(xshape, axis)), xshape)
-        return g * _extreme_weights(x, out, axis)
+        return unreduce(g, xshape, axis, keepdims) * _extreme_weights(x, out, axis)
 
     def jvp(t: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         return sum(t * _extreme_weights(x, out, axis), axis=axis, keepdims=keepdims)
@@ -123,9 +114,7 @@ def _prod_of_others(x: Any, axis: Any) -> Any:
 
 
 def _prod_vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    xshape = np.shape(x)
-    g = broadcast_to(reshape(g, _keep_shape(xshape, axis)), xshape)
-    return g * _prod_of_others(x, axis)
+    return unreduce(g, np.shape(x), axis, keepdims) * _prod_of_others(x, axis)
 
 
 def _prod_jvp(t: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -186,13 +175,11 @@ def _reduced_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
 
 def _softmax_weights(x: Any, out: Any, axis: Any) -> Any:
     """softmax(x) along ``axis``, from logsumexp's own output: exp(x - lse)."""
-    return exp(x - reshape(out, _keep_shape(np.shape(x), axis)))
+    return exp(x - reshape(out, keep_shape(np.shape(x), axis)))
 
 
 def _logsumexp_vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    xshape = np.shape(x)
-    g = broadcast_to(reshape(g, _keep_shape(xshape, axis)), xshape)
-    return g * _softmax_weights(x, out, axis)
+    return unreduce(g, np.shape(x), axis, keepdims) * _softmax_weights(x, out, axis)
 
 
 def _logsumexp_jvp(t: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:

@@ -20,6 +20,7 @@ __all__ = [
     "expand_dims",
     "flip",
     "hstack",
+    "matrix_transpose",
     "moveaxis",
     "ravel",
     "repeat",
@@ -59,19 +60,32 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
     return _transpose(x, None if axes is None else tuple(int(a) for a in axes))
 
 
+def _axis(axis: int, ndim: int) -> int:
+    """One axis as a non-negative int; NumPy's AxisError when out of range."""
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(int(axis), ndim)
+    return int(axis) % ndim
+
+
 def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
     """Interchange two axes."""
-    perm = list(range(np.ndim(x)))
-    perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
+    nd = np.ndim(x)
+    perm = list(range(nd))
+    a, b = _axis(axis1, nd), _axis(axis2, nd)
+    perm[a], perm[b] = perm[b], perm[a]
     return _transpose(x, tuple(perm))
+
+
+def matrix_transpose(x: Any) -> Any:
+    """Swap the last two axes (transpose every matrix of a stack)."""
+    return swapaxes(x, -1, -2)
 
 
 def moveaxis(x: Any, source: int | Sequence[int], destination: int | Sequence[int]) -> Any:
     """Move axes to new positions; the others keep their order."""
     nd = np.ndim(x)
-    src = normalize_axis(source, nd) if isinstance(source, int) else [s % nd for s in source]
-    dst = [destination % nd] if isinstance(destination, int) else [d % nd for d in destination]
-    src = list(src)
+    src = [_axis(s, nd) for s in ((source,) if isinstance(source, int) else source)]
+    dst = [_axis(d, nd) for d in ((destination,) if isinstance(destination, int) else destination)]
     if len(src) != len(dst):
         raise ValueError("moveaxis: source and destination need the same number of axes")
     order = [a for a in range(nd) if a not in src]
@@ -182,17 +196,18 @@ def vstack(arrays: Sequence[Any]) -> Any:
 
 def split(x: Any, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Any]:
     """Split into pieces along ``axis``: ``n`` equal sections or at the given indices."""
-    n = np.shape(x)[axis]
+    ax = _axis(axis, np.ndim(x))
+    n = np.shape(x)[ax]
     if isinstance(indices_or_sections, (int, np.integer)):
         sections = int(indices_or_sections)
         if sections <= 0 or n % sections:
             raise ValueError(
                 f"split: an axis of length {n} does not divide into {sections} equal sections"
             )
-        bounds = list(range(0, n + 1, n // sections))
+        step = n // sections
+        bounds = [k * step for k in range(sections + 1)]
     else:
         bounds = [0, *indices_or_sections, n]
-    ax = axis % np.ndim(x)
     pieces = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         idx = [slice(None)] * np.ndim(x)

@@ -49,9 +49,10 @@ def numerical_grad(
             for j in range(flat.size):
                 x0 = flat[j]
                 h = eps if eps is not None else _default_eps(leaf.dtype) * max(1.0, abs(x0))
-                vals = []
+                vals, points = [], []
                 for step in (h, -h):
                     flat[j] = x0 + step
+                    points.append(float(flat[j]))  # as stored: float32 rounds the step
                     call = list(args)
                     call[n] = tree.unflatten(td, [lf.copy() for lf in leaves])
                     out = get_value(f(*call))
@@ -61,7 +62,7 @@ def numerical_grad(
                         )
                     vals.append(float(out))
                 flat[j] = x0
-                g.reshape(-1)[j] = (vals[0] - vals[1]) / (2 * h)
+                g.reshape(-1)[j] = (vals[0] - vals[1]) / (points[0] - points[1])
             grads.append(g[()] if np.ndim(g) == 0 else g)
         results.append(tree.unflatten(td, grads))
     return results[0] if isinstance(argnums, int) else tuple(results)
@@ -85,6 +86,19 @@ def _random_like(t: Any, rng: np.random.Generator) -> Any:
     return tree.map(lambda x: rng.standard_normal(np.shape(x)).astype(np.result_type(x)), t)
 
 
+#: (eps, rtol, atol) by the item size of the least precise float argument
+_TOLERANCES = {8: (1e-6, 1e-5, 1e-6), 4: (1e-3, 2e-2, 2e-3), 2: (3e-2, 2e-1, 5e-2)}
+
+
+def _tolerances(args: Sequence[Any]) -> tuple[float, float, float]:
+    sizes = [
+        np.result_type(get_value(x)).itemsize
+        for x in tree.leaves(tuple(args))
+        if np.issubdtype(np.result_type(get_value(x)), np.floating)
+    ]
+    return _TOLERANCES.get(min(sizes, default=8), _TOLERANCES[8])
+
+
 _MODES = {"fwd": "fwd", "forward": "fwd", "rev": "rev", "reverse": "rev"}
 
 
@@ -93,18 +107,25 @@ def check_grads(
     args: Sequence[Any],
     order: int = 2,
     modes: Sequence[str] = ("fwd", "rev"),
-    eps: float = 1e-6,
-    rtol: float = 1e-5,
-    atol: float = 1e-6,
+    eps: float | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
     seed: int = 0,
 ) -> None:
     """Check ``f``'s derivatives against central finite differences up to ``order``.
 
     ``args`` is a tuple of arguments (a single array is accepted too). Raises
     ``AssertionError`` naming the argument, the mode and the order that disagree.
+    ``eps``, ``rtol`` and ``atol`` default to what the least precise float argument
+    allows: 1e-6, 1e-5, 1e-6 in float64; 1e-3, 2e-2, 2e-3 in float32 (whose differences
+    cannot tell a slightly wrong rule from rounding: check rules in float64).
     """
     if not isinstance(args, (tuple, list)):
         args = (args,)
+    d_eps, d_rtol, d_atol = _tolerances(args)
+    eps = d_eps if eps is None else eps
+    rtol = d_rtol if rtol is None else rtol
+    atol = d_atol if atol is None else atol
     unknown = [m for m in modes if m not in _MODES]
     if unknown:
         raise ValueError(f"check_grads: unknown modes {unknown}; use 'fwd' and/or 'rev'")

@@ -14,7 +14,7 @@ import numpy as np
 
 from tracegrad.core import tree
 from tracegrad.core.forward import jvp_flat, zeros_like_value
-from tracegrad.core.primitive import box_types, get_value, unbox
+from tracegrad.core.primitive import box_types, dtype_of, get_value, unbox
 from tracegrad.core.reverse import backward, record
 from tracegrad.numpy.box_methods import astype
 
@@ -32,16 +32,13 @@ def stop_gradient(x: Any) -> Any:
 # --- argument handling -------------------------------------------------------------
 
 
-def _dtype(x: Any) -> np.dtype:
-    return np.result_type(get_value(x))
-
-
 def as_float_leaf(x: Any, where: str) -> Any:
     """A leaf that can be differentiated: a float array, float scalar or traced value.
 
     Python floats stay Python floats (scalar chains then run on the math module, several
-    times faster than NumPy scalars); lists become arrays. Integer, boolean and complex
-    leaves are refused (derivatives are taken over the reals).
+    times faster than NumPy scalars). Lists are pytree containers, as in JAX, so a leaf is
+    never a list. Integer, boolean and complex leaves are refused (derivatives are taken
+    over the reals).
     """
     if type(x) is float or (type(x) is np.ndarray and x.dtype.kind == "f"):
         return x
@@ -49,7 +46,7 @@ def as_float_leaf(x: Any, where: str) -> Any:
         x = np.asarray(x)
         if x.ndim == 0 and np.issubdtype(x.dtype, np.floating):
             x = x[()]
-    dt = _dtype(x)
+    dt = dtype_of(x)
     if not np.issubdtype(dt, np.floating):
         raise TypeError(
             f"cannot differentiate with respect to {where} of dtype {dt}: pass a float "
@@ -92,6 +89,17 @@ class _Partial:
             args[n] = p
         return self.f(*args, **self.kwargs)
 
+    def flat(self, has_aux: bool = False) -> Callable[..., list[Any]]:
+        """``f`` as the core drives it: leaves in, output leaves out. The output
+        structure is left in ``self.out_tree``, an auxiliary output in ``self.aux``."""
+
+        def fn(*leaves: Any) -> list[Any]:
+            out, self.aux = _split_aux(self.call(leaves), has_aux, self.fname)
+            out_leaves, self.out_tree = tree.flatten(out)
+            return out_leaves
+
+        return fn
+
     def rebuild(self, leaves: Sequence[Any], single: bool) -> Any:
         parts = tree.unflatten(self.treedef, list(leaves))
         return parts[0] if single else parts
@@ -111,9 +119,9 @@ def _cast_like(ct: Any, leaf: Any) -> Any:
         return zeros_like_value(leaf)[()] if np.ndim(leaf) == 0 else zeros_like_value(leaf)
     if type(ct) is np.ndarray and type(leaf) is np.ndarray and ct.dtype == leaf.dtype:
         return ct  # the common case, without dtype lookups
-    dt = _dtype(leaf)
+    dt = dtype_of(leaf)
     if type(ct) in box_types:
-        return ct if _dtype(ct) == dt else astype(ct, dt)
+        return ct if dtype_of(ct) == dt else astype(ct, dt)
     ct = np.asarray(ct, dtype=dt)
     return ct if isinstance(leaf, np.ndarray) or type(leaf) in box_types else ct[()]
 
@@ -129,16 +137,8 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
     be called many times; the recorded graph lives as long as ``vjp_fn`` does.
     """
     part = _Partial(f, primals, {}, tuple(range(len(primals))), "vjp")
-    holder: dict[str, Any] = {}
-
-    def flat(*leaves: Any) -> list[Any]:
-        out, aux = _split_aux(part.call(leaves), has_aux, "vjp")
-        out_leaves, holder["tree"] = tree.flatten(out)
-        holder["aux"] = aux
-        return out_leaves
-
-    values, indices, trace = record(flat, part.leaves)
-    out_tree = holder["tree"]
+    values, indices, trace = record(part.flat(has_aux), part.leaves)
+    out_tree = part.out_tree
     out = tree.unflatten(out_tree, values)
     shapes = [np.shape(v) for v in values]
 
@@ -161,7 +161,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
         return tuple(part.rebuild([_cast_like(c, x) for c, x in zip(cts, part.leaves)], False))
 
     if has_aux:
-        return out, vjp_fn, tree.map(lambda x: unbox(x, trace), holder["aux"])
+        return out, vjp_fn, tree.map(lambda x: unbox(x, trace), part.aux)
     return out, vjp_fn
 
 
@@ -178,21 +178,17 @@ def value_and_grad(
     def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple:
         nums = _argnums(argnums, len(args), "grad")
         part = _Partial(f, args, kwargs, nums, "grad")
-        holder: dict[str, Any] = {}
-
-        def flat(*leaves: Any) -> list[Any]:
-            out, holder["aux"] = _split_aux(part.call(leaves), has_aux, "grad")
-            return [out]
-
-        (out,), (idx,), trace = record(flat, part.leaves)
+        values, indices, trace = record(part.flat(has_aux), part.leaves)
+        out = tree.unflatten(part.out_tree, values)
         _check_scalar(out)
+        idx = indices[0]
         seeds = [] if idx is None else [(idx, _one_like(out))]
         cts = backward(trace.tape, seeds, len(part.leaves))
         g = part.rebuild(
             [_cast_like(c, x) for c, x in zip(cts, part.leaves)], isinstance(argnums, int)
         )
         if has_aux:
-            return (out, tree.map(lambda x: unbox(x, trace), holder["aux"])), g
+            return (out, tree.map(lambda x: unbox(x, trace), part.aux)), g
         return out, g
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
@@ -204,17 +200,22 @@ def _one_like(out: Any) -> Any:
     """The seed ȳ = 1 for a scalar output, of the output's own scalar type."""
     if type(out) is float:
         return 1.0
-    return np.ones((), dtype=_dtype(out))[()]
+    return np.ones((), dtype=dtype_of(out))[()]
 
 
 def _check_scalar(out: Any) -> None:
+    if tree.structure(out).children:  # a tuple, dict, ... of outputs
+        raise TypeError(
+            f"grad requires a scalar output, got a {type(out).__name__} of outputs: use "
+            "jacrev (or jacobian) for the Jacobian, or vjp for a vector-Jacobian product"
+        )
     shape = np.shape(out)
     if shape != ():
         raise TypeError(
             f"grad requires a scalar output (shape ()), got shape {shape}: use jacrev (or "
             "jacobian) for the full Jacobian, or vjp for a vector-Jacobian product"
         )
-    dt = _dtype(out)
+    dt = dtype_of(out)
     if not np.issubdtype(dt, np.floating):
         raise TypeError(f"grad requires a float output, got dtype {dt}")
 
@@ -269,17 +270,9 @@ def jvp(
                 f"jvp: tangent {i} has shape {np.shape(t)}, its primal has {np.shape(p)}"
             )
         ts.append(_cast_like(t, p))
-    holder: dict[str, Any] = {}
-
-    def flat(*leaves: Any) -> list[Any]:
-        out, aux = _split_aux(part.call(leaves), has_aux, "jvp")
-        out_leaves, holder["tree"] = tree.flatten(out)
-        holder["aux"] = aux
-        return out_leaves
-
-    values, out_tangents, trace = jvp_flat(flat, part.leaves, ts)
-    out = tree.unflatten(holder["tree"], values)
-    t_out = tree.unflatten(holder["tree"], out_tangents)
+    values, out_tangents, trace = jvp_flat(part.flat(has_aux), part.leaves, ts)
+    out = tree.unflatten(part.out_tree, values)
+    t_out = tree.unflatten(part.out_tree, out_tangents)
     if has_aux:
-        return out, t_out, tree.map(lambda x: unbox(x, trace), holder["aux"])
+        return out, t_out, tree.map(lambda x: unbox(x, trace), part.aux)
     return out, t_out

@@ -62,12 +62,8 @@ def _block(stacked: Any, out_shape: tuple, leaf: Any, batch_last: bool) -> Any:
 def _jacfwd_at(part: _Partial, single: bool) -> Any:
     """All input directions of one input leaf in one batched forward pass."""
     leaves = part.leaves
-    holder: dict[str, Any] = {}
-
-    def flat(*xs: Any) -> list[Any]:
-        out_leaves, holder["tree"] = tree.flatten(part.call(xs))
-        return out_leaves
-
+    flat = part.flat()
+    values = None
     columns: list[list[Any] | None] = []  # [input leaf][output leaf]: batched tangents
     for k, leaf in enumerate(leaves):
         n = int(np.size(leaf))
@@ -76,15 +72,16 @@ def _jacfwd_at(part: _Partial, single: bool) -> Any:
             continue
 
         def push(t: Any, k: int = k) -> list[Any]:
+            nonlocal values
             ts = [t if i == k else _cast_like(None, x) for i, x in enumerate(leaves)]
-            holder["values"], t_out, _ = jvp_flat(flat, leaves, ts)
+            values, t_out, _ = jvp_flat(flat, leaves, ts)
             return t_out
 
         columns.append(batch_flat(push, [_basis(leaf)], [True], n))
-    if "values" not in holder:  # no input elements at all: one plain call for the shapes
-        holder["values"] = flat(*leaves)
+    if values is None:  # no input elements at all: one plain call for the shapes
+        values = flat(*leaves)
     blocks = []
-    for o, v in enumerate(holder["values"]):
+    for o, v in enumerate(values):
         row = []
         for leaf, cols in zip(leaves, columns):
             if cols is None:
@@ -93,20 +90,14 @@ def _jacfwd_at(part: _Partial, single: bool) -> Any:
             else:
                 row.append(_block(cols[o], np.shape(v), leaf, batch_last=True))
         blocks.append(row)
-    return _assemble(blocks, holder["tree"], part, single)
+    return _assemble(blocks, part.out_tree, part, single)
 
 
 def _record_at(part: _Partial) -> tuple[list[Any], list[int | None], Any, tree.TreeDef]:
     """One recorded pass of ``part``: output leaves, their tape indices, the trace and the
     output structure."""
-    holder: dict[str, Any] = {}
-
-    def flat(*xs: Any) -> list[Any]:
-        out_leaves, holder["tree"] = tree.flatten(part.call(xs))
-        return out_leaves
-
-    values, indices, trace = record(flat, part.leaves)
-    return values, indices, trace, holder["tree"]
+    values, indices, trace = record(part.flat(), part.leaves)
+    return values, indices, trace, part.out_tree
 
 
 def _jacrev_at(part: _Partial, single: bool, recorded: tuple | None = None) -> Any:
@@ -164,7 +155,10 @@ def jacobian(
     """The Jacobian of ``f``; ``mode`` is ``"fwd"``, ``"rev"`` or ``"auto"`` (forward
     when there are no more inputs than outputs, reverse otherwise)."""
     if mode not in ("auto", "fwd", "rev", "forward", "reverse"):
-        raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
+        raise ValueError(
+            "jacobian: mode must be 'auto', 'fwd' (or 'forward') or 'rev' (or 'reverse'), "
+            f"got {mode!r}"
+        )
 
     def jac(*args: Any, **kwargs: Any) -> Any:
         nums = _argnums(argnums, len(args), "jacobian")
