@@ -1,5 +1,6 @@
 """`tracegrad trace` and `tracegrad check`, run as a user types them."""
 
+import os
 import subprocess
 import sys
 
@@ -146,3 +147,101 @@ def test_malformed_input_is_one_line_exit_2(args, words, tmp_path):
     lines = r.stderr.strip().splitlines()
     assert words in lines[-1]
     assert len([ln for ln in lines if "error" in ln]) == 1
+
+
+def one_line_error(r, words):
+    """Exit status 2, no traceback, and one line on stderr that says ``words``."""
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], lines
+
+
+def test_check_with_shapes_that_do_not_fit_is_a_usage_error():
+    r = tg("check", "x*y", "--at", "x=1,2", "y=1,2,3")
+    one_line_error(r, "do not fit")
+    assert "cannot check y" in r.stderr
+
+
+def test_trace_seed_of_the_wrong_shape_is_a_usage_error():
+    r = tg("trace", "x*2", "--at", "x=1", "--seed", "x=1,2")
+    one_line_error(r, "--seed")
+    assert "shape (2,)" in r.stderr and "shape ()" in r.stderr
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("option", ["--dot", "--output"])
+def test_missing_destination_directory_fails_before_printing(tmp_path, option):
+    target = tmp_path / "nowhere" / "a.dot"
+    r = tg("trace", F002, "--at", "x1=2", "x2=5", option, str(target))
+    one_line_error(r, "no directory")
+    assert "None" not in r.stderr
+    assert r.stdout == ""  # nothing printed before the error
+
+
+def test_write_error_message_without_filename():
+    from tracegrad.cli.main import write_error_message
+
+    assert write_error_message(FileNotFoundError("cannot write 'a': no dir")) == (
+        "cannot write 'a': no dir"
+    )
+    e = PermissionError(13, "Permission denied", "/x/a.dot")
+    assert write_error_message(e) == "cannot write /x/a.dot: Permission denied"
+
+
+def _fake_dot(tmp_path, script):
+    """A directory holding only a ``dot`` program that runs ``script`` (sh)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "dot"
+    exe.write_text("#!/bin/sh\n" + script + "\n")
+    exe.chmod(0o755)
+    return bin_dir
+
+
+def test_failing_graphviz_is_a_usage_error(tmp_path):
+    bin_dir = _fake_dot(tmp_path, "cat >/dev/null; echo 'Error: <stdin>: syntax error' >&2; exit 1")
+    r = subprocess.run(
+        [sys.executable, "-m", "tracegrad", "trace", "x*2", "--at", "x=1"]
+        + ["--dot", str(tmp_path / "g.svg")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        encoding="utf-8",
+        env={**os.environ, "PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", "")},
+    )
+    one_line_error(r, "dot failed (exit status 1): Error: <stdin>: syntax error")
+    assert not (tmp_path / "g.svg").exists()
+
+
+def test_missing_graphviz_fails_before_printing(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = subprocess.run(
+        [sys.executable, "-m", "tracegrad", "trace", "x*2", "--at", "x=1"]
+        + ["--dot", str(tmp_path / "g.png")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        encoding="utf-8",
+        env={**os.environ, "PATH": str(empty)},
+    )
+    one_line_error(r, "Graphviz")
+    assert r.stdout == ""
+
+
+def test_check_forward_mode_differentiates_one_input_at_a_time():
+    # x/y at y = 0: a zero tangent for y would meet ∂/∂y = -inf and give nan
+    r = tg("check", "x/y", "--at", "x=1", "y=0")
+    assert r.returncode == 1, r.stderr  # finite differences cannot follow inf
+    assert "forward and reverse differ" not in r.stdout
+    rows = {ln.split("│")[1].strip(): ln for ln in r.stdout.splitlines()[2:] if "│" in ln}
+    assert [c.strip() for c in rows["x"].split("│")[2:4]] == ["inf", "inf"]
+    assert [c.strip() for c in rows["y"].split("│")[2:4]] == ["-inf", "-inf"]
+
+
+@pytest.mark.parametrize("command", ["trace", "check"])
+@pytest.mark.parametrize("value", ["-3", "16"])
+def test_precision_is_checked_by_both_commands(command, value):
+    r = tg(command, "x", "--at", "x=1", "--precision", value)
+    one_line_error(r, "--precision: must be between 0 and 15")

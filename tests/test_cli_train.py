@@ -190,6 +190,15 @@ def test_csv_file_train_and_predict(tmp_path):
     preds = out_csv.read_text().splitlines()
     assert preds[0] == "prediction" and set(preds[1:]) <= {"pos", "neg"} and len(preds) == 121
     assert float(p.stdout.split()[1]) >= 0.9
+    # features only (no label column), ';'-separated, columns in another order
+    lines = ["v;u"] + [f"{b:.4f};{a:.4f}" for a, b in X]
+    (tmp_path / "new.csv").write_text("\n".join(lines) + "\n")
+    p = tg("predict", "--model", tmp_path / "run" / "model.npz", "--data", tmp_path / "new.csv")
+    assert p.returncode == 0, p.stderr
+    rows = p.stdout.splitlines()
+    assert rows[0] == "prediction" and len(rows) == 121 and p.stderr == ""
+    hits = np.mean([r == c for r, c in zip(rows[1:], label)])
+    assert hits >= 0.9
 
 
 @pytest.mark.parametrize(
@@ -215,3 +224,116 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, args, message):
     assert "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+# Runs the command with some top-level modules made unimportable, as on an installation
+# without that optional extra (a meta-path finder that refuses them).
+WITHOUT = """
+import sys
+from importlib.abc import MetaPathFinder
+
+blocked = set(sys.argv[1].split(","))
+
+
+class Refuse(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in blocked:
+            raise ImportError(f"No module named {name!r} (refused by the test)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Refuse())
+from tracegrad.cli.main import main
+
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def tg_without(modules, *args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT, modules, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_train_without_matplotlib_skips_the_plots(tmp_path):
+    r = tg_without(
+        "matplotlib", "train", "--data", "moons", "--epochs", 5, "--out", "run", cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "plots skipped: install tracegrad[plot]" in r.stdout.splitlines()
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert names == ["history.csv", "history.json", "model.npz"]
+    assert "wrote model.npz, history.csv, history.json to" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train"],  # the default data set is iris
+        ["train", "--data", "diabetes"],
+        ["predict", "--model", "{tmp}/model.npz", "--data", "wine"],
+    ],
+)
+def test_bundled_data_without_scikit_learn_is_a_usage_error(tmp_path, args):
+    if args[0] == "predict":
+        assert (
+            tg("train", "--data", "moons", "--epochs", 2, "--quiet", "--out", tmp_path).returncode
+            == 0
+        )
+    r = tg_without("sklearn", *[a.replace("{tmp}", str(tmp_path)) for a in args], cwd=tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'tracegrad[sklearn]'" in lines[0], lines
+
+
+def test_train_help_says_bundled_sets_need_scikit_learn():
+    r = tg("train", "--help")
+    assert r.returncode == 0
+    assert "tracegrad[sklearn]" in r.stdout and "scikit-learn" in r.stdout
+
+
+def test_predict_output_is_written_atomically(tmp_path, monkeypatch):
+    from tracegrad.cli import predict as cli_predict
+    from tracegrad.cli.main import main
+
+    assert (
+        tg("train", "--data", "moons", "--epochs", 2, "--quiet", "--out", tmp_path).returncode == 0
+    )
+    written = []
+
+    def spy(path, data):
+        written.append(path)
+        real(path, data)
+
+    real = cli_predict.write_atomic
+    monkeypatch.setattr(cli_predict, "write_atomic", spy)
+    out = tmp_path / "pred.csv"
+    args = ["predict", "--model", str(tmp_path / "model.npz"), "--data", "moons", "--output"]
+    assert main([*args, str(out)]) == 0
+    assert written == [str(out)] and out.read_text().startswith("prediction\n")
+    # a directory that does not exist: one line, not "None"
+    r = tg(*args, tmp_path / "nowhere" / "pred.csv")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "no directory" in r.stderr and "None" not in r.stderr
+
+
+def test_r2_score_is_the_shared_metric():
+    from sklearn.metrics import r2_score as sk_r2
+
+    from tracegrad.train.metrics import get_metric, r2_score
+
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(30, 2))
+    o = t + 0.3 * rng.normal(size=(30, 2))
+    assert r2_score(o, t) == pytest.approx(sk_r2(t, o))
+    assert r2_score(o[:, 0], t[:, :1]) == pytest.approx(sk_r2(t[:, 0], o[:, 0]))
+    assert r2_score([1.0, 2.0], [3.0, 3.0]) == 0.0  # constant target: no division by zero
+    assert get_metric("r2") == ("r2", r2_score)
+    with pytest.raises(ValueError, match="do not fit"):
+        r2_score(np.ones(3), np.ones(4))

@@ -88,3 +88,42 @@ def test_csv_missing_target_and_file(tmp_path):
         load_csv(tmp_path / "missing.csv")
     with pytest.raises(ValueError, match="unknown data set"):
         load("mnist")
+
+
+def test_csv_features_only(tmp_path):
+    p = tmp_path / "semi.csv"
+    p.write_text("u;v\n1;2\n3.5;4\n# comment\n5;-6\n")
+    ds = load_csv(p, target=None)
+    assert ds.feature_names == ("u", "v") and ds.X.tolist() == [[1, 2], [3.5, 4], [5, -6]]
+    assert ds.y is None and ds.task is None and not ds.labelled and ds.n_classes == 0
+    assert "unlabelled" in repr(ds)
+    train, test = ds.split(1 / 3, seed=0)  # unlabelled: a plain random split
+    assert train.n_samples == 2 and test.n_samples == 1 and test.y is None
+    with pytest.raises(ValueError, match="stratify=True needs class labels"):
+        ds.split(0.5, stratify=True)
+    one = tmp_path / "one.csv"
+    one.write_text("1\n2\n")  # one column: enough for features only
+    assert load_csv(one, target=None).X.shape == (2, 1)
+    with pytest.raises(DataFileError, match=r"line 2, column 3 \(label\)"):
+        load_csv(_write(tmp_path, "a,b,label\n1,2,x\n"), target=None)
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "labelled.csv"
+    p.write_text(text)
+    return p
+
+
+def test_csv_columns(tmp_path):
+    p = _write(tmp_path, "a;b;kind\n1;2;x\n")
+    assert tg.datasets.csv_columns(p) == ["a", "b", "kind"]
+    assert tg.datasets.csv_columns(_write(tmp_path, "1,2,x\n3,4,y\n")) == ["x0", "x1", "x2"]
+
+
+def test_bundled_sets_without_scikit_learn_name_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import fails
+    with pytest.raises(ImportError, match=r"'iris' comes with scikit-learn.*tracegrad\[sklearn\]"):
+        load("iris")
+    assert load("moons").n_samples == 200  # generated sets need nothing

@@ -135,6 +135,8 @@ def test_validation_split_and_data_with_metrics():
     assert "val_cross_entropy" in h2.metrics and len(h2["val_loss"]) == 2
     with pytest.raises(ValueError, match="validation_split"):
         tg.fit(small_model(), "cross_entropy", X, y, validation_split=1.5)
+    with pytest.raises(ValueError, match="one of validation_data and validation_split"):
+        tg.fit(small_model(), "cross_entropy", X, y, validation_data=(Xv, yv), validation_split=0.2)
 
 
 def test_callbacks_and_stopping_from_a_callback():
@@ -179,6 +181,43 @@ def test_penalty_is_added_to_the_training_loss():
     np.testing.assert_allclose(h1.loss[0] - h0.loss[0], float(nn.l2_penalty(m, 1.0)))
 
 
+def test_penalty_with_n_batch_gets_each_batch_size():
+    X, y = blobs(20)
+    seen = []
+
+    def per_batch(m, n_batch):
+        seen.append(n_batch)
+        return nn.l2_penalty(m, 1.0 / n_batch)
+
+    tg.fit(small_model(), "cross_entropy", X, y, batch_size=8, max_epochs=2, penalty=per_batch)
+    assert seen == [8, 8, 4] * 2
+    # a two-argument penalty whose second parameter is not n_batch keeps its default
+    m = small_model()
+    _, h0 = tg.fit(m, "cross_entropy", X, y, max_epochs=1)
+    _, h1 = tg.fit(m, "cross_entropy", X, y, max_epochs=1, penalty=lambda m, lam=1.0: lam)
+    np.testing.assert_allclose(h1.loss[0] - h0.loss[0], 1.0)
+
+
+def test_restore_best_applies_only_when_patience_stops_training():
+    X, y = blobs(40)
+    last = {}
+
+    def keep_last(epoch, logs, model):
+        last["model"] = model
+
+    model, h = tg.fit(
+        small_model(),
+        "cross_entropy",
+        X,
+        y,
+        max_epochs=3,
+        patience=10,
+        restore_best=True,
+        callbacks=[keep_last],
+    )
+    assert h.stop_reason == "max_epochs=3 reached" and model is last["model"]
+
+
 def test_batchnorm_and_dropout_model_trains_and_updates_running_statistics():
     X, y = blobs(64)
     model = nn.Sequential(
@@ -209,35 +248,61 @@ def test_float32_training_end_to_end():
         "tanh",
         nn.Linear(8, 3, rng=1, dtype=np.float32),
     )
+    recorded = set()
+
+    class Recording:
+        """The optimiser, noting the dtypes of the gradients it is given."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def init(self, params):
+            return self.inner.init(params)
+
+        def update(self, params, grads, state):
+            recorded.update(g.dtype for g in tg.tree.leaves(grads))
+            return self.inner.update(params, grads, state)
+
     for opt in (optim.SGD(0.1, momentum=0.9), optim.Adam(0.01)):
+        recorded.clear()
         trained, h = tg.fit(
             model,
             "cross_entropy",
             X.astype(np.float32),
             y,
-            opt,
+            Recording(opt),
             batch_size=8,
             max_epochs=2,
             seed=0,
             penalty=lambda m: nn.l2_penalty(m, 1e-3),
         )
-        dtypes = {p.dtype for p in trained.parameters()} | {
-            b.dtype for b in trained.state().values()
-        }
-        dtypes |= {x.dtype for x in tg.tree.leaves(h.opt_state) if hasattr(x, "dtype")}
-        assert dtypes == {np.dtype(np.float32)}
+        params = {p.dtype for p in trained.parameters()}
+        buffers = {b.dtype for b in trained.state().values()}
+        state = [x for x in tg.tree.leaves(h.opt_state) if hasattr(x, "dtype")]
+        assert params == buffers == {np.dtype(np.float32)}
+        # momentum: one velocity per parameter; Adam: two moments per parameter
+        assert len(state) >= len(trained.parameters())
+        assert {x.dtype for x in state} == {np.dtype(np.float32)}, type(opt).__name__
+        # the gradients fit hands the optimiser are float32 too
+        assert recorded == {np.dtype(np.float32)}, type(opt).__name__
 
 
 def test_errors_name_the_shapes():
     X, y = blobs(20)
     with pytest.raises(tg.ShapeError, match=r"X has 20 samples.*y has 19"):
         tg.fit(small_model(), "cross_entropy", X, y[:-1])
-    with pytest.raises(tg.ShapeError, match=r"X of shape \(20, 2\).*\(N, 3\).*got shape \(2, 2\)"):
+    # the messages name the shapes of the user's data, not those of fit's 2-sample probe
+    with pytest.raises(tg.ShapeError, match=r"X of shape \(20, 2\).*\(N, 3\)") as err:
         tg.fit(nn.MLP([3, 4, 3], rng=0), "cross_entropy", X, y)
+    assert "(2, 2)" not in str(err.value) and "got shape (20, 2)" in str(err.value)
     with pytest.raises(
         tg.ShapeError, match=r"outputs of shape \(N, 3\).*targets y of shape \(20, 2\)"
-    ):
+    ) as err:
         tg.fit(small_model(), "mse", X, np.ones((20, 2)))
+    assert "(2, 3)" not in str(err.value) and "(20, 3)" in str(err.value)
+    Xv = np.ones((7, 3))
+    with pytest.raises(tg.ShapeError, match=r"X_val of shape \(7, 3\).*got shape \(7, 3\)"):
+        tg.fit(small_model(), "cross_entropy", X, y, validation_data=(Xv, np.zeros(7, int)))
 
 
 def test_progress_is_silent_off_a_terminal_and_plain_or_rich_when_asked(capsys):

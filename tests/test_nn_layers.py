@@ -332,3 +332,25 @@ def test_float32_forward_and_gradients_stay_float32():
     assert {p.dtype for p in g.parameters()} == {np.dtype(np.float32)}
     assert {v.dtype for v in state.values()} == {np.dtype(np.float32)}
     assert model.astype(np.float64).parameters()[0].dtype == np.float64
+
+
+# --- Predictor ------------------------------------------------------------------------
+
+
+def test_predictor_output_is_validated_and_defaults_by_task():
+    X = _x(8, 2)
+    scaler = nn.Standardize.fit(X)
+    net = nn.MLP([2, 3], rng=0)
+    clf = nn.Predictor(net, scaler, task="classification", feature_names=["a", "b"])
+    assert clf.output == "logits"
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+    reg_net = nn.MLP([2, 1], rng=0)
+    reg = nn.Predictor(
+        reg_net, scaler, task="regression", feature_names=["a", "b"], target_mean=2.0
+    )
+    assert reg.output == "values"
+    np.testing.assert_allclose(reg.predict(X), 2.0 + reg_net(scaler(X))[:, 0])
+    with pytest.raises(ValueError, match=r"'logits', 'probabilities' for classification.*'prob'"):
+        nn.Predictor(net, scaler, task="classification", feature_names="ab", output="prob")
+    with pytest.raises(ValueError, match=r"one of 'values' for regression, got 'logits'"):
+        nn.Predictor(reg_net, scaler, task="regression", feature_names="ab", output="logits")

@@ -114,3 +114,36 @@ def test_losses_by_name():
     assert nn.get_loss("cross_entropy") is nn.cross_entropy
     with pytest.raises(ValueError, match="unknown loss"):
         nn.get_loss("hinge")
+
+
+def test_minus_infinite_log_probabilities_of_other_classes_give_no_nan():
+    # masked logits (−∞) in classes the target gives no weight: 0 · (−∞) must not appear
+    z = np.array([[0.0, 2.0, -np.inf], [1.0, -np.inf, 0.5]])
+    labels = np.array([1, 0])
+    finite = np.array([[0.0, 2.0], [1.0, 0.5]])  # the same rows without the masked class
+    expected = float(nn.cross_entropy(finite, labels))
+    for target in (labels, np.eye(3)[labels]):
+        np.testing.assert_allclose(nn.cross_entropy(z, target), expected)
+        g = tg.grad(lambda z, t=target: nn.cross_entropy(z, t))(z)
+        assert np.all(np.isfinite(g))
+        np.testing.assert_allclose(g[[0, 1], [2, 1]], 0.0)
+        g_finite = tg.grad(lambda z: nn.cross_entropy(z, labels))(finite)
+        np.testing.assert_allclose(g[[0, 0, 1, 1], [0, 1, 0, 2]], g_finite.ravel())
+    # nll of log(softmax) where a class underflowed to probability 0
+    with np.errstate(divide="ignore"):
+        logp = tnp.log(nn.softmax(np.array([[0.0, 800.0, -800.0]])))
+    assert np.isneginf(logp).sum() == 2
+    for target in (np.array([1]), np.array([[0.0, 1.0, 0.0]])):
+        np.testing.assert_allclose(nn.nll(logp, target), 0.0)
+        g = tg.grad(lambda lp, t=target: nn.nll(lp, t))(logp)
+        np.testing.assert_array_equal(g, [[0.0, -1.0, 0.0]])
+    # a target weight on a −∞ class is an infinite loss, not hidden
+    assert nn.nll(logp, np.array([0])) == np.inf
+    assert nn.nll(logp, np.array([[0.5, 0.5, 0.0]])) == np.inf
+
+
+def test_probability_targets_keep_their_derivative_at_zero_weight():
+    # d/dt_c of −Σ t_c log p_c is −log p_c, also where t_c = 0 (e.g. distillation)
+    g = tg.grad(lambda t: nn.cross_entropy(P, t, reduction="sum"))(ONEHOT)
+    np.testing.assert_allclose(g, -_log_softmax(P))
+    tg.check_grads(lambda t: nn.cross_entropy(P, t), (nn.softmax(T),), order=2)

@@ -1,6 +1,7 @@
 """Saving and loading models: round trips, atomic writes, clear errors for bad files."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -122,3 +123,96 @@ def test_user_defined_module_round_trip(tmp_path):
     assert isinstance(loaded[0], Scaled) and loaded[0].offset == 0.5
     X = np.ones((2, 3))
     np.testing.assert_array_equal(loaded(X), model(X))
+
+
+def _tampered(tmp_path, name, **changes):
+    """A saved bn_model file with some arrays replaced."""
+    model, _ = bn_model()
+    good = tmp_path / "good.npz"
+    nn.save(good, model)
+    with np.load(good) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays.update(changes)
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"params/layers.0.weight": np.ones((7, 7))},
+            r"'params/layers.0.weight' has shape \(7, 7\).*Linear at 'layers.0'.*"
+            r"needs shape \(3, 4\)",
+        ),
+        (
+            {"params/layers.0.bias": np.ones(3)},
+            r"'params/layers.0.bias' has shape \(3,\).*needs shape \(4,\)",
+        ),
+        (
+            {"buffers/layers.1.running_var": np.ones(5)},
+            r"'buffers/layers.1.running_var' has shape \(5,\).*BatchNorm.*needs shape \(4,\)",
+        ),
+        (
+            {"params/layers.3.body.layers.0.weight": np.full((4, 4), "x")},
+            r"'params/layers.3.body.layers.0.weight' has dtype <U1.*floating-point",
+        ),
+        (
+            {"buffers/layers.1.running_mean": np.zeros(4, dtype=np.int64)},
+            r"'buffers/layers.1.running_mean' has dtype int64.*floating-point",
+        ),
+    ],
+)
+def test_arrays_that_do_not_fit_the_configuration_are_rejected(tmp_path, change, message):
+    path = _tampered(tmp_path, "tampered.npz", **change)
+    with pytest.raises(nn.ModelFileError, match=message) as err:
+        nn.load(path)
+    assert str(path) in str(err.value)
+
+
+def test_user_buffers_may_be_integer_and_standardize_is_checked(tmp_path):
+    class Offsets(nn.Module):
+        _buffer_names = ("index",)
+
+        def __init__(self):
+            self.index = np.array([2, 0, 1])
+
+        def forward(self, x):
+            return x[:, self.index]
+
+    nn.save(tmp_path / "ok.npz", Offsets())
+    np.testing.assert_array_equal(nn.load(tmp_path / "ok.npz").index, [2, 0, 1])
+    nn.save(tmp_path / "std.npz", nn.Standardize(np.zeros(3), np.ones(3)))
+    with np.load(tmp_path / "std.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["buffers/scale"] = np.ones(2)
+    np.savez(tmp_path / "bad_std.npz", **arrays)
+    with pytest.raises(nn.ModelFileError, match=r"'buffers/scale' has shape \(2,\).*\(3,\)"):
+        nn.load(tmp_path / "bad_std.npz")
+
+
+def test_pickled_and_object_files_never_suggest_loading_unsafely(tmp_path):
+    import pickle
+
+    pickled = tmp_path / "model.pkl"
+    pickled.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    text = tmp_path / "notes.txt"
+    text.write_text("weights: 1 2 3\n" * 10)
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, __tracegrad__=np.array([{"a": 1}], dtype=object))
+    object_npy = tmp_path / "objects.npy"
+    np.save(object_npy, np.array([{"a": 1}], dtype=object))
+    for path, reason in [
+        (pickled, "Python pickle"),
+        (text, "neither an .npz archive nor an .npy array"),
+        (objects, "holds Python objects"),
+        (object_npy, ".npy array of Python objects"),
+    ]:
+        with pytest.raises(nn.ModelFileError) as err:
+            nn.load(path)
+        assert str(path) in str(err.value)
+        message = str(err.value).replace(str(path), "<file>")  # the path names the test
+        assert "not a tracegrad model file (.npz written by tracegrad.nn.save)" in message
+        assert "allow_pickle" not in message and "unsafe" not in message
+        assert re.search(reason, message), message

@@ -18,6 +18,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import tracegrad as tg
+import tracegrad.numpy as tnp
 from tracegrad.sklearn import MLPClassifier, MLPRegressor
 
 # small networks and few epochs keep the ~100 checks fast; the settings still learn the
@@ -174,3 +176,47 @@ def test_import_tracegrad_does_not_import_sklearn():
     code = "import sys, tracegrad; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_l2_penalty_uses_each_batch_size_as_sklearn():
+    # 5 samples in batches of 2: the last batch has 1 sample, and scikit-learn's L2 term
+    # for it is alpha / (2 · 1) · Σ ‖W‖², not alpha / (2 · 2) · Σ ‖W‖²
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((5, 2)), rng.standard_normal(5)
+    alpha, lr = 0.5, 0.1
+    kw = dict(
+        hidden_layer_sizes=(3,),
+        activation="tanh",
+        solver="sgd",
+        momentum=0.0,
+        alpha=alpha,
+        batch_size=2,
+        learning_rate_init=lr,
+        shuffle=False,
+        random_state=0,
+    )
+    ours = MLPRegressor(**kw).partial_fit(X, y)
+    start = [w.copy() for w in ours.coefs_], [b.copy() for b in ours.intercepts_]
+    ours.partial_fit(X, y)  # one epoch of three SGD steps from `start`
+
+    # the same epoch written out from scikit-learn's objective
+    def objective(params, xb, yb):
+        (W1, W2), (b1, b2) = params
+        out = tnp.tanh(xb @ W1 + b1) @ W2 + b2
+        data = 0.5 * tnp.mean((out[:, 0] - yb) ** 2)
+        return data + alpha / (2 * len(xb)) * (tnp.sum(W1**2) + tnp.sum(W2**2))
+
+    params = start
+    for batch in (slice(0, 2), slice(2, 4), slice(4, 5)):
+        grads = tg.grad(objective)(params, X[batch], y[batch])
+        params = tg.tree.map(lambda p, g: p - lr * g, params, grads)
+    for got, want in zip(ours.coefs_ + ours.intercepts_, params[0] + params[1]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+    # and scikit-learn itself, from the same weights
+    sk = SkMLPRegressor(**kw).partial_fit(X, y)
+    sk.coefs_ = [w.copy() for w in start[0]]
+    sk.intercepts_ = [b.copy() for b in start[1]]
+    sk.partial_fit(X, y)
+    for got, want in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

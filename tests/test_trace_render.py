@@ -16,12 +16,28 @@ GOLDEN = Path(__file__).parent / "golden" / "traces"
 UPDATE = os.environ.get("TRACEGRAD_UPDATE_GOLDEN") == "1"
 
 
-def snapshot(name: str, text: str) -> None:
-    """Compare with tests/golden/traces/NAME; TRACEGRAD_UPDATE_GOLDEN=1 rewrites it."""
-    path = GOLDEN / name
-    if UPDATE or not path.exists():
+def snapshot(name: str, text: str, golden: Path = GOLDEN, update: bool = UPDATE) -> None:
+    """Compare with tests/golden/traces/NAME; TRACEGRAD_UPDATE_GOLDEN=1 (re)writes it.
+
+    A normal run never writes: a missing golden file fails, so that a lost or renamed
+    file cannot turn into a test that passes by comparing the output with itself."""
+    path = golden / name
+    if update:
         path.write_text(text, encoding="utf-8")
+        return
+    if not path.exists():
+        pytest.fail(f"no golden file {path}; create it with TRACEGRAD_UPDATE_GOLDEN=1")
     assert text == path.read_text(encoding="utf-8"), f"{name} changed (see {path})"
+
+
+def test_snapshot_fails_without_golden_file_and_writes_nothing(tmp_path):
+    with pytest.raises(pytest.fail.Exception, match="no golden file"):
+        snapshot("missing.txt", "text", golden=tmp_path, update=False)
+    assert not (tmp_path / "missing.txt").exists()
+    snapshot("missing.txt", "text", golden=tmp_path, update=True)
+    snapshot("missing.txt", "text", golden=tmp_path, update=False)
+    with pytest.raises(AssertionError, match="changed"):
+        snapshot("missing.txt", "other", golden=tmp_path, update=False)
 
 
 CASES = {
@@ -144,6 +160,38 @@ def test_render_svg_without_graphviz(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match=".txt"):
         S.seed002().render(str(tmp_path / "g.txt"))
+
+
+def _fake_dot(tmp_path, script):
+    exe = tmp_path / "dot"
+    exe.write_text("#!/bin/sh\n" + script + "\n")
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_render_failing_or_hanging_graphviz_is_a_graphviz_error(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    exe = _fake_dot(tmp_path, "cat >/dev/null; echo 'Error: bad layout' >&2; exit 3")
+    monkeypatch.setattr(dotmod.shutil, "which", lambda name: exe)
+    with pytest.raises(dotmod.GraphvizError, match=r"exit status 3\): Error: bad layout"):
+        S.seed002().render(str(out / "g.svg"))
+    # a dot that never finishes is stopped after DOT_TIMEOUT seconds
+    exe = _fake_dot(tmp_path, "exec sleep 30")
+    monkeypatch.setattr(dotmod, "DOT_TIMEOUT", 0.3)
+    with pytest.raises(dotmod.GraphvizError, match="took longer than 0.3 s"):
+        S.seed002().render(str(out / "g.png"))
+    assert not list(out.iterdir())
+    assert issubclass(dotmod.GraphvizMissing, dotmod.GraphvizError)
+
+
+def test_check_path_before_any_work(monkeypatch):
+    assert dotmod.check_path("g.dot") is None and dotmod.check_path("g.GV") is None
+    with pytest.raises(ValueError, match="cannot write a graph as .xyz"):
+        dotmod.check_path("g.xyz")
+    monkeypatch.setattr(dotmod.shutil, "which", lambda name: None)
+    with pytest.raises(dotmod.GraphvizMissing):
+        dotmod.check_path("g.pdf")
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz not installed")

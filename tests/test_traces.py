@@ -215,3 +215,30 @@ def test_seed_errors():
         t.adjoints({"nope": 1.0})
     assert t.tangents({"x1": 1.0, "x2": 1.0})["y"] == pytest.approx(5.5 + 1.716, abs=1e-3)
     assert t.tangents([0.0, 1.0])["y"] == pytest.approx(t.gradient()["x2"])
+
+
+def test_seed_shapes_are_checked_against_the_inputs_and_outputs():
+    t = tg.trace(lambda x, w: x * w, np.ones(3), 2.0)
+    with pytest.raises(ValueError, match=r"tangent seed for w: shape \(2,\) .* shape \(\)"):
+        t.tangents({"w": np.ones(2)})
+    with pytest.raises(ValueError, match=r"tangent seed for x: shape \(2,\) .* shape \(3,\)"):
+        t.tangents([np.ones(2), 1.0])
+    with pytest.raises(ValueError, match=r"adjoint seed for y: shape \(2,\) .* shape \(3,\)"):
+        t.adjoints(np.ones(2))
+    with pytest.raises(ValueError, match="1 values for 2 inputs"):
+        t.tangents([1.0])
+    with pytest.raises(ValueError, match="2 values for 1 outputs"):
+        t.adjoints([1.0, 1.0])
+    # a number fills an input or output of any shape; an array of the right shape is kept
+    np.testing.assert_array_equal(t.tangents({"x": 1.0})["y"], [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(t.tangents([np.arange(3.0), 1.0])["y"], [1.0, 3.0, 5.0])
+    assert t.gradient(np.arange(3.0))["w"] == 3.0
+    assert tg.trace(lambda x: 2 * x, 1.0).tangents(3.0)["y"] == 6.0
+
+
+def test_output_values_one_per_output_name():
+    one = tg.trace(lambda x: tnp.sin(x) * np.ones(2), 0.5)
+    assert len(one.output_values) == 1 and one.output_values[0].shape == (2,)
+    two = S.seed001()
+    assert len(two.output_values) == len(two.output_names) == 2
+    assert two.output_values == two.value

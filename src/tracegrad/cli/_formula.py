@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -12,7 +15,18 @@ import numpy as np
 from tracegrad.cli.main import UsageError
 from tracegrad.traces.expr import Formula, ParseError, parse
 
-__all__ = ["add_formula_arguments", "load", "parse_assignments", "print_output"]
+__all__ = [
+    "add_formula_arguments",
+    "check_destination",
+    "evaluation_errors",
+    "load",
+    "parse_assignments",
+    "precision",
+    "print_output",
+]
+
+#: the most digits after the point a report shows (float64 has about 16 significant)
+MAX_PRECISION = 15
 
 
 def add_formula_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +45,41 @@ def add_formula_arguments(parser: argparse.ArgumentParser) -> None:
         help="the point, one NAME=VALUE per variable (VALUE may be a "
         "comma-separated vector); inputs are numbered in this order",
     )
+
+
+def precision(text: str) -> int:
+    """``--precision`` for argparse: digits after the point, 0 … 15 (a bad value is
+    argparse's one-line error, exit status 2)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= n <= MAX_PRECISION:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_PRECISION}, got {n}")
+    return n
+
+
+@contextmanager
+def evaluation_errors(
+    what: str = "cannot evaluate the formula at this point",
+    extra: tuple[type[Exception], ...] = (),
+) -> Iterator[None]:
+    """Turn what evaluating or differentiating a formula at the user's point can raise
+    (shapes that do not fit: ``ValueError``; overflow: ``ArithmeticError``; and the
+    ``extra`` types) into a one-line :class:`UsageError` that starts with ``what``."""
+    try:
+        yield
+    except (ValueError, ArithmeticError, *extra) as e:
+        lines = str(e).strip().splitlines()
+        raise UsageError(f"{what}: {lines[0] if lines else type(e).__name__}") from None
+
+
+def check_destination(path: str, option: str) -> None:
+    """Fail before any work when ``path`` cannot be written because its directory does
+    not exist (the commonest mistake), rather than after printing the tables."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError(f"{option} {path}: no directory {directory!r}")
 
 
 def _number(text: str, where: str) -> float:

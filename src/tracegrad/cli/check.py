@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 import tracegrad as tg
-from tracegrad.cli._formula import add_formula_arguments, load, print_output
+from tracegrad.cli._formula import (
+    add_formula_arguments,
+    evaluation_errors,
+    load,
+    precision,
+    print_output,
+)
 from tracegrad.cli.main import UsageError
 from tracegrad.traces.notation import format_value
 from tracegrad.traces.render import Grid, Group
@@ -38,11 +44,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--precision",
-        type=int,
+        type=precision,
         default=6,
         metavar="N",
         help="digits after the point in the report (default 6)",
     )
+
+
+def _forward(fk: Any, values: list[Any], i: int) -> Any:
+    """∂fk/∂(input i) by forward mode on a function of input ``i`` alone. The other
+    inputs are constants of that function, not inputs with zero tangents: a zero tangent
+    still meets the partial derivative, and 0 · inf = nan where that is infinite
+    (``x/y`` at ``y = 0`` wrt ``x``)."""
+
+    def only_i(xi: Any) -> Any:
+        return fk(*values[:i], xi, *values[i + 1 :])
+
+    if np.ndim(values[i]) == 0:
+        return tg.jvp(only_i, (values[i],), (1.0,))[1]
+    return tg.jacfwd(only_i)(values[i])  # a vector input: one forward pass per element
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,22 +94,15 @@ def run(args: argparse.Namespace) -> int:
             out = fun(*a)
             return out if n_out == 1 else out[k]
 
-        try:
+        # TypeError: e.g. a vector-valued formula, which has no gradient
+        with evaluation_errors(f"cannot check {name}", extra=(TypeError,)):
             reverse = tg.grad(fk, argnums=tuple(range(len(names))))(*values)
-        except TypeError as e:  # e.g. a vector-valued formula
-            raise UsageError(f"cannot check {name}: {e}") from None
         for i, nm in enumerate(names):
             if nm not in wrt:
                 continue
-            tangents = tuple(
-                np.ones_like(v) if j == i else np.zeros_like(v) for j, v in enumerate(values)
-            )
-            tangents = tuple(t if np.ndim(t) else float(t) for t in tangents)
-            if np.ndim(values[i]) == 0:
-                forward = tg.jvp(fk, tuple(values), tangents)[1]
-            else:  # a vector input: compare the gradient, one forward pass per element
-                forward = tg.jacfwd(fk, argnums=i)(*values)
-            numeric = tg.numerical_grad(fk, *values, argnums=i, eps=args.eps)
+            with evaluation_errors(f"cannot check {name} wrt {nm}", extra=(TypeError,)):
+                forward = _forward(fk, values, i)
+                numeric = tg.numerical_grad(fk, *values, argnums=i, eps=args.eps)
             rev = reverse[i]
             ok_ad = np.allclose(forward, rev, rtol=1e-9, atol=1e-12)
             ok_fd = np.allclose(rev, numeric, rtol=args.rtol, atol=args.atol)

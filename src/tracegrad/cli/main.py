@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-__all__ = ["COMMANDS", "UsageError", "main"]
+__all__ = ["COMMANDS", "UsageError", "main", "write_error_message"]
 
 #: subcommand name -> module under tracegrad.cli
 COMMANDS: dict[str, str] = {
@@ -25,6 +25,15 @@ COMMANDS: dict[str, str] = {
 
 class UsageError(Exception):
     """A mistake in what the user typed or gave: reported in one line, exit status 2."""
+
+
+def write_error_message(e: OSError) -> str:
+    """One line for a failed write. An ``OSError`` raised by the system carries
+    ``filename`` and ``strerror``; one raised by tracegrad itself (e.g.
+    :func:`tracegrad.files.atomic_open` for a missing directory) has only its message."""
+    if e.filename is None or e.strerror is None:
+        return str(e)
+    return f"cannot write {e.filename}: {e.strerror}"
 
 
 class _Parser(argparse.ArgumentParser):

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.cli.main import UsageError
+from tracegrad.cli.main import UsageError, write_error_message
+from tracegrad.files import write_atomic
+from tracegrad.train.metrics import r2_score
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,39 +54,28 @@ def _load_model(path: str) -> Any:
 
 
 def _read_csv(path: str, model: Any, target: str | None) -> tuple[np.ndarray, Any]:
-    """Features in the model's column order, and the target column's raw cells if any."""
-    from tracegrad.datasets import DataFileError, load_csv
+    """Features in the model's column order, and the data set with the target column
+    (``None`` when the file has none)."""
+    from tracegrad.datasets import DataFileError, csv_columns, load_csv
 
     names = list(model.feature_names)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            first = next(csv.reader(fh), [])
-    except FileNotFoundError:
-        raise UsageError(f"--data: no file {path!r}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"--data: cannot read {path!r} ({e})") from None
-    header = [c.strip() for c in first]
-    # the target column: asked for, or the model's target name, or the one column the
-    # model does not use
-    tgt: Any = target
-    if tgt is None and model.target_name in header:
-        tgt = model.target_name
-    if tgt is None and all(n in header for n in names) and len(header) == len(names) + 1:
-        tgt = next(c for c in header if c not in names)
-    try:
-        if tgt is None:
-            # no target column: read every column as a feature (a dummy last column
-            # keeps load_csv's one-target rule out of the way)
-            with open(path, encoding="utf-8-sig") as fh:
-                text = fh.read()
-            lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-            padded = "\n".join(ln + ",0" for ln in lines)
-            tmp = io.StringIO(padded)
-            ds = _load_from_text(tmp, path, load_csv)
-            y_raw = None
+        # the column names first (no cell parsed yet), to find the target column:
+        # asked for, or the model's target name, or the one column the model does not use
+        header = csv_columns(path)
+        tgt: Any = target
+        if tgt is None and model.target_name in header:
+            tgt = model.target_name
+        if tgt is None and all(n in header for n in names) and len(header) == len(names) + 1:
+            tgt = next(c for c in header if c not in names)
+        if tgt is None:  # no target column: every column is a feature
+            ds = load_csv(path, target=None)
         else:
             ds = load_csv(path, target=tgt, task=model.task)
-            y_raw = ds
+    except FileNotFoundError:
+        raise UsageError(f"--data: no file {path!r}") from None
+    except OSError as e:  # e.g. no permission to read it
+        raise UsageError(f"--data: cannot read {path!r} ({e.strerror or e})") from None
     except DataFileError as e:
         raise UsageError(str(e).splitlines()[0]) from None
     if all(n in ds.feature_names for n in names):
@@ -96,22 +87,7 @@ def _read_csv(path: str, model: Any, target: str | None) -> tuple[np.ndarray, An
             f"--data: {path} has {ds.n_features} feature columns ({', '.join(ds.feature_names)}); "
             f"the model needs {len(names)}: {', '.join(names)}"
         )
-    return X, y_raw
-
-
-def _load_from_text(buf: io.StringIO, path: str, load_csv: Any) -> Any:
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(buf.getvalue())
-        try:
-            return load_csv(tmp, target=-1, task="regression")
-        except Exception as e:
-            raise UsageError(str(e).replace(tmp, path).splitlines()[0]) from None
-    finally:
-        os.unlink(tmp)
+    return X, ds if ds.labelled else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         try:
             ds = datasets.load(src)
-        except ValueError as e:
-            raise UsageError(str(e).splitlines()[0]) from None
+        except (ValueError, ImportError) as e:  # ImportError: a bundled set without sklearn
+            raise UsageError(f"--data {src}: {str(e).splitlines()[0]}") from None
         missing = [n for n in model.feature_names if n not in ds.feature_names]
         if missing:
             raise UsageError(
@@ -154,10 +130,9 @@ def run(args: argparse.Namespace) -> int:
         w.writerow(row)
     if args.output:
         try:
-            with open(args.output, "w", encoding="utf-8", newline="") as fh:
-                fh.write(buf.getvalue())
+            write_atomic(args.output, buf.getvalue())
         except OSError as e:
-            raise UsageError(f"--output {args.output}: {e.strerror}") from None
+            raise UsageError(f"--output: {write_error_message(e)}") from None
     else:
         sys.stdout.write(buf.getvalue())
 
@@ -169,9 +144,7 @@ def run(args: argparse.Namespace) -> int:
             acc = float(np.mean(np.asarray(pred) == truth))
             print(f"accuracy {acc:.4f} on {len(X)} samples", file=report)
         else:
-            t = labelled.y
-            ss = float(np.sum((t - t.mean()) ** 2))
-            r2 = 1.0 - float(np.sum((t - pred) ** 2)) / ss if ss > 0 else 0.0
+            r2 = r2_score(pred, labelled.y)
             print(f"R² {r2:.4f} on {len(X)} samples", file=report)
     elif args.output:
         print(f"wrote {len(X)} predictions to {args.output}", file=report)

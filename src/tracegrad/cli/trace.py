@@ -12,12 +12,23 @@ import argparse
 import os
 from typing import Any
 
-from tracegrad.cli._formula import add_formula_arguments, load, parse_assignments, print_output
-from tracegrad.cli.main import UsageError
+from tracegrad.cli._formula import (
+    add_formula_arguments,
+    check_destination,
+    evaluation_errors,
+    load,
+    parse_assignments,
+    precision,
+    print_output,
+)
+from tracegrad.cli.main import UsageError, write_error_message
 from tracegrad.files import write_atomic
 from tracegrad.traces import Trace, trace
-from tracegrad.traces.dot import GraphvizMissing, render
+from tracegrad.traces.dot import GraphvizError, check_path, render
 from tracegrad.traces.notation import format_value
+
+#: --output extensions that, with --format dot, Graphviz renders instead of DOT text
+RENDERED = (".svg", ".png", ".pdf")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--precision",
-        type=int,
+        type=precision,
         default=3,
         metavar="N",
         help="digits after the point in displayed values (default 3)",
@@ -85,13 +96,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build(args: argparse.Namespace) -> Trace:
     formula, names, values = load(args)
-    if not 0 <= args.precision <= 15:
-        raise UsageError("--precision must be between 0 and 15")
     fun = formula.function(names)
-    try:
+    with evaluation_errors():  # e.g. shapes that do not broadcast
         return trace(fun, *values, names=names, fold_affine=args.fold, order=args.order)
-    except (ValueError, ArithmeticError) as e:  # e.g. shapes that do not broadcast
-        raise UsageError(f"cannot evaluate the formula at this point: {e}") from None
+
+
+def _renders(args: argparse.Namespace) -> bool:
+    """Whether --output goes through Graphviz (``--format dot`` to .svg/.png/.pdf)."""
+    return (
+        args.format == "dot"
+        and bool(args.output)
+        and os.path.splitext(args.output)[1].lower() in RENDERED
+    )
+
+
+def check_destinations(args: argparse.Namespace) -> None:
+    """Everything about --output and --dot that can be checked before any work: their
+    directories, the graph's file type and Graphviz where it is needed."""
+    try:
+        if args.output:
+            check_destination(args.output, "--output")
+            if _renders(args):
+                check_path(args.output)
+        if args.dot:
+            check_destination(args.dot, "--dot")
+            check_path(args.dot)
+    except (GraphvizError, ValueError) as e:
+        raise UsageError(str(e)) from None
 
 
 def _tangent_seeds(args: argparse.Namespace, tr: Trace) -> list[Any]:
@@ -102,6 +133,10 @@ def _tangent_seeds(args: argparse.Namespace, tr: Trace) -> list[Any]:
             raise UsageError(
                 f"--seed {', '.join(unknown)}: not an input (inputs: {', '.join(tr.input_names)})"
             )
+        # a seed that does not fit its input's shape: one line now, not a traceback
+        # from the middle of the tangent table
+        with evaluation_errors("--seed"):
+            tr.tangents(seed)
         return [seed]
     wrt = args.wrt or tr.input_names[:1]
     unknown = [k for k in wrt if k not in tr.input_names]
@@ -139,7 +174,7 @@ def _sections(tr: Trace, args: argparse.Namespace) -> list[tuple[str, Any]]:
 
 def _summary(tr: Trace, args: argparse.Namespace) -> str:
     p = args.precision
-    vals = tr._out_values
+    vals = tr.output_values
     parts = [f"{n} = {format_value(v, p)}" for n, v in zip(tr.output_names, vals)]
     line = ", ".join(parts)
     if args.mode != "forward" and tr.inputs:
@@ -167,17 +202,14 @@ def render_text(tr: Trace, args: argparse.Namespace, form: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     tr = build(args)
+    check_destinations(args)
     if args.format == "dot":
         text = tr.to_dot(seed=None if args.mode == "forward" else 1.0, precision=args.precision)
     else:
         text = render_text(tr, args, args.format)
     try:
         if args.output:
-            if args.format == "dot" and os.path.splitext(args.output)[1].lower() in (
-                ".svg",
-                ".png",
-                ".pdf",
-            ):
+            if _renders(args):
                 render(text, args.output)
             else:
                 write_atomic(args.output, text.encode())
@@ -185,8 +217,8 @@ def run(args: argparse.Namespace) -> int:
             print_output(text) if args.format == "text" else print(text, end="")
         if args.dot:
             render(tr.to_dot(precision=args.precision), args.dot)
-    except (GraphvizMissing, ValueError) as e:
+    except (GraphvizError, ValueError) as e:
         raise UsageError(str(e)) from None
     except OSError as e:
-        raise UsageError(f"cannot write {e.filename}: {e.strerror}") from None
+        raise UsageError(write_error_message(e)) from None
     return 0

@@ -3,6 +3,11 @@ the model, its history and plots.
 
 With no options this is seed 001's network: Iris (petal length and width), 16 logistic
 hidden units, a softmax output, full-batch gradient descent with learning rate 0.1.
+
+The bundled data sets (iris, digits, wine, breast_cancer, diabetes) are scikit-learn's
+copies and need it installed: pip install 'tracegrad[sklearn]'. moons, circles, spirals
+and CSV files need nothing more. Plots need matplotlib ('tracegrad[plot]'); without it
+they are skipped and everything else is still written.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 
 from tracegrad.cli.main import UsageError
 from tracegrad.files import write_atomic
-from tracegrad.train.callbacks import Callback
+from tracegrad.train.metrics import get_metric
 
 # seed 001 uses Iris' petal length and width (columns 2 and 3)
 DEFAULT_FEATURES = {"iris": ["2", "3"]}
@@ -28,13 +33,17 @@ ACTIVATIONS = ("sigmoid", "logistic", "tanh", "relu", "leaky_relu", "identity")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n\n")[0]
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n\n", 1)[1].strip()
     d = parser.add_argument_group("data")
     d.add_argument(
         "--data",
         default="iris",
         metavar="NAME|PATH.csv",
-        help="iris, digits, wine, breast_cancer, diabetes, moons, circles, spirals, or a CSV "
-        "file (default: iris)",
+        help="iris, digits, wine, breast_cancer, diabetes (these five need scikit-learn: "
+        "pip install 'tracegrad[sklearn]'), moons, circles, spirals, or a CSV file "
+        "(default: iris)",
     )
     d.add_argument(
         "--target", default=None, help="CSV target column, by name or index (default: last)"
@@ -90,7 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--out", default=None, metavar="DIR", help="output directory (default: runs/<data>)"
     )
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument(
+        "--quiet", action="store_true", help="no progress bar (shown on a terminal only)"
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -113,6 +124,8 @@ def _load_data(args: argparse.Namespace) -> Any:
         raise UsageError(str(e).strip().splitlines()[0]) from None
     except ValueError as e:
         raise UsageError(str(e).splitlines()[0]) from None
+    except ImportError as e:  # a bundled set without scikit-learn: the message says what to install
+        raise UsageError(f"--data {source}: {str(e).splitlines()[0]}") from None
     spec = args.features
     if spec is None:
         spec_list = DEFAULT_FEATURES.get(ds.name) if not is_csv else None
@@ -185,14 +198,6 @@ def _build(args: argparse.Namespace, n_in: int, n_out: int, out_act: str) -> Any
     return nn.Sequential(*layers)
 
 
-def r2(outputs: Any, targets: Any) -> float:
-    """Coefficient of determination of outputs ``(N,)``/``(N, 1)`` against targets."""
-    o = np.asarray(outputs, dtype=np.float64).reshape(-1)
-    t = np.asarray(targets, dtype=np.float64).reshape(-1)
-    ss = float(np.sum((t - t.mean()) ** 2))
-    return 1.0 - float(np.sum((t - o) ** 2)) / ss if ss > 0 else 0.0
-
-
 def _history_csv(history: Any) -> str:
     records = history.as_dict()
     keys = list(records)
@@ -224,58 +229,6 @@ def _print_summary(rows: list[tuple[str, ...]], header: tuple[str, ...], info: l
     console.print(table)
     for line in info:
         console.print(line, highlight=False)
-
-
-class _Progress(Callback):
-    """A progress bar with this epoch's loss and metric (rich; plain lines without it)."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar: Any = None
-
-    def on_train_begin(self, model: Any, history: Any) -> None:
-        try:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-        except ImportError:  # pragma: no cover - rich is an optional extra
-            return
-        import sys
-
-        console = Console(width=None if sys.stdout.isatty() else 100)
-        self.bar = Progress(
-            TextColumn("epoch"),
-            MofNCompleteColumn(),
-            BarColumn(bar_width=24),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=console,
-        )
-        self.task = self.bar.add_task("", total=self.total)
-        self.bar.start()
-
-    def on_batch_end(self, step: int, logs: dict, model: Any) -> None:
-        return None
-
-    def on_epoch_end(self, epoch: int, logs: dict, model: Any) -> None:
-        keys = [k for k in logs if k not in ("time", "lr", "grad_norm")]
-        desc = "  ".join(f"{k} {logs[k]:.4f}" for k in keys)
-        if self.bar is None:
-            if epoch == 1 or epoch % max(1, self.total // 10) == 0:
-                print(f"epoch {epoch}/{self.total}  {desc}", flush=True)
-            return None
-        self.bar.update(self.task, completed=epoch, description=desc)
-        return None
-
-    def on_train_end(self, model: Any, history: Any) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, total=history.epochs, completed=history.epochs)
-            self.bar.stop()
 
 
 # --- the command ---------------------------------------------------------------------------
@@ -340,8 +293,8 @@ def run(args: argparse.Namespace) -> int:
         + (f" momentum={args.momentum:g}" if args.momentum else "")
         + f"; batch {'full' if not args.batch_size else args.batch_size}"
     )
-    metric_fn = (lambda o, t: tg.train.accuracy(o, t)) if classification else r2
-    metric_fn.__name__ = metric_name
+    # by name: fit records it under that name (accuracy / r2, val_accuracy / val_r2)
+    metric_fn = get_metric(metric_name)[1]
     t0 = time.perf_counter()
     model, history = tg.fit(
         model,
@@ -354,10 +307,10 @@ def run(args: argparse.Namespace) -> int:
         tol=args.tol or None,
         seed=args.seed,
         validation_data=None if val is None else (inputs(val), targets(val)),
-        metrics=[metric_fn],
+        metrics=[metric_name],
         penalty=penalty,
-        callbacks=[] if args.quiet else [_Progress(args.epochs)],
-        progress=False,
+        # fit's own bar, on a terminal only: piped output (logs, CI) gets the summary
+        progress=False if args.quiet else None,
     )
     seconds = time.perf_counter() - t0
     loss_fn = nn.get_loss(loss_name)
@@ -448,21 +401,26 @@ def _write_outputs(
     )
     written = ["model.npz", "history.csv", "history.json"]
     title = f"{ds.name}: {metric_name} {results['test'][1]:.3f} (test)"
-    plots.loss_curve(history, os.path.join(out_dir, "loss.png"), metric=metric_name, title=ds.name)
-    written.append("loss.png")
-    if classification and ds.n_features == 2:
-        plots.decision_regions(
-            predictor.predict,
-            train.X,
-            train.y,
-            os.path.join(out_dir, "decision_regions.png"),
-            class_names=ds.target_names,
-            feature_names=ds.feature_names,
-            X_test=test.X,
-            y_test=test.y,
-            title=title,
+    try:
+        plots.loss_curve(
+            history, os.path.join(out_dir, "loss.png"), metric=metric_name, title=ds.name
         )
-        written.append("decision_regions.png")
+        written.append("loss.png")
+        if classification and ds.n_features == 2:
+            plots.decision_regions(
+                predictor.predict,
+                train.X,
+                train.y,
+                os.path.join(out_dir, "decision_regions.png"),
+                class_names=ds.target_names,
+                feature_names=ds.feature_names,
+                X_test=test.X,
+                y_test=test.y,
+                title=title,
+            )
+            written.append("decision_regions.png")
+    except ImportError:  # matplotlib is an optional extra; the model and history are written
+        print("plots skipped: install tracegrad[plot]")
     if not all(math.isfinite(v) for pair in results.values() for v in pair):
         print("warning: the loss is not finite; try a smaller --lr")
     return written

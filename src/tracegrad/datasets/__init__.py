@@ -14,7 +14,9 @@ regression) and ``task``.
 ``make_moons(n, noise, seed)`` two interleaving half circles, 2 classes, 2-D
 ``make_circles(...)``          a circle inside a ring, 2 classes, 2-D
 ``make_spirals(...)``          interleaved spiral arms, ``n_classes`` classes, 2-D
-``load_csv(path, target=...)`` any numeric CSV file (see :func:`load_csv`)
+``load_csv(path, target=...)`` any numeric CSV file (see :func:`load_csv`); ``target=None``
+                               reads features only
+``csv_columns(path)``          a CSV file's column names, to pick the target before loading
 ``load(name_or_path)``         one of the names above, or a path ending in ``.csv``
 ============================== =============================================================
 
@@ -30,12 +32,13 @@ from tracegrad.datasets.bundled import (
     load_iris,
     load_wine,
 )
-from tracegrad.datasets.csvfile import load_csv
+from tracegrad.datasets.csvfile import csv_columns, load_csv
 from tracegrad.datasets.synthetic import make_circles, make_moons, make_spirals
 
 __all__ = [
     "DataFileError",
     "Dataset",
+    "csv_columns",
     "load",
     "load_breast_cancer",
     "load_csv",

@@ -21,42 +21,55 @@ class DataFileError(ValueError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """A supervised data set.
+    """A supervised data set, or features alone (``y`` and ``task`` ``None``: what
+    ``load_csv(path, target=None)`` reads for prediction).
 
     Attributes:
         X: features, shape ``(N, D)``, float64.
         y: targets, shape ``(N,)``: class indices ``0 … C−1`` (int64) for classification,
-            float64 values for regression.
+            float64 values for regression; ``None`` for unlabelled data.
         feature_names: ``D`` names.
         target_names: class names (``C`` of them, ``target_names[y[i]]`` is sample
-            ``i``'s class) for classification; ``(name_of_target,)`` for regression.
-        task: ``"classification"`` or ``"regression"``.
+            ``i``'s class) for classification; ``(name_of_target,)`` for regression;
+            ``()`` for unlabelled data.
+        task: ``"classification"``, ``"regression"``, or ``None`` for unlabelled data.
         name: a short name (``"iris"``, ``"moons"``, the CSV file's stem).
         description: one line about where the data come from.
         target: what ``y`` is (``"species"``, a CSV file's target column name).
     """
 
     X: np.ndarray
-    y: np.ndarray
+    y: np.ndarray | None
     feature_names: tuple[str, ...]
     target_names: tuple[str, ...]
-    task: Task
+    task: Task | None
     name: str = ""
     description: str = ""
     target: str = "target"
 
     def __post_init__(self) -> None:
-        X, y = np.asarray(self.X), np.asarray(self.y)
+        X = np.asarray(self.X)
         if X.ndim != 2:
             raise ValueError(f"Dataset: X must be 2-D (N, D), got shape {X.shape}")
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"Dataset: y must have shape ({X.shape[0]},), got {y.shape}")
         if len(self.feature_names) != X.shape[1]:
             raise ValueError(
                 f"Dataset: {X.shape[1]} features but {len(self.feature_names)} feature names"
             )
+        if self.y is None:
+            # features only: a task would promise targets that are not there
+            if self.task is not None:
+                raise ValueError(f"Dataset: task {self.task!r} needs targets y, got None")
+            return
+        y = np.asarray(self.y)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"Dataset: y must have shape ({X.shape[0]},), got {y.shape}")
         if self.task not in ("classification", "regression"):
             raise ValueError(f"Dataset: task must be classification or regression: {self.task}")
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the data carry targets (``y`` is not ``None``)."""
+        return self.y is not None
 
     @property
     def n_samples(self) -> int:
@@ -72,7 +85,11 @@ class Dataset:
         return len(self.target_names) if self.task == "classification" else 0
 
     def __repr__(self) -> str:
-        what = f"{self.n_classes} classes" if self.task == "classification" else "regression"
+        what = (
+            f"{self.n_classes} classes"
+            if self.task == "classification"
+            else (self.task or "unlabelled")
+        )
         return (
             f"Dataset({self.name!r}: {self.n_samples} samples × {self.n_features} features, {what})"
         )
@@ -119,6 +136,8 @@ class Dataset:
         rng = np.random.default_rng(seed)
         if stratify is None:
             stratify = self.task == "classification"
+        if stratify and self.y is None:
+            raise ValueError("split: stratify=True needs class labels; these data have none")
         if stratify:
             test_idx = []
             for c in np.unique(self.y):
@@ -139,7 +158,7 @@ class Dataset:
         return self._subset(~mask), self._subset(mask)
 
     def _subset(self, mask: np.ndarray) -> Dataset:
-        return replace(self, X=self.X[mask], y=self.y[mask])
+        return replace(self, X=self.X[mask], y=None if self.y is None else self.y[mask])
 
 
 def names() -> list[str]:

@@ -12,12 +12,16 @@ from tracegrad.datasets.base import Dataset
 __all__ = ["load_breast_cancer", "load_diabetes", "load_digits", "load_iris", "load_wine"]
 
 
-def _sklearn_datasets() -> Any:
+def _sklearn_datasets(name: str) -> Any:
+    """scikit-learn's data set module; without it an ImportError whose one-line message
+    names the data set and the extra to install (the CLI shows it as it is)."""
     try:
         import sklearn.datasets as skd
-    except ImportError as e:  # pragma: no cover - depends on the installation
+    except ImportError as e:
         raise ImportError(
-            "the bundled data sets come with scikit-learn: pip install 'tracegrad[sklearn]'"
+            f"the bundled data set {name!r} comes with scikit-learn, which is not "
+            "installed: pip install 'tracegrad[sklearn]'",
+            name="sklearn",
         ) from e
     return skd
 
@@ -38,7 +42,7 @@ def _classification(bunch: Any, name: str, description: str, target: str) -> Dat
 def load_iris() -> Dataset:
     """Fisher's Iris: 150 flowers × 4 measurements (cm), 3 species (sorted by class)."""
     return _classification(
-        _sklearn_datasets().load_iris(),
+        _sklearn_datasets("iris").load_iris(),
         "iris",
         "Fisher's Iris flowers (scikit-learn's copy)",
         "species",
@@ -47,7 +51,7 @@ def load_iris() -> Dataset:
 
 def load_digits() -> Dataset:
     """1797 handwritten digits as 8×8 images flattened to 64 pixel values in 0 … 16."""
-    b = _sklearn_datasets().load_digits()
+    b = _sklearn_datasets("digits").load_digits()
     d = _classification(b, "digits", "8×8 handwritten digits (UCI, scikit-learn's copy)", "digit")
     return d
 
@@ -55,7 +59,7 @@ def load_digits() -> Dataset:
 def load_wine() -> Dataset:
     """178 wines × 13 chemical measurements, 3 cultivars."""
     return _classification(
-        _sklearn_datasets().load_wine(),
+        _sklearn_datasets("wine").load_wine(),
         "wine",
         "Italian wines (UCI, scikit-learn's copy)",
         "cultivar",
@@ -65,7 +69,7 @@ def load_wine() -> Dataset:
 def load_breast_cancer() -> Dataset:
     """569 tumours × 30 features, malignant or benign."""
     return _classification(
-        _sklearn_datasets().load_breast_cancer(),
+        _sklearn_datasets("breast_cancer").load_breast_cancer(),
         "breast_cancer",
         "Wisconsin diagnostic breast cancer (UCI, scikit-learn's copy)",
         "diagnosis",
@@ -75,7 +79,7 @@ def load_breast_cancer() -> Dataset:
 def load_diabetes() -> Dataset:
     """442 patients × 10 (centred, scaled) baseline variables; target: disease
     progression one year later (regression, values 25 … 346)."""
-    b = _sklearn_datasets().load_diabetes()
+    b = _sklearn_datasets("diabetes").load_diabetes()
     return Dataset(
         X=np.asarray(b.data, dtype=np.float64),
         y=np.asarray(b.target, dtype=np.float64),

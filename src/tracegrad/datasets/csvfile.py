@@ -6,7 +6,8 @@ Rules (what a user expects from a spreadsheet export):
 * **Header**: ``header="auto"`` takes the first row as column names when some cell of it
   is not a number while the same column holds a number on the next row (so a file whose
   only text column is the class label still gets its header recognised).
-* **Target**: a column by name (needs a header) or index (``-1``: the last, the default).
+* **Target**: a column by name (needs a header) or index (``-1``: the last, the default);
+  ``None`` reads every column as a feature (data to predict on, without labels).
 * **Features** must be numbers; the target may be text (class names).
 * **Task**: ``"auto"`` picks classification when the target is text, or whole numbers
   with at most 20 distinct values; regression otherwise.
@@ -20,13 +21,13 @@ from __future__ import annotations
 import csv
 import math
 import os
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
 from tracegrad.datasets.base import DataFileError, Dataset
 
-__all__ = ["load_csv"]
+__all__ = ["csv_columns", "load_csv"]
 
 MAX_CLASSES_AUTO = 20
 
@@ -47,33 +48,21 @@ def _sniff_delimiter(sample: str, path: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def load_csv(
-    path: str | os.PathLike,
-    target: int | str = -1,
-    *,
-    header: bool | Literal["auto"] = "auto",
-    task: Literal["auto", "classification", "regression"] = "auto",
-    delimiter: str | None = None,
-) -> Dataset:
-    """Read a numeric table with one target column (see the module docstring).
+class _Table(NamedTuple):
+    """A CSV file split into cells: column names, whether line 1 was a header, the data
+    rows as ``(line number, cells)``, and the delimiter."""
 
-    Args:
-        path: the file. target: the target column's name or index.
-        header: ``True``/``False``, or ``"auto"`` to detect it.
-        task: force ``"classification"`` or ``"regression"``, or ``"auto"``.
-        delimiter: ``","``, ``";"``, tab…; ``None`` guesses from the first line.
+    columns: list[str]
+    has_header: bool
+    body: list[tuple[int, list[str]]]
+    delimiter: str
 
-    Returns:
-        A :class:`Dataset` named after the file's stem; for classification the class
-        names are the target's distinct values in sorted order (numerically when they
-        are numbers).
 
-    Raises:
-        FileNotFoundError: no such file.
-        DataFileError: the file is empty, ragged, has a non-numeric feature cell, or the
-            target column does not exist (the message says which line and column).
-    """
-    path = os.fspath(path)
+def _read_table(
+    path: str, header: bool | Literal["auto"], delimiter: str | None, min_columns: int
+) -> _Table:
+    """Split the file into cells and find its header; checks that apply to any use of
+    the file (it exists, is text, has rows of one width, ≥ ``min_columns``)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no data file {path!r}")
     try:
@@ -100,7 +89,7 @@ def load_csv(
                 f"{path}, line {lineno}: {len(cells)} columns, but line {rows[0][0]} has "
                 f"{width} (a ragged file: every row needs the same number of cells)"
             )
-    if width < 2:
+    if width < min_columns:
         raise DataFileError(
             f"{path}: one column only (delimiter {delim!r}); a data set needs features and a target"
         )
@@ -118,11 +107,15 @@ def load_csv(
         body = rows
     if not body:
         raise DataFileError(f"{path}: the file has a header line but no data rows")
+    return _Table(columns, has_header, body, delim)
 
-    t = _target_index(target, columns, has_header, path)
-    feat_cols = [i for i in range(width) if i != t]
-    X = np.empty((len(body), len(feat_cols)), dtype=np.float64)
-    for r, (lineno, cells) in enumerate(body):
+
+def _features(table: _Table, feat_cols: list[int], path: str) -> np.ndarray:
+    """The feature cells as float64 ``(N, len(feat_cols))``; a bad cell is a
+    :class:`DataFileError` naming its line and column."""
+    columns = table.columns
+    X = np.empty((len(table.body), len(feat_cols)), dtype=np.float64)
+    for r, (lineno, cells) in enumerate(table.body):
         for j, c in enumerate(feat_cols):
             v = _number(cells[c])
             if v is None or not math.isfinite(v):
@@ -132,6 +125,70 @@ def load_csv(
                     "finite number (features must be numeric)"
                 )
             X[r, j] = v
+    return X
+
+
+def csv_columns(
+    path: str | os.PathLike,
+    *,
+    header: bool | Literal["auto"] = "auto",
+    delimiter: str | None = None,
+) -> list[str]:
+    """The column names :func:`load_csv` would give the file's columns (``x0, x1, …``
+    without a header line), read with the same rules but without parsing any cell, so
+    that a caller can pick the target column before loading."""
+    path = os.fspath(path)
+    return list(_read_table(path, header, delimiter, min_columns=1).columns)
+
+
+def load_csv(
+    path: str | os.PathLike,
+    target: int | str | None = -1,
+    *,
+    header: bool | Literal["auto"] = "auto",
+    task: Literal["auto", "classification", "regression"] = "auto",
+    delimiter: str | None = None,
+) -> Dataset:
+    """Read a numeric table with one target column, or features only (see the module
+    docstring).
+
+    Args:
+        path: the file. target: the target column's name or index; ``None``: no target,
+            every column is a feature (``y`` and ``task`` of the result are ``None``,
+            and ``task`` is ignored).
+        header: ``True``/``False``, or ``"auto"`` to detect it.
+        task: force ``"classification"`` or ``"regression"``, or ``"auto"``.
+        delimiter: ``","``, ``";"``, tab…; ``None`` guesses from the first line.
+
+    Returns:
+        A :class:`Dataset` named after the file's stem; for classification the class
+        names are the target's distinct values in sorted order (numerically when they
+        are numbers).
+
+    Raises:
+        FileNotFoundError: no such file.
+        DataFileError: the file is empty, ragged, has a non-numeric feature cell, or the
+            target column does not exist (the message says which line and column).
+    """
+    path = os.fspath(path)
+    name = os.path.splitext(os.path.basename(path))[0]
+    if target is None:
+        table = _read_table(path, header, delimiter, min_columns=1)
+        columns = table.columns
+        return Dataset(
+            X=_features(table, list(range(len(columns))), path),
+            y=None,
+            feature_names=tuple(columns),
+            target_names=(),
+            task=None,
+            name=name,
+            description=f"{path}: features only",
+            target="",
+        )
+    table = _read_table(path, header, delimiter, min_columns=2)
+    columns, has_header, body = table.columns, table.has_header, table.body
+    t = _target_index(target, columns, has_header, path)
+    X = _features(table, [i for i in range(len(columns)) if i != t], path)
 
     raw = [cells[t] for _, cells in body]
     for (lineno, _), v in zip(body, raw):
@@ -152,8 +209,7 @@ def load_csv(
                 if whole and len(np.unique(arr)) <= MAX_CLASSES_AUTO
                 else "regression"
             )
-    name = os.path.splitext(os.path.basename(path))[0]
-    feature_names = tuple(columns[i] for i in feat_cols)
+    feature_names = tuple(c for i, c in enumerate(columns) if i != t)
     if task == "regression":
         if not numeric:
             bad = next(i for i, v in enumerate(values) if v is None or not math.isfinite(v))

@@ -25,6 +25,7 @@ __all__ = ["ModelFileError", "load", "save"]
 
 FORMAT = "tracegrad.nn/1"
 META_KEY = "__tracegrad__"
+NOT_A_MODEL = "not a tracegrad model file (.npz written by tracegrad.nn.save)"
 
 
 class ModelFileError(ValueError):
@@ -133,18 +134,15 @@ def load(path: str | os.PathLike) -> Module:
     try:
         data = np.load(path, allow_pickle=False)
     except Exception as e:
-        raise ModelFileError(
-            f"{path!r} is not a tracegrad model file (not a readable .npz archive: "
-            f"{type(e).__name__}: {e})"
-        ) from e
+        raise ModelFileError(f"{path!r} is {NOT_A_MODEL} ({_reason(e, path)})") from e
     if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ModelFileError(f"{path!r} is a single .npy array, not a tracegrad model file")
+        raise ModelFileError(f"{path!r} is a single .npy array, {NOT_A_MODEL}")
     try:
         with data:
             if META_KEY not in data.files:
                 raise ModelFileError(
-                    f"{path!r} is an .npz archive but not a tracegrad model file (it has no "
-                    f"{META_KEY!r} entry; its entries: {sorted(data.files)[:5]})"
+                    f"{path!r} is an .npz archive but {NOT_A_MODEL}: it has no "
+                    f"{META_KEY!r} entry (its entries: {sorted(data.files)[:5]})"
                 )
             meta = json.loads(str(data[META_KEY]))
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -157,7 +155,32 @@ def load(path: str | os.PathLike) -> Module:
     except ModelFileError:
         raise
     except Exception as e:
-        raise ModelFileError(f"{path!r} is corrupt or truncated ({type(e).__name__}: {e})") from e
+        raise ModelFileError(
+            f"{path!r} is corrupt or truncated, or {NOT_A_MODEL} ({_reason(e, path)})"
+        ) from e
+
+
+def _reason(e: Exception, path: str) -> str:
+    """Why NumPy could not read ``path``, in words that fit a model file.
+
+    NumPy's own message for anything that is not an array file suggests loading it
+    "unsafely" with ``allow_pickle=True``: for a model file that would be exactly the
+    wrong advice (a pickle runs code when loaded), so it never reaches the user.
+    """
+    if "pickle" in str(e).lower():
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(2)
+        except OSError:
+            head = b""
+        if head[:1] == b"\x80":  # the opcode every binary pickle starts with
+            return "it is a Python pickle, which tracegrad never loads"
+        if head == b"PK":
+            return "an archive entry holds Python objects, which tracegrad never loads"
+        if head == b"\x93N":  # .npy magic: an array whose elements are Python objects
+            return "it is an .npy array of Python objects, which tracegrad never loads"
+        return "it is neither an .npz archive nor an .npy array"
+    return f"{type(e).__name__}: {e}"
 
 
 def _build(desc: dict, prefix: str, arrays: dict[str, np.ndarray], path: str) -> Module:
@@ -189,4 +212,32 @@ def _build(desc: dict, prefix: str, arrays: dict[str, np.ndarray], path: str) ->
     d["_fields"] = _Fields(
         tuple(desc["params"]), tuple(desc["buffers"]), tuple(desc["modules"]), tuple(desc["static"])
     )
+    _check_arrays(obj, prefix, path)
     return obj
+
+
+def _check_arrays(m: Module, prefix: str, path: str) -> None:
+    """Reject arrays that do not fit the configuration stored with them, naming both
+    shapes: an edited or mixed-up file would otherwise load and fail later, deep inside
+    a matrix product."""
+    f = m._freeze()
+    expected = m._array_shapes()
+    where = f"the {type(m).__name__} at {prefix[:-1]!r}" if prefix else f"the {type(m).__name__}"
+    for kind, names in (("params", f.params), ("buffers", f.buffers)):
+        for n in names:
+            key, value = f"{kind}/{prefix}{n}", m.__dict__[n]
+            # parameters are what grad differentiates and optimisers update: floats only;
+            # buffers of the built-in layers are floats too, a user's may be any number
+            floats_only = kind == "params" or n in expected
+            allowed = "f" if floats_only else "biuf"
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in allowed:
+                what = "floating-point" if floats_only else "numeric"
+                raise ModelFileError(
+                    f"{path!r}: the array {key!r} has dtype {value.dtype}; {where} needs a "
+                    f"{what} array"
+                )
+            if n in expected and value.shape != tuple(expected[n]):
+                raise ModelFileError(
+                    f"{path!r}: the array {key!r} has shape {value.shape}, but {where} "
+                    f"({m.extra_repr()}) needs shape {tuple(expected[n])}"
+                )

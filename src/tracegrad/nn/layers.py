@@ -14,15 +14,11 @@ import numpy as np
 from tracegrad.core.primitive import ShapeError
 from tracegrad.nn.activations import activation_name, get_activation
 from tracegrad.nn.init import Initializer, RNGLike, as_generator, get_initializer
-from tracegrad.nn.module import Module, check_features, current_context
+from tracegrad.nn.module import Module, check_features, current_context, dtype_of
 
 __all__ = ["MLP", "Activation", "Dropout", "Linear", "Residual", "Sequential"]
 
 ActivationLike = str | Callable[[Any], Any] | None
-
-
-def _dtype(x: Any) -> np.dtype:
-    return np.dtype(x.dtype) if hasattr(x, "dtype") else np.result_type(x)
 
 
 class Linear(Module):
@@ -78,6 +74,12 @@ class Linear(Module):
             )
         layer = cls(weight.shape[0], weight.shape[1], bias=bias is not None, init="zeros")
         return layer.replace(weight=weight, bias=None if bias is None else np.asarray(bias))
+
+    def _array_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = {"weight": (self.in_features, self.out_features)}
+        if self.bias is not None:
+            shapes["bias"] = (self.out_features,)
+        return shapes
 
     def forward(self, x: Any) -> Any:
         check_features(
@@ -243,7 +245,7 @@ class Dropout(Module):
         if not ctx.train or self.p == 0.0:
             return x
         gen = ctx.generator("Dropout")
-        dt = _dtype(x)
+        dt = dtype_of(x)
         keep = (gen.random(tuple(x.shape)) >= self.p).astype(dt) * dt.type(1.0 / (1.0 - self.p))
         return x * keep
 

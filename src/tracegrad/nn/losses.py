@@ -26,6 +26,7 @@ import numpy as np
 
 import tracegrad.numpy as tnp
 from tracegrad.core.primitive import ShapeError
+from tracegrad.nn.module import dtype_of
 
 __all__ = ["binary_cross_entropy", "cross_entropy", "mse", "nll", "sse"]
 
@@ -36,15 +37,11 @@ def _shape(x: Any) -> tuple:
     return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
 
 
-def _dtype(x: Any) -> np.dtype:
-    return np.dtype(x.dtype) if hasattr(x, "dtype") else np.result_type(x)
-
-
 def _float_target(target: Any, like: Any) -> Any:
     """Plain targets get the predictions' float dtype (float32 training stays float32)."""
     if hasattr(target, "shape") and not isinstance(target, np.ndarray):
         return target  # traced
-    dt = _dtype(like)
+    dt = dtype_of(like)
     return np.asarray(target, dtype=dt if np.issubdtype(dt, np.floating) else np.float64)
 
 
@@ -88,12 +85,17 @@ def sse(pred: Any, target: Any, reduction: Reduction = "sum") -> Any:
     return _reduce(sq, reduction, "sse")
 
 
-def _class_targets(log_probs: Any, target: Any, fname: str) -> Any:
-    """One-hot (float, like ``log_probs``) rows for integer labels; float rows as given."""
+def _class_nll(log_probs: Any, target: Any, fname: str) -> Any:
+    """Per-sample ``−Σ_c y_c log p_c`` for integer labels or probability rows.
+
+    Classes a sample gives no weight contribute nothing, even where ``log p_c = −∞``
+    (masked logits, a softmax that underflowed): multiplying by a one-hot row would
+    give ``0 · (−∞) = NaN`` in the value and in every derivative.
+    """
     ls = _shape(log_probs)
     if len(ls) < 1:
         raise ShapeError(f"{fname}: predictions must have a class axis, got shape {ls}")
-    t_dt = _dtype(target)
+    t_dt = dtype_of(target)
     ts = _shape(target)
     if np.issubdtype(t_dt, np.integer) or np.issubdtype(t_dt, np.bool_):
         labels = np.asarray(target)
@@ -108,31 +110,43 @@ def _class_targets(log_probs: Any, target: Any, fname: str) -> Any:
                 f"{fname}: class labels must lie in [0, {c}) for {c} classes, got values in "
                 f"[{labels.min()}, {labels.max()}]"
             )
-        return np.eye(c, dtype=_dtype(log_probs))[labels]
+        # gather each sample's target log-probability: the other classes never enter the
+        # computation, and the backward pass scatters into the target entries only
+        picked = tnp.take_along_axis(log_probs, labels.astype(np.intp)[..., None], axis=-1)
+        return -tnp.reshape(picked, ls[:-1])
     if ts != ls:
         raise ShapeError(
             f"{fname}: predictions have shape {ls}; targets must be integer labels of shape "
             f"{ls[:-1]} or class probabilities of shape {ls}, got shape {ts}"
         )
-    return _float_target(target, log_probs)
+    t = _float_target(target, log_probs)
+    # 0 · log 0 = 0: entries with zero weight and log p = −∞ are replaced before the
+    # product, so neither the value nor the derivatives see 0 · (−∞). Only those: a zero
+    # weight on a finite log p keeps its derivative −log p with respect to the target,
+    # and NaN predictions still show.
+    keep = tnp.logical_or(tnp.not_equal(t, 0), tnp.not_equal(log_probs, -np.inf))
+    return -tnp.sum(t * tnp.where(keep, log_probs, 0.0), axis=-1)
 
 
 def nll(log_probs: Any, target: Any, reduction: Reduction = "mean") -> Any:
     """Negative log-likelihood ``−Σ_c y_c log p_c`` per sample from log-probabilities
-    ``(N, C)`` (e.g. ``log_softmax`` outputs, or ``tnp.log`` of a softmax layer's)."""
-    t = _class_targets(log_probs, target, "nll")
-    return _reduce(-tnp.sum(t * log_probs, axis=-1), reduction, "nll")
+    ``(N, C)`` (e.g. ``log_softmax`` outputs, or ``tnp.log`` of a softmax layer's).
+
+    Terms with ``y_c = 0`` count as zero even where ``log p_c = −∞``. (The gradient of
+    ``tnp.log`` itself is still ``0/0`` at an exact zero probability, as in every AD
+    system: prefer ``log_softmax`` or :func:`cross_entropy` on logits.)
+    """
+    return _reduce(_class_nll(log_probs, target, "nll"), reduction, "nll")
 
 
 def cross_entropy(logits: Any, target: Any, reduction: Reduction = "mean") -> Any:
     """Softmax cross-entropy from logits ``(N, C)``: ``nll(log_softmax(logits), target)``.
 
-    Seed 001's ``cost``: ``−mean(Σ_c U·Y − logsumexp(U))``.
+    Seed 001's ``cost``: ``−mean(Σ_c U·Y − logsumexp(U))``. Logits of ``−∞`` (masked
+    classes) are allowed for classes with zero target weight.
     """
-    t = _class_targets(logits, target, "cross_entropy")
-    return _reduce(
-        -tnp.sum(t * tnp.log_softmax(logits, axis=-1), axis=-1), reduction, "cross_entropy"
-    )
+    log_probs = tnp.log_softmax(logits, axis=-1)
+    return _reduce(_class_nll(log_probs, target, "cross_entropy"), reduction, "cross_entropy")
 
 
 def binary_cross_entropy(logits: Any, target: Any, reduction: Reduction = "mean") -> Any:

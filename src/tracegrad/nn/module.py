@@ -75,6 +75,11 @@ def is_training() -> bool:
     return current_context().train
 
 
+def dtype_of(x: Any) -> np.dtype:
+    """The dtype of an array, a traced value (which has ``.dtype``) or a Python scalar."""
+    return np.dtype(x.dtype) if hasattr(x, "dtype") else np.result_type(x)
+
+
 def _is_float_array(v: Any) -> bool:
     # duck-typed so that traced values (which have shape and dtype) also count
     if not (hasattr(v, "shape") and hasattr(v, "dtype")):
@@ -139,6 +144,11 @@ class _Aux:
         return hash(self.fields)
 
 
+def _join(prefix: str, name: str) -> str:
+    """The dotted path of ``name`` inside the module at ``prefix`` (``""``: the root)."""
+    return f"{prefix}.{name}" if prefix else name
+
+
 def _count(v: Any) -> int:
     return int(np.prod(v.shape)) if hasattr(v, "shape") else 1
 
@@ -155,6 +165,10 @@ class Module:
     * ``_weight_names``: parameters that weight penalties (``l2_penalty``,
       ``l1_penalty``) apply to; ``None`` (default) means every parameter with
       ``ndim >= 2``, so biases and BatchNorm's γ, β are never penalised.
+
+    A layer whose array shapes follow from its configuration overrides
+    :meth:`_array_shapes`, so that :func:`tracegrad.nn.load` rejects a file whose arrays do
+    not fit the configuration stored with them.
     """
 
     _buffer_names: ClassVar[tuple[str, ...]] = ()
@@ -246,17 +260,13 @@ class Module:
         """``(path, module)`` for this module (path ``prefix``) and all descendants."""
         yield prefix, self
         for name, child in self._children():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
-
-    def _walk(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        # like named_modules but every path ends with "." (or is empty): prefix for names
-        yield prefix, self
-        for name, child in self._children():
-            yield from child._walk(f"{prefix}{name}.")
+            yield from child.named_modules(_join(prefix, name))
 
     def named_parameters(self) -> dict[str, Any]:
         """Parameters by path (``"layers.0.weight"``), in ``tg.tree.leaves`` order."""
-        return {p + n: m.__dict__[n] for p, m in self._walk() for n in m._freeze().params}
+        return {
+            _join(p, n): m.__dict__[n] for p, m in self.named_modules() for n in m._freeze().params
+        }
 
     def parameters(self) -> list[Any]:
         """The parameter arrays, in ``tg.tree.leaves`` order."""
@@ -264,7 +274,9 @@ class Module:
 
     def state(self) -> dict[str, Any]:
         """Buffers (non-trainable state such as running statistics) by path."""
-        return {p + n: m.__dict__[n] for p, m in self._walk() for n in m._freeze().buffers}
+        return {
+            _join(p, n): m.__dict__[n] for p, m in self.named_modules() for n in m._freeze().buffers
+        }
 
     def num_params(self) -> int:
         """The number of scalar parameters."""
@@ -273,7 +285,7 @@ class Module:
     def weights(self) -> list[Any]:
         """The parameters that weight penalties apply to (see ``_weight_names``)."""
         out = []
-        for _, m in self._walk():
+        for _, m in self.named_modules():
             names = type(m)._weight_names
             for n in m._freeze().params:
                 v = m.__dict__[n]
@@ -330,6 +342,12 @@ class Module:
         model = tree.map(lambda p: np.asarray(p).astype(dtype), self)
         return model.with_state({k: np.asarray(v).astype(dtype) for k, v in self.state().items()})
 
+    def _array_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shapes this module's configuration requires of its parameters and buffers
+        (by attribute name; arrays not named are not checked). These arrays must also be
+        floating point. Called on loaded models, before any forward pass."""
+        return {}
+
     # --- forward pass -----------------------------------------------------------
 
     def forward(self, x: Any) -> Any:
@@ -360,9 +378,9 @@ class Module:
         if not ctx.updates:
             return y, {}
         state = {}
-        for prefix, m in self._walk():
+        for prefix, m in self.named_modules():
             for name, value in ctx.updates.get(id(m), {}).items():
-                state[prefix + name] = value
+                state[_join(prefix, name)] = value
         return y, state
 
     def __call__(self, x: Any, *, train: bool | None = None, rng: RNGLike = None) -> Any:

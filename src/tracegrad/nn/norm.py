@@ -56,6 +56,10 @@ class BatchNorm(Module):
         self.running_mean = np.zeros(self.num_features, dtype=dtype)
         self.running_var = np.ones(self.num_features, dtype=dtype)
 
+    def _array_shapes(self) -> dict[str, tuple[int, ...]]:
+        names = ("gamma", "beta", "running_mean", "running_var")
+        return {n: (self.num_features,) for n in names if getattr(self, n) is not None}
+
     def forward(self, x: Any) -> Any:
         check_features(self, x, self.num_features, f"BatchNorm({self.num_features})")
         ctx = current_context()

@@ -8,7 +8,7 @@ use it on raw data (feature scaling, class names, target scaling), saved as one 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -43,6 +43,12 @@ class Standardize(Module):
         X = np.asarray(X, dtype=np.float64)
         return cls(X.mean(axis=0), X.std(axis=0))
 
+    def _array_shapes(self) -> dict[str, tuple[int, ...]]:
+        # the configuration is the mean vector itself: scale must match it, and both
+        # must be vectors (a scalar or matrix "mean" is as wrong as a mismatched scale)
+        n = self.mean.shape[0] if self.mean.ndim == 1 else self.mean.size
+        return {"mean": (n,), "scale": (n,)}
+
     def forward(self, x: Any) -> Any:
         n = self.mean.shape[0]
         check_features(self, x, n, f"Standardize({n})")
@@ -66,7 +72,18 @@ class Predictor(Module):
         class_names: the classes (classification), ``class_names[i]`` for output ``i``.
         target_name: the name of what is predicted.
         target_mean, target_scale: regression outputs are ``mean + scale · model(x)``.
+        output: what the network's outputs are. Classification: ``"logits"``
+            (``predict_proba`` applies a softmax) or ``"probabilities"`` (used as they
+            are, after clipping at 0 and renormalising). Regression: ``"values"``,
+            standardised target values (the only choice). ``None``: ``"logits"`` for
+            classification, ``"values"`` for regression.
     """
+
+    # the allowed values of ``output`` for each task, the first being the default
+    OUTPUTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "classification": ("logits", "probabilities"),
+        "regression": ("values",),
+    }
 
     def __init__(
         self,
@@ -79,10 +96,18 @@ class Predictor(Module):
         target_name: str = "target",
         target_mean: float = 0.0,
         target_scale: float = 1.0,
-        output: str = "logits",
+        output: str | None = None,
     ) -> None:
-        if task not in ("classification", "regression"):
+        if task not in self.OUTPUTS:
             raise ValueError(f"Predictor: task must be classification or regression: {task!r}")
+        allowed = self.OUTPUTS[task]
+        if output is None:
+            output = allowed[0]
+        elif output not in allowed:
+            raise ValueError(
+                f"Predictor: output must be one of {', '.join(map(repr, allowed))} for "
+                f"{task}, got {output!r}"
+            )
         self.model = model
         self.scaler = scaler
         self.task = task

@@ -6,7 +6,8 @@ scikit-learn's bookkeeping: ``loss_curve_``, ``n_iter_``, the ``tol`` /
 Conventions (as scikit-learn's ``MLPClassifier``/``MLPRegressor``):
 
 * the objective per mini-batch of ``b`` samples is the mean data loss plus
-  ``alpha / (2 b) · Σ ‖W‖²`` over the weight matrices (biases are not penalised);
+  ``alpha / (2 b) · Σ ‖W‖²`` over the weight matrices (biases are not penalised), with
+  ``b`` each batch's own size (a last, partial batch is penalised more per sample);
 * one iteration is one epoch (a pass over the training data);
 * training stops when the training loss (or, with ``early_stopping``, the validation
   score) has not improved by at least ``tol`` for more than ``n_iter_no_change``
@@ -351,7 +352,13 @@ class BaseMLP(BaseEstimator):
         n = X.shape[0]
         bs = self._batch_size(n)
         alpha = float(self.alpha)
-        penalty = (lambda m: l2_penalty(m, alpha / bs)) if alpha > 0 else None
+
+        def penalty(model: Any, n_batch: int) -> Any:
+            # scikit-learn's alpha / (2 n_batch) · Σ ‖W‖², with the batch's own size: the
+            # last mini-batch of an epoch may be smaller than batch_size (tg.fit passes
+            # n_batch to a penalty with that parameter)
+            return l2_penalty(model, alpha / n_batch)
+
         epochs = 1 if incremental else int(self.max_iter)
         monitor = _Monitor(self, n, validation, check_stop=not incremental)
         model, history = tg_fit(
@@ -364,7 +371,7 @@ class BaseMLP(BaseEstimator):
             max_epochs=epochs,
             shuffle=bool(self.shuffle),
             seed=self._rng,
-            penalty=penalty,
+            penalty=penalty if alpha > 0 else None,
             callbacks=[monitor],
             progress=False,
             opt_state=self._opt_state,

@@ -9,6 +9,7 @@ from sklearn.base import RegressorMixin
 
 from tracegrad.nn.losses import mse
 from tracegrad.sklearn.base import BaseMLP
+from tracegrad.train.metrics import r2_score
 
 __all__ = ["MLPRegressor"]
 
@@ -57,11 +58,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return 0.5 * mse(outputs, targets)
 
     def _score_outputs(self, outputs: np.ndarray, targets: np.ndarray) -> float:
-        resid = ((targets - outputs) ** 2).sum(axis=0)
-        total = ((targets - targets.mean(axis=0)) ** 2).sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(total > 0, 1.0 - resid / np.where(total > 0, total, 1.0), 0.0)
-        return float(np.mean(r2))
+        # R² averaged over the outputs, as scikit-learn's score (and its early stopping)
+        return r2_score(outputs, targets)
 
     def fit(self, X: Any, y: Any) -> MLPRegressor:
         """Train on ``X`` ``(n_samples, n_features)`` and targets ``y``."""

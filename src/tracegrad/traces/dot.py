@@ -14,10 +14,18 @@ from tracegrad.traces.notation import format_value, to_unicode
 if TYPE_CHECKING:
     from tracegrad.traces.wengert import Trace
 
-__all__ = ["GraphvizMissing", "render", "to_dot"]
+__all__ = ["DOT_TIMEOUT", "GraphvizError", "GraphvizMissing", "check_path", "render", "to_dot"]
+
+#: seconds ``dot`` may take before :func:`render` gives up (a hung or pathological layout)
+DOT_TIMEOUT = 60.0
 
 
-class GraphvizMissing(RuntimeError):
+class GraphvizError(RuntimeError):
+    """Graphviz's ``dot`` program could not render the graph: it failed, timed out or
+    could not be run. The message is one line a user can act on."""
+
+
+class GraphvizMissing(GraphvizError):
     """SVG/PNG output needs Graphviz's ``dot`` program, which is not on the PATH."""
 
 
@@ -52,7 +60,7 @@ def to_dot(tr: Trace, seed: Any = 1.0, precision: int = 3) -> str:
         for _, pos in s._refs:
             lines.append(f"  {_node(tr.steps[pos].index)} -> {_node(s.index)};")
     for k, (name, p) in enumerate(zip(tr.output_names, tr._out_positions())):
-        value = format_value(tr._out_values[k], precision, latex=True)
+        value = format_value(tr.output_values[k], precision, latex=True)
         lines.append(
             f"  out{k} [label={_q(name + chr(10) + to_unicode(value))}, "
             'shape=doubleoctagon, style=filled, fillcolor="#dcfce7"];'
@@ -70,14 +78,16 @@ def _node(index: int) -> str:
 _FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
 
-def render(dot_source: str, path: str) -> str:
-    """Write DOT to ``path`` (``.dot``/``.gv``), or render it with ``dot`` for ``.svg``,
-    ``.png`` and ``.pdf``. Raises :class:`GraphvizMissing` when ``dot`` is not installed
-    and ``ValueError`` for another extension."""
+def check_path(path: str) -> str | None:
+    """Check, before any work, that a graph can be written to ``path``: returns the
+    ``dot`` executable when the extension needs rendering, ``None`` for DOT text.
+
+    Raises ``ValueError`` for an extension it cannot write and :class:`GraphvizMissing`
+    when rendering is needed and ``dot`` is not installed.
+    """
     ext = os.path.splitext(path)[1].lower()
     if ext in (".dot", ".gv"):
-        write_atomic(path, dot_source.encode())
-        return path
+        return None
     if ext not in _FORMATS:
         raise ValueError(
             f"cannot write a graph as {ext or 'a file without extension'}: "
@@ -90,14 +100,40 @@ def render(dot_source: str, path: str) -> str:
             "Graphviz (apt install graphviz, brew install graphviz, conda install graphviz) "
             "or write a .dot file instead"
         )
-    proc = subprocess.run(
-        [exe, f"-T{_FORMATS[ext]}"],
-        input=dot_source.encode(),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    return exe
+
+
+def render(dot_source: str, path: str) -> str:
+    """Write DOT to ``path`` (``.dot``/``.gv``), or render it with ``dot`` for ``.svg``,
+    ``.png`` and ``.pdf``. Raises ``ValueError`` for another extension,
+    :class:`GraphvizMissing` when ``dot`` is not installed and :class:`GraphvizError`
+    when it fails or takes longer than :data:`DOT_TIMEOUT` seconds."""
+    exe = check_path(path)
+    if exe is None:
+        write_atomic(path, dot_source.encode())
+        return path
+    fmt = _FORMATS[os.path.splitext(path)[1].lower()]
+    try:
+        proc = subprocess.run(
+            [exe, f"-T{fmt}"],
+            input=dot_source.encode(),
+            capture_output=True,
+            timeout=DOT_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise GraphvizError(
+            f"Graphviz's dot took longer than {DOT_TIMEOUT:g} s to render {path}; "
+            "write a .dot file instead"
+        ) from None
+    except OSError as e:  # found on the PATH but cannot be run (permissions, bad binary)
+        raise GraphvizError(f"cannot run Graphviz's dot ({exe}): {e.strerror or e}") from None
     if proc.returncode != 0:
-        raise RuntimeError(f"dot failed: {proc.stderr.decode(errors='replace').strip()}")
+        # dot's own message, first line: usually the syntax error or the missing plugin
+        detail = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise GraphvizError(
+            f"Graphviz's dot failed (exit status {proc.returncode})"
+            + (f": {detail[0]}" if detail else "")
+        )
     write_atomic(path, proc.stdout)
     return path

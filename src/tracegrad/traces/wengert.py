@@ -146,7 +146,7 @@ def trace(
         ls, td = tree.flatten(a)
         base = names[k] if names is not None else params[k]
         treedefs.append(td)
-        if len(ls) == 1 and td.node == "leaf":
+        if td.num_leaves == 1 and not td.children:  # a plain array or number
             labels.append(base)
         else:
             labels.extend(f"{base}[{i}]" for i in range(len(ls)))
@@ -356,6 +356,12 @@ class Trace:
         vals = self._out_values
         return vals[0] if len(vals) == 1 else list(vals)
 
+    @property
+    def output_values(self) -> list[Any]:
+        """The output values as a list, one per name in :attr:`output_names` (also for
+        a single output, unlike :attr:`value`)."""
+        return list(self._out_values)
+
     def step(self, name: str) -> Step:
         """The step called ``name`` (``"v_{-1}"``, ``"v_3"``) or an input's name."""
         for s in self.steps:
@@ -431,27 +437,19 @@ class Trace:
     # --- sweeps -----------------------------------------------------------------------
 
     def _tangent_seed(self, seed: Seed) -> list[Any]:
-        n = len(self.inputs)
+        """One tangent per input, each of its input's shape (a number fills it)."""
         if isinstance(seed, str):
             seed = {seed: 1.0}
-        if isinstance(seed, Mapping):
-            unknown = [k for k in seed if k not in self.input_names]
-            if unknown:
-                raise KeyError(
-                    f"tangent seed names {unknown} are not inputs "
-                    f"(inputs: {', '.join(self.input_names)})"
-                )
-            vals = [seed.get(nm, 0.0) for nm in self.input_names]
-        elif np.ndim(seed) == 0 and n == 1:
-            vals = [seed]
-        else:
-            vals = list(seed)  # type: ignore[arg-type]
-            if len(vals) != n:
-                raise ValueError(f"tangent seed: {len(vals)} values for {n} inputs")
-        out = []
-        for v, s in zip(vals, self.inputs):
-            out.append(np.broadcast_to(np.asarray(v, dtype=float), np.shape(s.value)).copy()[()])
-        return out
+        if (
+            len(self.inputs) == 1
+            and not isinstance(seed, (Mapping, list, tuple))
+            and np.ndim(seed) == 0
+        ):
+            seed = [seed]
+        vals = _seed_values(seed, "tangent", "inputs", self.input_names, 0.0)
+        return [
+            _seed_array(v, s.value, "tangent", s.label or s.name) for v, s in zip(vals, self.inputs)
+        ]
 
     def tangents(self, seed: Seed) -> dict[str, Any]:
         """Forward mode: the tangent ``v̇`` of every step for the input tangent ``seed``
@@ -466,27 +464,19 @@ class Trace:
         return res
 
     def _adjoint_seed(self, seed: Seed) -> list[tuple[int, Any]]:
-        outs = self._out_positions()
-        if isinstance(seed, Mapping):
-            unknown = [k for k in seed if k not in self.output_names]
-            if unknown:
-                raise KeyError(
-                    f"adjoint seed names {unknown} are not outputs "
-                    f"(outputs: {', '.join(self.output_names)})"
-                )
-            vals = [seed.get(nm) for nm in self.output_names]
-        elif isinstance(seed, (list, tuple)):
-            if len(seed) != len(outs):
-                raise ValueError(f"adjoint seed: {len(seed)} values for {len(outs)} outputs")
-            vals = list(seed)
-        else:
+        """``(step position, ȳ)`` for each seeded output that is a step (an output that
+        is a constant has nothing to sweep)."""
+        if not isinstance(seed, (Mapping, list, tuple)):
             # One number seeds the first output (with several outputs, one reverse sweep
             # per output is the seeds' way; pass a dict to pick another).
-            vals = [seed] + [None] * (len(outs) - 1)
+            seed = [seed] + [None] * (len(self.output_names) - 1)
+        vals = _seed_values(seed, "adjoint", "outputs", self.output_names, None)
         res = []
-        for p, v, val in zip(outs, vals, self._out_values):
+        for p, v, name, val in zip(
+            self._out_positions(), vals, self.output_names, self._out_values
+        ):
             if p is not None and v is not None:
-                res.append((p, np.broadcast_to(np.asarray(v, float), np.shape(val)).copy()[()]))
+                res.append((p, _seed_array(v, val, "adjoint", name)))
         return res
 
     def _sweep(self, seed: Seed) -> tuple[list[Any], list[tuple[int, int, int, Any, bool]]]:
@@ -756,6 +746,44 @@ class Trace:
         from tracegrad.traces.dot import render
 
         return render(self.to_dot(seed, precision), path)
+
+
+def _seed_values(
+    seed: Mapping[str, Any] | Sequence[Any],
+    kind: str,
+    what: str,
+    names: Sequence[str],
+    missing: Any,
+) -> list[Any]:
+    """A tangent or adjoint seed as one value per name: a dict by name (absent names get
+    ``missing``; unknown names are a ``KeyError``) or a sequence in order (its length
+    must match, else ``ValueError``)."""
+    if isinstance(seed, Mapping):
+        unknown = [k for k in seed if k not in names]
+        if unknown:
+            raise KeyError(
+                f"{kind} seed names {unknown} are not {what} ({what}: {', '.join(names)})"
+            )
+        return [seed.get(nm, missing) for nm in names]
+    vals = list(seed)
+    if len(vals) != len(names):
+        raise ValueError(f"{kind} seed: {len(vals)} values for {len(names)} {what}")
+    return vals
+
+
+def _seed_array(v: Any, like: Any, kind: str, name: str) -> Any:
+    """The seed ``v`` for the value ``like`` as a float array of its shape: a number
+    fills every element, an array must have that shape exactly (NumPy's broadcasting
+    would silently reuse or fail with a message that names neither value)."""
+    a = np.asarray(v, dtype=float)
+    shape = np.shape(like)
+    if a.ndim and a.shape != shape:
+        hint = "a number" if not shape else f"a number or an array of shape {shape}"
+        raise ValueError(
+            f"{kind} seed for {name}: shape {a.shape} does not match {name}'s shape "
+            f"{shape} (give {hint})"
+        )
+    return np.broadcast_to(a, shape).copy()[()]
 
 
 def _name_of(steps: list[Step], pos: dict[int, int], traced: dict[int, int], j: int, a: Any) -> Any:

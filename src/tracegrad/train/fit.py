@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -55,26 +56,48 @@ def _split(
     return X[tr], y[tr], X[val], y[val]
 
 
-def _precheck(model: Module, loss_fn: Callable, X: np.ndarray, y: np.ndarray) -> None:
-    """Fail early, naming shapes, when the model or the loss cannot take the data."""
+def _precheck(model: Module, loss_fn: Callable, X: np.ndarray, y: np.ndarray, what: str) -> None:
+    """Fail early, naming the shapes of the user's data, when the model or the loss
+    cannot take it.
+
+    The check runs on a probe of two samples (cheap for any data size). When the probe
+    fails, the same call on all of ``X`` / ``y`` gives the error again with the data's
+    own shapes in it; the probe's ``(2, ...)`` would only confuse.
+    """
+    xname, yname = ("X", "y") if what == "training" else ("X_val", "y_val")
     if len(X) != len(y):
         raise ShapeError(
-            f"fit: X has {len(X)} samples (shape {X.shape}) but y has {len(y)} (shape {y.shape})"
+            f"fit: {xname} has {len(X)} samples (shape {X.shape}) but {yname} has {len(y)} "
+            f"(shape {y.shape})"
         )
     if len(X) == 0:
-        raise ValueError("fit: no training samples")
+        raise ValueError(f"fit: no {what} samples")
     k = min(2, len(X))
     try:
         out = model(X[:k])
     except ShapeError as e:
-        raise ShapeError(f"fit: the model cannot take X of shape {X.shape}: {e}") from e
+        detail = _full_data_error(lambda: model(X), e)
+        raise ShapeError(f"fit: the model cannot take {xname} of shape {X.shape}: {detail}") from e
     try:
         loss_fn(out, y[:k])
     except ShapeError as e:
+        out_shape = str(("N", *np.shape(out)[1:])).replace("'", "")
+        detail = _full_data_error(lambda: loss_fn(model(X), y), e)
         raise ShapeError(
-            f"fit: model outputs of shape (N, {', '.join(map(str, np.shape(out)[1:]))}) do "
-            f"not fit targets y of shape {y.shape}: {e}"
+            f"fit: model outputs of shape {out_shape} do not fit targets {yname} of shape "
+            f"{y.shape}: {detail}"
         ) from e
+
+
+def _full_data_error(call: Callable[[], Any], probe_error: ShapeError) -> str:
+    """The message ``call()`` (the failed probe, on all the data) raises."""
+    try:
+        call()
+    except ShapeError as e:
+        return str(e)
+    # not expected (the full data has the probe's trailing shape), but then the probe's
+    # message is the best there is, marked as such
+    return f"{probe_error} (on the first samples)"
 
 
 def fit(
@@ -95,7 +118,7 @@ def fit(
     validation_split: float = 0.0,
     validation_data: tuple[Any, Any] | None = None,
     metrics: Sequence[str | Callable] = (),
-    penalty: Callable[[Module], Any] | None = None,
+    penalty: Callable[..., Any] | None = None,
     callbacks: Sequence[Callback | Callable] = (),
     progress: bool | None = None,
     opt_state: Any = None,
@@ -121,16 +144,26 @@ def fit(
         tol: stop once the epoch's gradient norm is ``<= tol`` (seed 001's ``eps``,
             measured over all parameters).
         patience: stop when the monitored loss (``val_loss`` with validation data, else
-            ``loss``) has not improved by more than ``min_delta`` for ``patience``
-            epochs; ``restore_best`` then returns the best epoch's model.
+            the epoch's training ``loss``) has not improved by more than ``min_delta``
+            for ``patience`` epochs (``history.best_epoch`` is the best epoch).
+        restore_best: only when ``patience`` stops training, return the model as it was
+            at the end of ``history.best_epoch`` instead of the last epoch's. Training
+            that ends any other way (``max_epochs``, ``tol``, a callback, a non-finite
+            loss) returns the last model, and ``history.opt_state`` is always the last
+            epoch's optimiser state.
         shuffle: reshuffle mini-batches every epoch. seed: seed or generator for the
             shuffling, the validation split and Dropout masks (``None``: not repeatable).
         validation_split: fraction of ``(X, y)`` held out at random for validation;
-            validation_data: an explicit ``(X_val, y_val)`` instead.
+            validation_data: an explicit ``(X_val, y_val)`` instead (giving both is a
+            ``ValueError``).
         metrics: names (``"accuracy"``) or ``f(outputs, targets) -> float``, recorded on
             the training set and, with validation data, as ``val_<name>``.
-        penalty: ``penalty(model) -> scalar`` added to the training loss, e.g.
-            ``lambda m: tg.nn.l2_penalty(m, 1e-4)``.
+        penalty: ``penalty(model) -> scalar`` added to each batch's training loss, e.g.
+            ``lambda m: tg.nn.l2_penalty(m, 1e-4)``. A penalty with a parameter named
+            ``n_batch`` is called ``penalty(model, n_batch=len(batch))``, for penalties
+            scaled by the batch size (scikit-learn's ``alpha / (2 n_batch) · Σ ‖W‖²``:
+            ``lambda m, n_batch: tg.nn.l2_penalty(m, alpha / n_batch)``), which
+            differs for a last, smaller mini-batch.
         callbacks: :class:`~tracegrad.train.callbacks.Callback` objects or functions
             ``f(epoch, logs, model)``; returning ``True`` stops training.
         progress: progress bar; ``None`` shows it only on a terminal.
@@ -146,21 +179,28 @@ def fit(
     optimizer = SGD(lr=0.1) if optimizer is None else optimizer
     rng = as_generator(seed)
     X, y = _as_inputs(X, model), np.asarray(y)
-    _precheck(model, loss_fn, X, y)
+    _precheck(model, loss_fn, X, y, "training")
     X_val = y_val = None
+    if validation_data is not None and validation_split:
+        raise ValueError(
+            f"fit: pass one of validation_data and validation_split={validation_split}, not "
+            "both (with validation_data given, there is nothing to split off)"
+        )
     if validation_data is not None:
         X_val, y_val = _as_inputs(validation_data[0], model), np.asarray(validation_data[1])
-        _precheck(model, loss_fn, X_val, y_val)
+        _precheck(model, loss_fn, X_val, y_val, "validation")
     elif validation_split:
         X, y, X_val, y_val = _split(X, y, validation_split, rng)
     named_metrics = [get_metric(m) for m in metrics]
     cbs = [as_callback(c) for c in callbacks]
 
+    penalty_per_batch = penalty is not None and _takes_n_batch(penalty)
+
     def objective(m: Module, xb: Any, yb: Any, gen: np.random.Generator) -> tuple[Any, Any]:
         out, state = m.apply(xb, train=True, rng=gen)
         value = loss_fn(out, yb)
         if penalty is not None:
-            value = value + penalty(m)
+            value = value + (penalty(m, n_batch=len(xb)) if penalty_per_batch else penalty(m))
         return value, state
 
     step_fn = value_and_grad(objective, has_aux=True)
@@ -237,6 +277,22 @@ def fit(
     for cb in cbs:
         cb.on_train_end(model, history)
     return model, history
+
+
+def _takes_n_batch(penalty: Callable) -> bool:
+    """Whether ``penalty`` has a parameter named ``n_batch`` (see ``fit``'s ``penalty``).
+
+    By name, not by position: ``tg.nn.l2_penalty(model, lam)`` also takes two
+    arguments, and must never be handed a batch size as its ``lam``.
+    """
+    try:
+        param = inspect.signature(penalty).parameters.get("n_batch")
+    except (TypeError, ValueError):  # no signature to read (some builtins)
+        return False
+    return param is not None and param.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
 
 
 def _current_lr(optimizer: Any, state: Any) -> float:
