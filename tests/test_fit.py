@@ -328,3 +328,19 @@ def test_resume_from_opt_state():
     resumed, _ = tg.fit(half, "cross_entropy", X, y, opt, max_epochs=2, opt_state=h.opt_state)
     for p, q in zip(full.parameters(), resumed.parameters()):
         np.testing.assert_allclose(p, q, rtol=1e-13)
+
+
+def test_plain_progress_prints_about_ten_lines_and_where_an_early_stop_ended(capsys):
+    from tracegrad.train.progress import _Plain
+
+    bar = _Plain(total=300)
+    for epoch in range(1, 301):
+        bar.update(epoch, {"loss": 1.0 / epoch})
+    bar.close()
+    lines = capsys.readouterr().out.splitlines()
+    assert 10 <= len(lines) <= 12 and lines[-1].startswith("epoch 300/300")
+    bar = _Plain(total=300)
+    for epoch in range(1, 48):  # stopped early, between two printed epochs
+        bar.update(epoch, {"loss": 1.0})
+    bar.close()
+    assert capsys.readouterr().out.splitlines()[-1].startswith("epoch 47/300")

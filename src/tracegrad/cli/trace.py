@@ -12,6 +12,8 @@ import argparse
 import os
 from typing import Any
 
+import numpy as np
+
 from tracegrad.cli._formula import (
     add_formula_arguments,
     check_destination,
@@ -200,7 +202,7 @@ def render_text(tr: Trace, args: argparse.Namespace, form: str) -> str:
     return "\n".join(chunks)
 
 
-def run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     tr = build(args)
     check_destinations(args)
     if args.format == "dot":
@@ -222,3 +224,10 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(write_error_message(e)) from None
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    # a formula at a singular point shows inf or nan in its table; NumPy's warnings
+    # about it would only repeat that on stderr
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _run(args)

@@ -3,6 +3,6 @@
 from tracegrad.train.callbacks import Callback, LambdaCallback
 from tracegrad.train.fit import fit
 from tracegrad.train.history import History
-from tracegrad.train.metrics import accuracy
+from tracegrad.train.metrics import accuracy, r2_score
 
-__all__ = ["Callback", "History", "LambdaCallback", "accuracy", "fit"]
+__all__ = ["Callback", "History", "LambdaCallback", "accuracy", "fit", "r2_score"]

@@ -20,13 +20,31 @@ class _Silent:
         pass
 
 
+def _describe(logs: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k not in ("time", "lr"))
+
+
 class _Plain(_Silent):
+    """About ten lines per run (and the last epoch), not one per epoch."""
+
     def __init__(self, total: int) -> None:
         self.total = total
+        self.every = max(1, total // 10)
+        self.pending: tuple[int, dict[str, float]] | None = None
 
     def update(self, epoch: int, logs: dict[str, float]) -> None:
-        shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k not in ("time", "lr"))
-        print(f"epoch {epoch}/{self.total}  {shown}", file=sys.stdout, flush=True)
+        if epoch == 1 or epoch % self.every == 0 or epoch == self.total:
+            self._print(epoch, logs)
+            self.pending = None
+        else:
+            self.pending = (epoch, logs)
+
+    def close(self) -> None:
+        if self.pending is not None:  # training stopped early: show where
+            self._print(*self.pending)
+
+    def _print(self, epoch: int, logs: dict[str, float]) -> None:
+        print(f"epoch {epoch}/{self.total}  {_describe(logs)}", file=sys.stdout, flush=True)
 
 
 class _Rich(_Silent):
@@ -48,13 +66,16 @@ class _Rich(_Silent):
             transient=False,
         )
         self.task = self.bar.add_task("", total=total)
+        self.epoch = 0
         self.bar.start()
 
     def update(self, epoch: int, logs: dict[str, float]) -> None:
-        desc = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k not in ("time", "lr"))
-        self.bar.update(self.task, completed=epoch, description=desc)
+        self.epoch = epoch
+        self.bar.update(self.task, completed=epoch, description=_describe(logs))
 
     def close(self) -> None:
+        # an early stop ends the bar where training ended, not part-way to max_epochs
+        self.bar.update(self.task, total=max(self.epoch, 1), completed=self.epoch)
         self.bar.stop()
 
 
