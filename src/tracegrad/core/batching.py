@@ -183,6 +183,6 @@ def _broadcast_to_batch(size: int, batched: Sequence[bool], x: Any, shape: Any) 
     return broadcast_to(expand_to_rank(x, True, len(shape)), (size,) + shape)
 
 
-reshape.defbatch(_reshape_batch)
-broadcast_to.defbatch(_broadcast_to_batch)
-shapes_sum.defbatch(reduction_batch(shapes_sum))
+reshape.primitive.defbatch(_reshape_batch)
+broadcast_to.primitive.defbatch(_broadcast_to_batch)
+shapes_sum.primitive.defbatch(reduction_batch(shapes_sum.primitive))

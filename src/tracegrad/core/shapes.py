@@ -50,9 +50,47 @@ def _sum_impl(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
-reshape = Primitive(_reshape_impl, "reshape")
-broadcast_to = Primitive(_broadcast_to_impl, "broadcast_to")
-sum = Primitive(_sum_impl, "sum")  # noqa: A001  (mirrors numpy.sum)
+_reshape = Primitive(_reshape_impl, "reshape")
+_broadcast_to = Primitive(_broadcast_to_impl, "broadcast_to")
+_sum = Primitive(_sum_impl, "sum")
+
+
+# The public functions take the plain-array case straight to the ndarray method: they run
+# in every unbroadcast and reduction rule of every backward sweep, where the general
+# dispatch (argument loop, keyword packing, NumPy's own function wrappers) would cost
+# more than the work on a small array.
+
+
+def reshape(x: Any, shape: Any) -> Any:
+    """``numpy.reshape``: the same data in a new shape (differentiable in ``x``)."""
+    if type(x) is np.ndarray:
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            pass  # the primitive's call names the shapes
+    return _reshape(x, shape)
+
+
+def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """``numpy.broadcast_to`` (differentiable in ``x``; the result is read-only)."""
+    if type(x) is np.ndarray:
+        try:
+            return np.broadcast_to(x, shape)
+        except ValueError:
+            pass  # the primitive's call names the shapes
+    return _broadcast_to(x, shape)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """``numpy.sum`` over ``axis`` (all axes for ``None``)."""
+    if type(x) is np.ndarray:
+        return x.sum(axis=axis, keepdims=keepdims)
+    return _sum(x, axis=axis, keepdims=keepdims)
+
+
+reshape.primitive = _reshape  # type: ignore[attr-defined]
+broadcast_to.primitive = _broadcast_to  # type: ignore[attr-defined]
+sum.primitive = _sum  # type: ignore[attr-defined]
 
 
 def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
@@ -94,8 +132,7 @@ def _sum_vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False)
 
 
 # their VJPs read only the operand's shape
-reshape.defvjp(lambda g, out, x, shape: reshape(g, np.shape(x))).def_linear().saving("shapes")
-broadcast_to.defvjp(lambda g, out, x, shape: unbroadcast(g, np.shape(x))).def_linear().saving(
-    "shapes"
-)
-sum.defvjp(_sum_vjp).def_linear().saving("shapes")
+_reshape.defvjp(lambda g, out, x, shape: reshape(g, np.shape(x))).def_linear().saving("shapes")
+_broadcast_to.defvjp(lambda g, out, x, shape: unbroadcast(g, np.shape(x))).def_linear()
+_broadcast_to.saving("shapes")
+_sum.defvjp(_sum_vjp).def_linear().saving("shapes")
