@@ -29,7 +29,12 @@ __all__ = [
 MAX_PRECISION = 15
 
 
-def add_formula_arguments(parser: argparse.ArgumentParser) -> None:
+def add_formula_arguments(parser: argparse.ArgumentParser, doc: str) -> None:
+    """The arguments every formula command takes; ``doc`` (the command module's
+    docstring) gives the description (first line) and the epilog (the rest)."""
+    parser.description = doc.splitlines()[0]
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "\n".join(doc.splitlines()[2:])
     parser.add_argument(
         "expr",
         metavar="EXPR",

@@ -34,10 +34,7 @@ RENDERED = (".svg", ".png", ".pdf")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__.splitlines()[0]
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = "\n".join(__doc__.splitlines()[2:])
-    add_formula_arguments(parser)
+    add_formula_arguments(parser, __doc__)
     parser.add_argument(
         "--wrt",
         nargs="+",
