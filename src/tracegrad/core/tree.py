@@ -113,23 +113,27 @@ register(
 
 
 def _handler(x: Any) -> tuple[Callable, Callable] | None:
-    cls = type(x)
+    return _handler_of(type(x))
+
+
+def _handler_of(cls: type) -> tuple[Callable, Callable] | None:
+    """``(flatten, unflatten)`` for instances of ``cls``, or None for a leaf type."""
     try:
         return _handler_cache[cls]
     except KeyError:
-        h = _registry.get(cls) or _find_handler(x, cls)
+        h = _registry.get(cls) or _find_handler(cls)
         _handler_cache[cls] = h
         return h
     except TypeError:  # an unhashable type (a metaclass that forbids it): no caching
-        return _registry.get(cls) or _find_handler(x, cls)
+        return _registry.get(cls) or _find_handler(cls)
 
 
-def _find_handler(x: Any, cls: type) -> tuple[Callable, Callable] | None:
-    if isinstance(x, tuple) and hasattr(cls, "_fields"):
+def _find_handler(cls: type) -> tuple[Callable, Callable] | None:
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):  # a namedtuple
         return (lambda t: (list(t), None), lambda _, c, cls=cls: cls(*c))
     if hasattr(cls, "tree_flatten") and hasattr(cls, "tree_unflatten"):
         return (cls.tree_flatten, cls.tree_unflatten)
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+    if dataclasses.is_dataclass(cls):  # a dataclass instance's type (a class is a leaf)
         return _dataclass_handler(cls)
     return None
 
@@ -188,18 +192,7 @@ def _unflatten(td: TreeDef, it: Any) -> Any:
     if td.node is _LEAF:
         return next(it)
     children = [_unflatten(c, it) for c in td.children]
-    probe = _registry.get(td.node)
-    if probe is None:
-        probe = _handler_for_type(td.node)
-    return probe[1](td.aux, children)
-
-
-def _handler_for_type(cls: type) -> tuple[Callable, Callable]:
-    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
-        return (None, lambda _, c: cls(*c))  # type: ignore[return-value]
-    if hasattr(cls, "tree_unflatten"):
-        return (cls.tree_flatten, cls.tree_unflatten)
-    return _dataclass_handler(cls)
+    return _handler_of(td.node)[1](td.aux, children)
 
 
 def leaves(tree: Any) -> list[Any]:

@@ -204,6 +204,8 @@ def _one_like(out: Any) -> Any:
 
 
 def _check_scalar(out: Any) -> None:
+    if type(out) is float or isinstance(out, np.floating):
+        return  # the common case, without a tree or dtype lookup
     if tree.structure(out).children:  # a tuple, dict, ... of outputs
         raise TypeError(
             f"grad requires a scalar output, got a {type(out).__name__} of outputs: use "
