@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import tracegrad as tg
 import tracegrad.numpy as tnp
+from test_ops_systematic import _broadcasts  # tests/ is on sys.path (rootdir conftest)
 
 SHAPES = [(), (3,), (2, 3), (2, 1), (1, 3), (4, 2, 3), (4, 1, 3)]
 
@@ -66,14 +67,6 @@ def evaluate(tree, x, y):
     if tree[0] == "u":
         return UNARY[tree[1]](evaluate(tree[2], x, y))
     return BINARY[tree[1]](evaluate(tree[2], x, y), evaluate(tree[3], x, y))
-
-
-def _broadcasts(a, b) -> bool:
-    try:
-        np.broadcast_shapes(a, b)
-    except ValueError:
-        return False
-    return True
 
 
 @st.composite

@@ -44,14 +44,9 @@ def make_moons(n_samples: int = 200, noise: float = 0.1, seed: int | None = 0) -
     n1 = n_samples - n0
     t0 = np.linspace(0.0, np.pi, n0)
     t1 = np.linspace(0.0, np.pi, n1)
-    X = np.concatenate(
-        [np.c_[np.cos(t0), np.sin(t0)], np.c_[1.0 - np.cos(t1), 0.5 - np.sin(t1)]], axis=0
-    )
-    X = X + rng.normal(0.0, noise, X.shape)
-    y = np.r_[np.zeros(n0, np.int64), np.ones(n1, np.int64)]
-    return _finish(
-        X, y, rng, target_names=("upper", "lower"), name="moons", description="two moons"
-    )
+    upper = np.c_[np.cos(t0), np.sin(t0)]
+    lower = np.c_[1.0 - np.cos(t1), 0.5 - np.sin(t1)]
+    return _two_classes(upper, lower, noise, rng, ("upper", "lower"), "moons", "two moons")
 
 
 def make_circles(
@@ -67,14 +62,25 @@ def make_circles(
     n1 = n_samples - n0
     t0 = np.linspace(0.0, 2 * np.pi, n0, endpoint=False)
     t1 = np.linspace(0.0, 2 * np.pi, n1, endpoint=False)
-    X = np.concatenate(
-        [np.c_[np.cos(t0), np.sin(t0)], factor * np.c_[np.cos(t1), np.sin(t1)]], axis=0
-    )
+    outer = np.c_[np.cos(t0), np.sin(t0)]
+    inner = factor * np.c_[np.cos(t1), np.sin(t1)]
+    return _two_classes(outer, inner, noise, rng, ("outer", "inner"), "circles", "two circles")
+
+
+def _two_classes(
+    X0: np.ndarray,
+    X1: np.ndarray,
+    noise: float,
+    rng: np.random.Generator,
+    target_names: tuple[str, str],
+    name: str,
+    description: str,
+) -> Dataset:
+    """Class 0 at the points ``X0``, class 1 at ``X1``, both with Gaussian noise."""
+    X = np.concatenate([X0, X1], axis=0)
     X = X + rng.normal(0.0, noise, X.shape)
-    y = np.r_[np.zeros(n0, np.int64), np.ones(n1, np.int64)]
-    return _finish(
-        X, y, rng, target_names=("outer", "inner"), name="circles", description="two circles"
-    )
+    y = np.r_[np.zeros(len(X0), np.int64), np.ones(len(X1), np.int64)]
+    return _finish(X, y, rng, target_names=target_names, name=name, description=description)
 
 
 def make_spirals(
