@@ -344,6 +344,34 @@ def w2_tracegrad(batch: int, dtype: Any = np.float64) -> Case:
     return _numpy_like_sgd(tg.value_and_grad(mlp_loss), X[:batch].copy(), Y[:batch].copy(), dtype)
 
 
+def mlp_model(dtype: Any = np.float64) -> tg.nn.MLP:
+    """The W2 network as a ``tg.nn.MLP`` holding :func:`mlp_init`'s parameters."""
+    model = tg.nn.MLP(SIZES, "tanh", dtype=dtype)
+    p = mlp_init(dtype)
+    layers = [tg.nn.Linear.from_arrays(p[i], p[i + 1]) for i in range(0, len(p), 2)]
+    return model.replace(layers=layers)
+
+
+def mlp_model_loss(model: tg.nn.MLP, X: np.ndarray, labels: np.ndarray) -> Any:
+    """The W2 loss as a user of ``tg.nn`` writes it (``l2_penalty`` is (λ/2)‖W‖²)."""
+    return tg.nn.cross_entropy(model(X), labels) + tg.nn.l2_penalty(model, 2 * LAM)
+
+
+def w2_tracegrad_nn(batch: int, dtype: Any = np.float64) -> Case:
+    """W2 with tracegrad's layers, loss and penalty (fused steps), updated in place."""
+    X, Y = digits(dtype)
+    X, labels = X[:batch].copy(), Y[:batch].argmax(axis=1)
+    vg = tg.value_and_grad(mlp_model_loss)
+
+    def step(model: tg.nn.MLP):
+        loss, grads = vg(model, X, labels)
+        for p, g in zip(model.parameters(), grads.parameters()):
+            p -= LR * g
+        return loss, model
+
+    return _sgd_case(step, lambda: mlp_model(dtype), lambda m: [q.copy() for q in m.parameters()])
+
+
 def w2_autograd(batch: int, dtype: Any = np.float64) -> Case:
     import autograd
     import autograd.numpy as anp

@@ -265,14 +265,18 @@ class Primitive:
     VJP rules have the signature ``rule(g, out, *args, **kwargs) -> cotangent`` for one
     argument, where ``g`` is the output cotangent and ``out`` the primal output; JVP rules
     ``rule(t, out, *args, **kwargs) -> output tangent`` for a tangent ``t`` of one
-    argument. Rules may return values with the broadcast (output) shape: the drivers
-    reduce or broadcast them to the right shape in one place. Rules must be written in
-    tracegrad.numpy operations, so they can be differentiated again.
+    argument. A primitive whose cotangents share work (a fused layer: the activation's
+    derivative feeds all three of ``x``, ``W`` and ``b``) may instead have one joint VJP
+    rule, ``rule(argnums, g, out, *args, **kwargs)``, returning the cotangents of the
+    arguments in ``argnums`` in one call. Rules may return values with the broadcast
+    (output) shape: the drivers reduce or broadcast them to the right shape in one place.
+    Rules must be written in tracegrad.numpy operations, so they can be differentiated
+    again.
     """
 
     __slots__ = (
-        "name", "impl", "vjp_rules", "jvp_rules", "vjp_argnum", "jvp_argnum", "batch_rule",
-        "saves",
+        "name", "impl", "vjp_rules", "jvp_rules", "vjp_argnum", "jvp_argnum", "vjp_joint",
+        "batch_rule", "saves", "fresh",
     )  # fmt: skip
 
     def __init__(self, impl: Callable[..., Any], name: str | None = None) -> None:
@@ -282,8 +286,10 @@ class Primitive:
         self.jvp_rules: tuple[Rule | None, ...] = ()
         self.vjp_argnum: Rule | None = None
         self.jvp_argnum: Rule | None = None
+        self.vjp_joint: Rule | None = None
         self.batch_rule: Rule | None = None
         self.saves = "all"
+        self.fresh = False
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -337,6 +343,14 @@ class Primitive:
         self.jvp_argnum = rule
         return self
 
+    def defvjp_joint(self, rule: Rule) -> Primitive:
+        """One VJP rule for all arguments at once: ``rule(argnums, g, out, *args,
+        **kwargs)`` returns a sequence with the cotangents of the arguments numbered in
+        ``argnums`` (the traced ones, in increasing order), so that work they share is
+        done once."""
+        self.vjp_joint = rule
+        return self
+
     def defbatch(self, rule: Rule) -> Primitive:
         """How to run on a batch: ``rule(size, batched, *args, **kwargs)`` returns the
         result with the batch on axis 0, given arguments of which those flagged in
@@ -355,12 +369,22 @@ class Primitive:
         self.saves = what
         return self
 
+    def fresh_cotangents(self) -> Primitive:
+        """Declare that on plain arrays the VJP rules return new arrays that nothing else
+        holds, so the backward sweep may add further contributions into them in place
+        (one buffer less for every value used twice, e.g. a weight that feeds both its
+        layer and the L2 penalty)."""
+        self.fresh = True
+        return self
+
     def def_linear(self) -> Primitive:
         """The primitive is linear in argument 0: its JVP is itself applied to the tangent."""
         self.jvp_rules = (lambda t, out, x, *args, **kw: self(t, *args, **kw),)
         return self
 
     def vjp(self, argnum: int, g: Any, out: Any, args: tuple | list, kwargs: dict) -> Any:
+        if self.vjp_joint is not None:
+            return self.vjp_joint((argnum,), g, out, *args, **kwargs)[0]
         if self.vjp_argnum is not None:
             return self.vjp_argnum(argnum, g, out, *args, **kwargs)
         rule = self.vjp_rules[argnum] if argnum < len(self.vjp_rules) else None
@@ -384,7 +408,11 @@ class Primitive:
 
     @property
     def has_vjp(self) -> bool:
-        return self.vjp_argnum is not None or any(r is not None for r in self.vjp_rules)
+        return (
+            self.vjp_joint is not None
+            or self.vjp_argnum is not None
+            or any(r is not None for r in self.vjp_rules)
+        )
 
     @property
     def has_jvp(self) -> bool:

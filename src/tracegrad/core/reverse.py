@@ -171,7 +171,8 @@ def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) 
 
     Implements v̄_i = Σ_k v̄_k ∂v_k/∂v_i over the reversed tape: each step hands its
     cotangent to its parents through the primitive's VJP rule, and contributions to a
-    value used several times are summed. Returns one cotangent per input (``None`` for
+    value used several times are summed (into a buffer the sweep owns, when it has one).
+    Returns one cotangent per input (``None`` for
     inputs the seeds do not reach).
     """
     if not seeds:
@@ -180,6 +181,9 @@ def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) 
     cts: list[Any] = [None] * (start + 1)
     for i, g in seeds:
         cts[i] = g if cts[i] is None else cts[i] + g
+    # indices whose cotangent is a buffer this sweep allocated (a sum it formed, or a
+    # rule's output declared fresh): further contributions are added into it in place
+    owned: set[int] = set()
     for i in range(start, n_inputs - 1, -1):
         g = cts[i]
         if g is None:
@@ -187,19 +191,43 @@ def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) 
         cts[i] = None  # release as we go: memory falls during the sweep
         prim, args, kwargs, out, parents = tape[i]
         rules = prim.vjp_rules
+        joint = prim.vjp_joint
+        if joint is not None:
+            joint_cts = iter(joint(tuple(a for a, _ in parents), g, out, *args, **kwargs))
         for argnum, p in parents:
-            rule = rules[argnum] if argnum < len(rules) else None
-            if rule is None:
-                c = prim.vjp(argnum, g, out, args, kwargs)
-            elif kwargs:
-                c = rule(g, out, *args, **kwargs)
-            else:  # the common case, kept free of method calls and keyword packing
-                c = rule(g, out, *args)
+            if joint is not None:
+                c = next(joint_cts)
+            else:
+                rule = rules[argnum] if argnum < len(rules) else None
+                if rule is None:
+                    c = prim.vjp(argnum, g, out, args, kwargs)
+                elif kwargs:
+                    c = rule(g, out, *args, **kwargs)
+                else:  # the common case, kept free of method calls and keyword packing
+                    c = rule(g, out, *args)
             a = args[argnum]
-            if type(c) is not float or type(a) is not float:  # two floats: both scalars
+            if type(c) is np.ndarray and type(a) is np.ndarray:  # the common case, inlined
+                if c.shape != a.shape:
+                    c = unbroadcast(c, a.shape)
+            elif type(c) is not float or type(a) is not float:  # two floats: both scalars
                 shape = shape_of(a)
                 if shape_of(c) != shape:
                     c = unbroadcast(c, shape)
             prev = cts[p]
-            cts[p] = c if prev is None else prev + c
+            if prev is None:
+                cts[p] = c
+                if prim.fresh:
+                    owned.add(p)
+            elif (
+                p in owned
+                and type(prev) is np.ndarray
+                and type(c) is np.ndarray
+                and prev.shape == c.shape
+                and prev.dtype == c.dtype
+            ):
+                np.add(prev, c, out=prev)
+            else:
+                cts[p] = prev = prev + c
+                if type(prev) is np.ndarray:
+                    owned.add(p)
     return cts[:n_inputs] + [None] * (n_inputs - len(cts))

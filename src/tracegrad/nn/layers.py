@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core.primitive import ShapeError
+from tracegrad.nn import activations as acts
 from tracegrad.nn.activations import activation_name, get_activation
+from tracegrad.nn.functional import dense
 from tracegrad.nn.init import Initializer, RNGLike, as_generator, get_initializer
 from tracegrad.nn.module import Module, check_features, current_context, dtype_of
 
@@ -81,12 +83,14 @@ class Linear(Module):
             shapes["bias"] = (self.out_features,)
         return shapes
 
-    def forward(self, x: Any) -> Any:
+    def _check_input(self, x: Any) -> None:
         check_features(
             self, x, self.in_features, f"Linear({self.in_features} → {self.out_features})"
         )
-        y = x @ self.weight
-        return y if self.bias is None else y + self.bias
+
+    def forward(self, x: Any) -> Any:
+        self._check_input(x)
+        return dense(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"{self.in_features} → {self.out_features}, bias={self.bias is not None}"
@@ -104,6 +108,15 @@ class Activation(Module):
 
     def extra_repr(self) -> str:
         return activation_name(self.fn) or getattr(self.fn, "__name__", repr(self.fn))
+
+
+#: the built-in activations that ``dense`` computes in the same step as the layer
+_FUSABLE: dict[Callable[[Any], Any], str] = {
+    acts.identity: "identity",
+    acts.tanh: "tanh",
+    acts.sigmoid: "sigmoid",
+    acts.relu: "relu",
+}
 
 
 def _auto_init(act: ActivationLike) -> str:
@@ -168,7 +181,13 @@ class MLP(Module):
 
     def forward(self, x: Any) -> Any:
         for layer, act in zip(self.layers, self.activations):
-            x = get_activation(act)(layer(x))
+            fn = get_activation(act)
+            fused = _FUSABLE.get(fn) if type(layer) is Linear else None
+            if fused is None:
+                x = fn(layer(x))
+            else:  # one step for the layer and its activation (tracegrad.nn.functional)
+                layer._check_input(x)
+                x = dense(x, layer.weight, layer.bias, fused)
         return x
 
     def extra_repr(self) -> str:

@@ -26,6 +26,7 @@ import numpy as np
 
 import tracegrad.numpy as tnp
 from tracegrad.core.primitive import ShapeError
+from tracegrad.nn.functional import class_target, softmax_cross_entropy
 from tracegrad.nn.module import dtype_of
 
 __all__ = ["binary_cross_entropy", "cross_entropy", "mse", "nll", "sse"]
@@ -92,34 +93,12 @@ def _class_nll(log_probs: Any, target: Any, fname: str) -> Any:
     (masked logits, a softmax that underflowed): multiplying by a one-hot row would
     give ``0 · (−∞) = NaN`` in the value and in every derivative.
     """
-    ls = _shape(log_probs)
-    if len(ls) < 1:
-        raise ShapeError(f"{fname}: predictions must have a class axis, got shape {ls}")
-    t_dt = dtype_of(target)
-    ts = _shape(target)
-    if np.issubdtype(t_dt, np.integer) or np.issubdtype(t_dt, np.bool_):
-        labels = np.asarray(target)
-        if ts != ls[:-1]:
-            raise ShapeError(
-                f"{fname}: integer class labels must have shape {ls[:-1]} for predictions of "
-                f"shape {ls}, got {ts}"
-            )
-        c = ls[-1]
-        if labels.size and (labels.min() < 0 or labels.max() >= c):
-            raise ValueError(
-                f"{fname}: class labels must lie in [0, {c}) for {c} classes, got values in "
-                f"[{labels.min()}, {labels.max()}]"
-            )
+    t = class_target(log_probs, target, fname)
+    if t.dtype == np.intp:
         # gather each sample's target log-probability: the other classes never enter the
         # computation, and the backward pass scatters into the target entries only
-        picked = tnp.take_along_axis(log_probs, labels.astype(np.intp)[..., None], axis=-1)
-        return -tnp.reshape(picked, ls[:-1])
-    if ts != ls:
-        raise ShapeError(
-            f"{fname}: predictions have shape {ls}; targets must be integer labels of shape "
-            f"{ls[:-1]} or class probabilities of shape {ls}, got shape {ts}"
-        )
-    t = _float_target(target, log_probs)
+        picked = tnp.take_along_axis(log_probs, t[..., None], axis=-1)
+        return -tnp.reshape(picked, t.shape)
     # 0 · log 0 = 0: entries with zero weight and log p = −∞ are replaced before the
     # product, so neither the value nor the derivatives see 0 · (−∞). Only those: a zero
     # weight on a finite log p keeps its derivative −log p with respect to the target,
@@ -143,8 +122,11 @@ def cross_entropy(logits: Any, target: Any, reduction: Reduction = "mean") -> An
     """Softmax cross-entropy from logits ``(N, C)``: ``nll(log_softmax(logits), target)``.
 
     Seed 001's ``cost``: ``−mean(Σ_c U·Y − logsumexp(U))``. Logits of ``−∞`` (masked
-    classes) are allowed for classes with zero target weight.
+    classes) are allowed for classes with zero target weight. With ``"mean"`` or
+    ``"sum"`` it is one fused step (:func:`tracegrad.nn.functional.softmax_cross_entropy`).
     """
+    if reduction in ("mean", "sum"):
+        return softmax_cross_entropy(logits, target, reduction)
     log_probs = tnp.log_softmax(logits, axis=-1)
     return _reduce(_class_nll(log_probs, target, "cross_entropy"), reduction, "cross_entropy")
 

@@ -1,7 +1,7 @@
 """Transforms: compositions of forward and reverse mode over user functions."""
 
 from tracegrad.transforms.checks import check_grads, numerical_grad
-from tracegrad.transforms.custom import defjvp, defvjp, primitive
+from tracegrad.transforms.custom import defjvp, defvjp, defvjp_joint, primitive
 from tracegrad.transforms.differentiate import grad, jvp, stop_gradient, value_and_grad, vjp
 from tracegrad.transforms.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
 
@@ -9,6 +9,7 @@ __all__ = [
     "check_grads",
     "defjvp",
     "defvjp",
+    "defvjp_joint",
     "grad",
     "hessian",
     "hvp",

@@ -9,6 +9,10 @@
 >>> float(tg.grad(cube)(2.0))
 12.0
 
+When the cotangents of several arguments share work, one joint rule computes them
+together: ``tg.defvjp_joint(prim, rule)`` with ``rule(argnums, g, out, *args)``
+returning one cotangent per entry of ``argnums``.
+
 The implementation receives plain NumPy values. Rules receive the output cotangent
 ``g`` (or the input tangent ``t``), the primal output ``out`` and the primal arguments;
 write them with tracegrad.numpy so that they can be differentiated again.
@@ -21,7 +25,7 @@ from typing import Any
 
 from tracegrad.core.primitive import Primitive
 
-__all__ = ["defjvp", "defvjp", "primitive"]
+__all__ = ["defjvp", "defvjp", "defvjp_joint", "primitive"]
 
 
 def primitive(fun: Callable[..., Any]) -> Primitive:
@@ -34,6 +38,13 @@ def defvjp(prim: Primitive, *rules: Callable[..., Any] | None) -> None:
     returns the cotangent of that argument (``None`` marks an argument that is not
     differentiable)."""
     _check(prim, "defvjp").defvjp(*rules)
+
+
+def defvjp_joint(prim: Primitive, rule: Callable[..., Any]) -> None:
+    """One reverse-mode rule for all arguments, when their cotangents share work:
+    ``rule(argnums, g, out, *args, **kw)`` returns one cotangent per entry of
+    ``argnums`` (the positions of the arguments being differentiated, increasing)."""
+    _check(prim, "defvjp_joint").defvjp_joint(rule)
 
 
 def defjvp(prim: Primitive, *rules: Callable[..., Any] | None) -> None:
