@@ -33,6 +33,7 @@ import tracegrad.numpy as tnp
 
 HAND = "hand-written"
 TG = "tracegrad"
+TG_NN = "tracegrad (tg.nn)"  # W2 written with tracegrad's layers, loss and penalty
 MICROGRAD = "micrograd"
 AUTOGRAD = "autograd"
 TORCH = "torch"
@@ -248,9 +249,9 @@ def mlp_forward_numpy(params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray
     return -np.sum(Y * logp) / X.shape[0] + LAM * l2
 
 
-def sgd_step_by_hand(params: list[np.ndarray], X: np.ndarray, Y: np.ndarray):
-    """One SGD step with backpropagation written out in NumPy (the floor); updates
-    ``params`` in place and returns the loss before the step."""
+def value_and_grad_by_hand(params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray):
+    """The loss and its gradient ``[dW1, db1, dW2, db2, dW3, db3]`` with backpropagation
+    written out in NumPy (the floor)."""
     W1, b1, W2, b2, W3, b3 = params
     n = X.shape[0]
     h1 = np.tanh(X @ W1 + b1)
@@ -272,6 +273,12 @@ def sgd_step_by_hand(params: list[np.ndarray], X: np.ndarray, Y: np.ndarray):
         h2.T @ d3 + 2 * LAM * W3,
         d3.sum(axis=0),
     ]
+    return loss, grads
+
+
+def sgd_step_by_hand(params: list[np.ndarray], X: np.ndarray, Y: np.ndarray):
+    """One SGD step by hand; updates ``params`` in place and returns the loss before it."""
+    loss, grads = value_and_grad_by_hand(params, X, Y)
     for p, g in zip(params, grads):
         p -= LR * g
     return loss
@@ -435,16 +442,20 @@ def w2_jax(batch: int, dtype: Any = np.float64) -> Case:
     return _sgd_case(step, fresh, lambda p: [np.asarray(q) for q in p])
 
 
-def w2_value_and_grad_ratio(batch: int, dtype: Any = np.float64) -> tuple[Case, Case]:
-    """tracegrad's value_and_grad of the loss, and the loss alone in NumPy."""
+def w2_value_and_grad_ratio(batch: int, dtype: Any = np.float64) -> dict[str, Case]:
+    """The loss alone in NumPy (``"forward"``), tracegrad's value_and_grad of the loss
+    written with ``tg.nn`` (``"tracegrad"``) and the hand-written forward and backward
+    pass (``"hand-written"``: the floor of the ratio)."""
     X, Y = digits(dtype)
     X, Y = X[:batch].copy(), Y[:batch].copy()
-    params = mlp_init(dtype)
-    vg = tg.value_and_grad(mlp_loss)
-    return (
-        _same_calls(lambda: vg(params, X, Y), lambda r: [r[0]]),
-        _same_calls(lambda: mlp_forward_numpy(params, X, Y), lambda r: [r]),
-    )
+    labels = Y.argmax(axis=1)
+    model, params = mlp_model(dtype), mlp_init(dtype)
+    vg = tg.value_and_grad(mlp_model_loss)
+    return {
+        "forward": _same_calls(lambda: mlp_forward_numpy(params, X, Y), lambda r: [r]),
+        TG: _same_calls(lambda: vg(model, X, labels), lambda r: [r[0]]),
+        HAND: _same_calls(lambda: value_and_grad_by_hand(params, X, Y), lambda r: [r[0]]),
+    }
 
 
 # --- W3: Jacobians --------------------------------------------------------------------
@@ -627,6 +638,11 @@ W1 = {
     TORCH: w1_torch,
     JAX: w1_jax,
 }
-W2 = {HAND: w2_hand, TG: w2_tracegrad, AUTOGRAD: w2_autograd, TORCH: w2_torch, JAX: w2_jax}
+W2 = {
+    HAND: w2_hand,
+    TG_NN: w2_tracegrad_nn,
+    TG: w2_tracegrad,
+    AUTOGRAD: w2_autograd, TORCH: w2_torch, JAX: w2_jax,
+}
 W3 = {HAND: w3_hand, TG: w3_tracegrad, AUTOGRAD: w3_autograd, TORCH: w3_torch, JAX: w3_jax}
 W4 = {HAND: w4_hand, TG: w4_tracegrad, AUTOGRAD: w4_autograd, TORCH: w4_torch, JAX: w4_jax}

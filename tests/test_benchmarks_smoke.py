@@ -30,12 +30,15 @@ def test_w1_chain():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_w2_sgd_step(dtype):
     tol = 1e-7 if dtype == np.float64 else 2e-3
-    _same(P.w2_tracegrad(8, dtype).numbers(), P.w2_hand(8, dtype).numbers(), rtol=tol)
+    hand = P.w2_hand(8, dtype).numbers()
+    _same(P.w2_tracegrad(8, dtype).numbers(), hand, rtol=tol)
+    _same(P.w2_tracegrad_nn(8, dtype).numbers(), hand, rtol=tol)
 
 
 def test_w2_value_and_grad_matches_forward():
-    vg, fwd = P.w2_value_and_grad_ratio(8)
-    _same(vg.numbers(), fwd.numbers(), rtol=1e-10)
+    cases = P.w2_value_and_grad_ratio(8)
+    for lib in (P.TG, P.HAND):
+        _same(cases[lib].numbers(), cases["forward"].numbers(), rtol=1e-10)
 
 
 @pytest.mark.parametrize("mode,n,m", [("fwd", 6, 3), ("rev", 3, 6)])

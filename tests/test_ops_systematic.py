@@ -24,6 +24,7 @@ import pytest
 
 import tracegrad as tg
 import tracegrad.numpy as tnp
+from tracegrad.nn import functional as nnf
 from tracegrad.numpy import indexing as ix
 
 RNG = np.random.default_rng(1234)
@@ -936,6 +937,109 @@ for name, shape, kw in NORMS:
         ("abs",) if kw.get("ord") not in (None, 2, "fro") else ("sqrt",),
         rtol=1e-4,
     )
+
+
+# --- fused layer primitives (tracegrad.nn.functional) ----------------------------------
+
+_NP_ACTIVATIONS = {
+    "identity": lambda z: z,
+    "tanh": np.tanh,
+    "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
+    "relu": lambda z: np.maximum(z, 0.0),
+}
+
+
+def _dense_args(x_shape, n_out, bias):
+    """x, W (and b) with every pre-activation at least 0.2 away from relu's kink."""
+    for _ in range(1000):
+        x = normal(x_shape)
+        w = normal((x_shape[-1], n_out))
+        b = normal((n_out,)) if bias else None
+        z = x @ w + (0.0 if b is None else b)
+        if np.min(np.abs(z)) >= 0.2:
+            return (_arr(x), _arr(w)) + (() if b is None else (_arr(b),))
+    raise RuntimeError("could not draw dense inputs away from relu's kink")
+
+
+for act, x_shape, bias in itertools.product(
+    sorted(_NP_ACTIVATIONS), [(4, 3), (3,), (2, 4, 3)], [True, False]
+):
+    np_act = _NP_ACTIVATIONS[act]
+    if bias:
+        f = lambda x, w, b, a=act: nnf.dense(x, w, b, a)  # noqa: E731
+        ref = lambda x, w, b, a=np_act: a(x @ w + b)  # noqa: E731
+    else:
+        f = lambda x, w, a=act: nnf.dense(x, w, activation=a)  # noqa: E731
+        ref = lambda x, w, a=np_act: a(x @ w)  # noqa: E731
+    add_case(
+        f"dense-{act}-{_sh(x_shape)}-{'bias' if bias else 'nobias'}",
+        f,
+        ref,
+        _dense_args(x_shape, 2, bias),
+        ("dense",),
+    )
+
+
+def np_sce(z, y, reduction="mean"):
+    """Softmax cross-entropy by the textbook formula: labels or class weights."""
+    logp = np_log_softmax(z, -1)
+    if np.issubdtype(np.asarray(y).dtype, np.integer):
+        y = np.eye(z.shape[-1])[y]
+    total = -np.sum(y * logp)
+    n = np.prod(z.shape[:-1]) if reduction == "mean" else 1
+    return np.float64(total / n)
+
+
+def _probabilities(shape):
+    p = RNG.uniform(0.1, 1.0, shape)
+    return _arr(p / p.sum(axis=-1, keepdims=True))
+
+
+def _one_hot_rows(shape):
+    return _arr(np.eye(shape[-1])[RNG.integers(0, shape[-1], shape[:-1])])
+
+
+for shape, red in itertools.product([(4, 3), (2, 3, 4), (3,)], ["mean", "sum"]):
+    for kind, target in [("onehot", _one_hot_rows), ("probs", _probabilities)]:
+        add_case(
+            f"softmax_cross_entropy-{kind}-{_sh(shape)}-{red}",
+            lambda z, y, r=red: nnf.softmax_cross_entropy(z, y, reduction=r),
+            lambda z, y, r=red: np_sce(z, y, r),
+            (_arr(normal(shape)), target(shape)),
+            ("softmax_cross_entropy",),
+        )
+    labels = RNG.integers(0, shape[-1], shape[:-1])
+    add_case(
+        f"softmax_cross_entropy-labels-{_sh(shape)}-{red}",
+        lambda z, y=labels, r=red: nnf.softmax_cross_entropy(z, y, reduction=r),
+        lambda z, y=labels, r=red: np_sce(z, y, r),
+        (_arr(normal(shape)),),
+        ("softmax_cross_entropy",),
+    )
+
+
+for shapes, scale in [
+    ([(2, 3)], 1.0),
+    ([()], 0.5),
+    ([(3,)], 2.5),
+    ([(3, 2), (2,)], 0.35),
+    ([(2, 3), (4, 2, 3), ()], 1.7),
+    ([(), ()], -0.8),
+]:
+    add_case(
+        f"sum_of_squares-{'-'.join(map(_sh, shapes))}-scale{scale}",
+        lambda *ws, s=scale: nnf.sum_of_squares(*ws, scale=s),
+        lambda *ws, s=scale: np.float64(s * sum(np.sum(np.square(w)) for w in ws)),
+        tuple(_arr(normal(s)) for s in shapes),
+        ("sum_of_squares",),
+    )
+add_case(
+    "sum_of_squares-default-scale",
+    nnf.sum_of_squares,
+    lambda w: np.sum(w * w),
+    (_arr(normal((3, 2))),),
+    ("sum_of_squares",),
+)
 
 
 CASE_IDS = [c.id for c in CASES]

@@ -1,9 +1,9 @@
 """The primitive registry: every primitive has both rules and a systematic test.
 
 Primitives are discovered by walking the globals (private names included) of every
-tracegrad.numpy module and of tracegrad.core.shapes, so a primitive added anywhere
-there without a VJP rule, a JVP rule or a case in tests/test_ops_systematic.py makes
-these tests fail.
+tracegrad.numpy module, of tracegrad.core.shapes and of tracegrad.nn.functional (the
+fused layer primitives), so a primitive added anywhere there without a VJP rule, a
+JVP rule or a case in tests/test_ops_systematic.py makes these tests fail.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tracegrad.core.primitive import Primitive
 
 
 def _modules():
-    names = ["tracegrad.core.shapes", "tracegrad.numpy"]
+    names = ["tracegrad.core.shapes", "tracegrad.nn.functional", "tracegrad.numpy"]
     names += [f"tracegrad.numpy.{m.name}" for m in pkgutil.iter_modules(tracegrad.numpy.__path__)]
     return [importlib.import_module(n) for n in names]
 
@@ -44,7 +44,8 @@ def test_discovery_finds_the_known_primitives() -> None:
     """Guards the discovery itself: private and rule-only primitives are found too."""
     expected = {"where", "concatenate", "einsum", "transpose", "logabsdet", "scatter_add",
                 "getitem", "astype", "reshape", "broadcast_to", "sum", "add", "matmul",
-                "solve", "prod", "max", "cumsum"}  # fmt: skip
+                "solve", "prod", "max", "cumsum", "dense", "softmax_cross_entropy",
+                "sum_of_squares"}  # fmt: skip
     assert expected <= set(PRIMITIVES), expected - set(PRIMITIVES)
     assert len(PRIMITIVES) >= 50
 

@@ -193,10 +193,15 @@ def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) 
         rules = prim.vjp_rules
         joint = prim.vjp_joint
         if joint is not None:
-            joint_cts = iter(joint(tuple(a for a, _ in parents), g, out, *args, **kwargs))
-        for argnum, p in parents:
+            joint_cts = joint(tuple(a for a, _ in parents), g, out, *args, **kwargs)
+            if len(joint_cts) != len(parents):
+                raise ValueError(
+                    f"the joint VJP rule of `{prim.name}` returned {len(joint_cts)} "
+                    f"cotangent(s) for {len(parents)} differentiated argument(s)"
+                )
+        for k, (argnum, p) in enumerate(parents):
             if joint is not None:
-                c = next(joint_cts)
+                c = joint_cts[k]
             else:
                 rule = rules[argnum] if argnum < len(rules) else None
                 if rule is None:
@@ -216,7 +221,7 @@ def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) 
             prev = cts[p]
             if prev is None:
                 cts[p] = c
-                if prim.fresh:
+                if prim.fresh and type(c) is np.ndarray and c.base is None:  # not a view
                     owned.add(p)
             elif (
                 p in owned

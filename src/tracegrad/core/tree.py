@@ -37,11 +37,15 @@ class TreeDef:
 
     __slots__ = ("node", "aux", "children", "num_leaves")
 
-    def __init__(self, node: Any, aux: Hashable, children: tuple[TreeDef, ...]) -> None:
+    def __init__(
+        self, node: Any, aux: Hashable, children: tuple[TreeDef, ...], num_leaves: int = -1
+    ) -> None:
         self.node = node
         self.aux = aux
         self.children = children
-        self.num_leaves = 1 if node is _LEAF else sum(c.num_leaves for c in children)
+        if num_leaves < 0:
+            num_leaves = 1 if node is _LEAF else sum(c.num_leaves for c in children)
+        self.num_leaves = num_leaves
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -112,10 +116,6 @@ register(
 )
 
 
-def _handler(x: Any) -> tuple[Callable, Callable] | None:
-    return _handler_of(type(x))
-
-
 def _handler_of(cls: type) -> tuple[Callable, Callable] | None:
     """``(flatten, unflatten)`` for instances of ``cls``, or None for a leaf type."""
     try:
@@ -167,13 +167,18 @@ def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
 
 
 def _flatten(x: Any, out: list[Any]) -> TreeDef:
-    h = _handler(x)
+    node = type(x)
+    try:
+        h = _handler_cache[node]
+    except (KeyError, TypeError):  # first sight of the type, or an unhashable one
+        h = _handler_of(node)
     if h is None:
         out.append(x)
         return _LEAF_DEF
     children, aux = h[0](x)
-    node = type(x)
-    return TreeDef(node, aux, tuple(_flatten(c, out) for c in children))
+    start = len(out)
+    defs = tuple([_flatten(c, out) for c in children])
+    return TreeDef(node, aux, defs, len(out) - start)
 
 
 def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
@@ -191,7 +196,7 @@ def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
 def _unflatten(td: TreeDef, it: Any) -> Any:
     if td.node is _LEAF:
         return next(it)
-    children = [_unflatten(c, it) for c in td.children]
+    children = [next(it) if c.node is _LEAF else _unflatten(c, it) for c in td.children]
     return _handler_of(td.node)[1](td.aux, children)
 
 

@@ -8,7 +8,7 @@
 [(2, 16), (16,), (16, 3), (3,)]
 """
 
-from tracegrad.nn import init
+from tracegrad.nn import functional, init
 from tracegrad.nn.activations import (
     get_activation,
     identity,
@@ -42,6 +42,7 @@ __all__ = [
     "Standardize",
     "binary_cross_entropy",
     "cross_entropy",
+    "functional",
     "get_activation",
     "get_loss",
     "identity",

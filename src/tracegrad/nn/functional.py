@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 import tracegrad.numpy as tnp
-from tracegrad.core.primitive import Primitive, ShapeError, dtype_of, is_boxed
+from tracegrad.core.batching import loop_batch
+from tracegrad.core.primitive import Primitive, ShapeError, dtype_of, get_value, is_boxed
 from tracegrad.numpy.reductions import stable_logsumexp
 
 __all__ = ["FUSED_ACTIVATIONS", "class_target", "dense", "softmax_cross_entropy", "sum_of_squares"]
@@ -91,7 +92,8 @@ def _act_factor(activation: str, out: Any) -> Any:
         return 1.0 - out * out
     if activation == "sigmoid":
         return out * (1.0 - out)
-    return tnp.where(out > 0, 1.0, 0.0)  # relu: the comparison has zero derivative
+    # relu: a constant mask (the comparison has zero derivative) of the output's dtype
+    return (get_value(out) > 0).astype(dtype_of(out))
 
 
 def _dense_impl(x: Any, W: Any, b: Any = None, activation: str = "identity") -> np.ndarray:
@@ -111,22 +113,34 @@ def _dense_vjp(
     activation: str = "identity",
 ) -> list[Any]:  # fmt: skip
     n_in, n_out = W.shape
-    plain = not (is_boxed(g) or is_boxed(out) or is_boxed(x) or is_boxed(W))
-    if plain:
-        gz = _act_cotangent_np(activation, g, out)
-    else:
-        factor = _act_factor(activation, out)
-        gz = g if factor is None else g * factor
+    if not (is_boxed(g) or is_boxed(out) or is_boxed(x) or is_boxed(W)):
+        return _dense_vjp_np(argnums, _act_cotangent_np(activation, g, out), x, W)
+    factor = _act_factor(activation, out)
+    gz = g if factor is None else g * factor
+    g2 = tnp.reshape(gz, (-1, n_out))
     cts = []
     for a in argnums:
         if a == 0:  # (..., out) @ (out, in)
-            cts.append(gz @ W.T)  # .T: NumPy's view, or the traced transpose
+            cts.append(gz @ tnp.transpose(W))
         elif a == 1:  # Σ over samples of the outer products x_n g_nᵀ
-            x2 = tnp.reshape(x, (-1, n_in))
-            g2 = tnp.reshape(gz, (-1, n_out))
-            cts.append(x2.T @ g2)
+            cts.append(tnp.transpose(tnp.reshape(x, (-1, n_in))) @ g2)
         else:
-            cts.append(tnp.sum(tnp.reshape(gz, (-1, n_out)), axis=0))
+            cts.append(tnp.sum(g2, axis=0))
+    return cts
+
+
+def _dense_vjp_np(argnums: Sequence[int], gz: np.ndarray, x: np.ndarray, W: np.ndarray) -> list:
+    """The cotangents of :func:`_dense_vjp` on plain arrays, from ``gz = ∂L/∂z``."""
+    n_in, n_out = W.shape
+    g2 = gz if gz.ndim == 2 else gz.reshape(-1, n_out)
+    cts = []
+    for a in argnums:
+        if a == 0:
+            cts.append(gz @ W.T)
+        elif a == 1:
+            cts.append((x if x.ndim == 2 else np.reshape(x, (-1, n_in))).T @ g2)
+        else:
+            cts.append(np.add.reduce(g2, axis=0))
     return cts
 
 
@@ -137,8 +151,23 @@ def _dense_jvp(i: int, t: Any, out: Any, x: Any, W: Any, b: Any = None,
     return dz if factor is None else dz * factor
 
 
+def _dense_batch(size: int, batched: Sequence[bool], x: Any, W: Any, b: Any = None,
+                 activation: str = "identity") -> Any:  # fmt: skip
+    if not batched[1] and not (len(batched) > 2 and batched[2]):
+        return _dense(x, W, b, activation=activation)  # a batch of x: more samples
+    # batched weights or bias: one matrix product per example, (B | 1, S, in) @ (B | 1, in, out)
+    n_in, n_out = W.shape[-2:]
+    lead = x.shape[1:-1] if batched[0] else x.shape[:-1]
+    x3 = tnp.reshape(x, (size if batched[0] else 1, -1, n_in))
+    z = tnp.matmul(x3, W if batched[1] else tnp.reshape(W, (1, n_in, n_out)))
+    if b is not None:
+        z = z + (tnp.reshape(b, (size, 1, n_out)) if batched[2] else b)
+    fn = {"identity": None, "tanh": tnp.tanh, "sigmoid": tnp.sigmoid, "relu": tnp.relu}[activation]
+    return tnp.reshape(z if fn is None else fn(z), (size, *lead, n_out))
+
+
 _dense = Primitive(_dense_impl, "dense").defvjp_joint(_dense_vjp).defjvp_argnum(_dense_jvp)
-_dense.fresh_cotangents()
+_dense.defbatch(_dense_batch).fresh_cotangents()
 
 
 def dense(x: Any, weight: Any, bias: Any = None, activation: str = "identity") -> Any:
@@ -153,7 +182,12 @@ def dense(x: Any, weight: Any, bias: Any = None, activation: str = "identity") -
     if activation not in _FORWARD:
         raise ValueError(f"dense: activation must be one of {sorted(_FORWARD)}, got {activation!r}")
     if len(weight.shape) != 2:
-        raise ValueError(f"dense: weight must be 2-D (in, out), got shape {tuple(weight.shape)}")
+        raise ShapeError(f"dense: weight must be 2-D (in, out), got shape {tuple(weight.shape)}")
+    if bias is not None and tuple(bias.shape) != (weight.shape[1],):
+        raise ShapeError(
+            f"dense: bias must have shape ({weight.shape[1]},) for a weight of shape "
+            f"{tuple(weight.shape)}, got {tuple(bias.shape)}"
+        )
     return _dense(x, weight, bias, activation=activation)
 
 
@@ -173,7 +207,8 @@ def class_target(logits: Any, target: Any, fname: str) -> Any:
         raise ShapeError(f"{fname}: predictions must have a class axis, got shape {zs}")
     traced = is_boxed(target)
     ts = tuple(target.shape) if traced else np.shape(target)
-    if not traced and _is_labels(target):
+    # bool rows of the logits' shape are one-hot weights; other integers and bools labels
+    if not traced and _is_labels(target) and not (dtype_of(target).kind == "b" and ts == zs):
         if ts != zs[:-1]:
             raise ShapeError(
                 f"{fname}: integer class labels must have shape {zs[:-1]} for predictions of "
@@ -200,12 +235,12 @@ def class_target(logits: Any, target: Any, fname: str) -> Any:
 
 def _lse(z: np.ndarray) -> np.ndarray:
     """logsumexp over the last axis, kept: ``(..., 1)``."""
-    m = np.max(z, axis=-1, keepdims=True)
-    if not math.isfinite(m.sum()):  # a row of infinities or nan: the careful form
+    m = np.maximum.reduce(z, axis=-1, keepdims=True)
+    if not math.isfinite(np.add.reduce(m, axis=None)):  # a row of ±inf or nan: careful
         return stable_logsumexp(z, -1)
     e = z - m
     np.exp(e, out=e)
-    s = np.sum(e, axis=-1, keepdims=True)
+    s = np.add.reduce(e, axis=-1, keepdims=True)
     np.log(s, out=s)
     s += m
     return s
@@ -234,7 +269,7 @@ def _sce_impl(z: Any, y: Any, reduction: str = "mean") -> Any:
         z = z.astype(np.float64)
     lse = _lse(z)
     if _is_labels(y):
-        total = np.sum(lse) - np.sum(z[_label_index(y)])
+        total = np.add.reduce(lse, axis=None) - np.add.reduce(z[_label_index(y)], axis=None)
     else:
         total = np.dot(lse.ravel(), np.sum(y, axis=-1).ravel()) - np.vdot(y, z)
         if math.isnan(total):  # −∞ logits of classes with weight 0 give 0 · (−∞)
@@ -277,8 +312,13 @@ def _sce_jvp(i: int, t: Any, out: Any, z: Any, y: Any, reduction: str = "mean") 
     return tnp.sum(ct * t)
 
 
+def _sce_batch(size: int, batched: Sequence[bool], z: Any, y: Any, reduction: str = "mean"):
+    # batched logits reach a loss only under nested Jacobians of it: rare enough to loop
+    return loop_batch(_sce, size, batched, (z, y), {"reduction": reduction})
+
+
 _sce = Primitive(_sce_impl, "softmax_cross_entropy").defvjp_joint(_sce_vjp)
-_sce.defjvp_argnum(_sce_jvp).saving("args").fresh_cotangents()
+_sce.defjvp_argnum(_sce_jvp).defbatch(_sce_batch).saving("args").fresh_cotangents()
 
 
 def softmax_cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Any:
@@ -319,12 +359,22 @@ def _sos_jvp(i: int, t: Any, out: Any, *ws: Any, scale: float = 1.0) -> Any:
     return (2.0 * scale) * tnp.sum(ws[i] * t)
 
 
+def _sos_batch(size: int, batched: Sequence[bool], *ws: Any, scale: float = 1.0) -> Any:
+    total: Any = 0.0
+    for w, bt in zip(ws, batched):  # per example: the sum over its own axes
+        axes = tuple(range(1, len(w.shape))) if bt else None
+        total = total + tnp.sum(w * w, axis=axes)
+    return tnp.broadcast_to(scale * total, (size,))
+
+
 _sos = Primitive(_sos_impl, "sum_of_squares").defvjp_argnum(_sos_vjp).defjvp_argnum(_sos_jvp)
-_sos.saving("args").fresh_cotangents()
+_sos.defbatch(_sos_batch).saving("args").fresh_cotangents()
 
 
 def sum_of_squares(*arrays: Any, scale: float = 1.0) -> Any:
     """``scale · Σ_w Σ_i w_i²`` over the given arrays: one step, gradient ``2 · scale · w``."""
     if not arrays:
         return scale * 0.0
+    if is_boxed(scale):  # a differentiated scale multiplies the (constant-scale) sum
+        return scale * _sos(*arrays, scale=1.0)
     return _sos(*arrays, scale=float(scale))

@@ -112,6 +112,8 @@ def format_number(x: float, precision: int) -> str:
 def format_value(value: Any, precision: int = 3, latex: bool = False) -> str:
     """A value for a table cell: a rounded number, a short vector, or shape and preview."""
     arr = np.asarray(value)
+    if arr.dtype.kind == "O":  # not a number: e.g. a missing bias (None)
+        return str(value)
     if arr.ndim == 0:
         if arr.dtype.kind == "b":
             return str(bool(arr))
