@@ -642,7 +642,9 @@ W2 = {
     HAND: w2_hand,
     TG_NN: w2_tracegrad_nn,
     TG: w2_tracegrad,
-    AUTOGRAD: w2_autograd, TORCH: w2_torch, JAX: w2_jax,
+    AUTOGRAD: w2_autograd,
+    TORCH: w2_torch,
+    JAX: w2_jax,
 }
 W3 = {HAND: w3_hand, TG: w3_tracegrad, AUTOGRAD: w3_autograd, TORCH: w3_torch, JAX: w3_jax}
 W4 = {HAND: w4_hand, TG: w4_tracegrad, AUTOGRAD: w4_autograd, TORCH: w4_torch, JAX: w4_jax}
