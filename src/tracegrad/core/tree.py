@@ -183,7 +183,8 @@ def _flatten(x: Any, out: list[Any]) -> TreeDef:
 
 def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
     """Rebuild a pytree of the structure ``treedef`` from ``leaves``."""
-    leaves = list(leaves)
+    if type(leaves) is not list and type(leaves) is not tuple:
+        leaves = list(leaves)
     if len(leaves) != treedef.num_leaves:
         raise ValueError(
             f"tree.unflatten: structure {treedef!r} needs {treedef.num_leaves} leaves, "

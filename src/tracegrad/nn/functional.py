@@ -181,12 +181,13 @@ def dense(x: Any, weight: Any, bias: Any = None, activation: str = "identity") -
     """
     if activation not in _FORWARD:
         raise ValueError(f"dense: activation must be one of {sorted(_FORWARD)}, got {activation!r}")
-    if len(weight.shape) != 2:
-        raise ShapeError(f"dense: weight must be 2-D (in, out), got shape {tuple(weight.shape)}")
-    if bias is not None and tuple(bias.shape) != (weight.shape[1],):
+    ws = tuple(weight.shape)
+    if len(ws) != 2:
+        raise ShapeError(f"dense: weight must be 2-D (in, out), got shape {ws}")
+    if bias is not None and tuple(bias.shape) != ws[1:]:
         raise ShapeError(
-            f"dense: bias must have shape ({weight.shape[1]},) for a weight of shape "
-            f"{tuple(weight.shape)}, got {tuple(bias.shape)}"
+            f"dense: bias must have shape ({ws[1]},) for a weight of shape {ws}, "
+            f"got {tuple(bias.shape)}"
         )
     return _dense(x, weight, bias, activation=activation)
 
@@ -195,7 +196,7 @@ def dense(x: Any, weight: Any, bias: Any = None, activation: str = "identity") -
 
 
 def _is_labels(y: Any) -> bool:
-    return dtype_of(y).kind in "iub"
+    return (y.dtype if type(y) is np.ndarray else dtype_of(y)).kind in "iub"
 
 
 def class_target(logits: Any, target: Any, fname: str) -> Any:
@@ -246,6 +247,14 @@ def _lse(z: np.ndarray) -> np.ndarray:
     return s
 
 
+def _softmax_np(z: np.ndarray) -> np.ndarray:
+    """softmax over the last axis, in one new buffer (shifted by the row maximum)."""
+    p = z - np.maximum.reduce(z, axis=-1, keepdims=True)
+    np.exp(p, out=p)
+    p /= np.add.reduce(p, axis=-1, keepdims=True)
+    return p
+
+
 def _count(z_shape: tuple[int, ...], reduction: str) -> int:
     return math.prod(z_shape[:-1]) if reduction == "mean" else 1
 
@@ -284,8 +293,7 @@ def _sce_vjp(argnums: Sequence[int], g: Any, out: Any, z: Any, y: Any,
     cts = []
     for a in argnums:
         if a == 0 and not (is_boxed(z) or is_boxed(y) or is_boxed(g)):
-            p = z - _lse(z)  # softmax, in one buffer
-            np.exp(p, out=p)
+            p = _softmax_np(z)
             if labels:
                 p[_label_index(y)] -= 1  # one label per sample: no index repeats
             else:

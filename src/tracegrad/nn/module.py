@@ -103,13 +103,18 @@ def _static_equal(a: Any, b: Any) -> bool:
         return a is b
 
 
+#: attributes a module keeps about itself: its field classification and pytree data
+_BOOKKEEPING = frozenset(("_fields", "_aux"))
+
+
 class _Fields:
     """Which attribute names are parameters, buffers, sub-modules and static data."""
 
-    __slots__ = ("params", "buffers", "modules", "static")
+    __slots__ = ("params", "buffers", "modules", "static", "children")
 
     def __init__(self, params: tuple, buffers: tuple, modules: tuple, static: tuple) -> None:
         self.params, self.buffers, self.modules, self.static = params, buffers, modules, static
+        self.children = params + modules  # the pytree children, in order
 
     def key(self) -> tuple:
         return (self.params, self.buffers, self.modules, self.static)
@@ -126,10 +131,15 @@ class _Aux:
     only, so a model, its gradient and its optimiser state keep one structure while the
     running statistics change."""
 
-    __slots__ = ("fields", "static", "buffers")
+    __slots__ = ("fields", "static", "buffers", "template")
 
     def __init__(self, fields: _Fields, static: tuple, buffers: tuple) -> None:
         self.fields, self.static, self.buffers = fields, static, buffers
+        # the __dict__ of a rebuilt module, less its children (one update instead of four)
+        self.template = dict(zip(fields.static, static))
+        self.template.update(zip(fields.buffers, buffers))
+        self.template["_fields"] = fields
+        self.template["_aux"] = self
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -218,30 +228,29 @@ class Module:
         object.__setattr__(self, name, value)
 
     def tree_flatten(self) -> tuple[list[Any], _Aux]:
-        f = self._freeze()
         d = self.__dict__
-        children = [d[n] for n in f.params] + [d[n] for n in f.modules]
-        aux = _Aux(f, tuple(d[n] for n in f.static), tuple(d[n] for n in f.buffers))
-        return children, aux
+        aux = d.get("_aux")
+        if aux is None:  # built once per instance: the static data and buffers never change
+            f = self._freeze()
+            aux = _Aux(f, tuple(d[n] for n in f.static), tuple(d[n] for n in f.buffers))
+            d["_aux"] = aux
+        return [d[n] for n in aux.fields.children], aux
 
     @classmethod
     def tree_unflatten(cls, aux: _Aux, children: list[Any]) -> Module:
         obj = object.__new__(cls)
         d = obj.__dict__
-        f = aux.fields
-        d.update(zip(f.static, aux.static))
-        d.update(zip(f.buffers, aux.buffers))
-        d.update(zip(f.params + f.modules, children))
-        d["_fields"] = f
+        d.update(aux.template)
+        d.update(zip(aux.fields.children, children))
         return obj
 
     def replace(self, **changes: Any) -> Module:
         """A copy with some attributes replaced (``dataclasses.replace`` for modules)."""
-        unknown = set(changes) - set(self.__dict__) - {"_fields"}
+        unknown = set(changes) - set(self.__dict__) - _BOOKKEEPING
         if unknown:
             raise AttributeError(f"{type(self).__name__} has no attributes {sorted(unknown)}")
         obj = object.__new__(type(self))
-        obj.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_fields"})
+        obj.__dict__.update({k: v for k, v in self.__dict__.items() if k not in _BOOKKEEPING})
         obj.__dict__.update(changes)
         obj._freeze()
         return obj
@@ -332,6 +341,7 @@ class Module:
             return self
         obj = object.__new__(type(self))
         obj.__dict__.update(self.__dict__)
+        obj.__dict__.pop("_aux", None)  # it holds the old buffers
         obj.__dict__.update(changes)
         return obj
 

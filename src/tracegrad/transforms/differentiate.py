@@ -77,9 +77,13 @@ class _Partial:
         defs = []
         for n in nums:
             leaves, td = tree.flatten(args[n])
-            self.leaves += [as_float_leaf(v, f"argument {n}") for v in leaves]
+            for v in leaves:  # float arrays, the common case, without a call
+                if type(v) is not np.ndarray or v.dtype.kind != "f":
+                    v = as_float_leaf(v, f"argument {n}")
+                self.leaves.append(v)
             defs.append(td)
-        self.treedef = tree.TreeDef(tuple, None, tuple(defs))
+        self.defs = defs
+        self.treedef = tree.TreeDef(tuple, None, tuple(defs), len(self.leaves))
         self.fname = fname
 
     def call(self, leaves: Sequence[Any]) -> Any:
@@ -101,8 +105,9 @@ class _Partial:
         return fn
 
     def rebuild(self, leaves: Sequence[Any], single: bool) -> Any:
-        parts = tree.unflatten(self.treedef, list(leaves))
-        return parts[0] if single else parts
+        if single:
+            return tree.unflatten(self.defs[0], leaves)
+        return tree.unflatten(self.treedef, leaves)
 
 
 def _split_aux(out: Any, has_aux: bool, fname: str) -> tuple[Any, Any]:
@@ -200,6 +205,8 @@ def _one_like(out: Any) -> Any:
     """The seed ȳ = 1 for a scalar output, of the output's own scalar type."""
     if type(out) is float:
         return 1.0
+    if isinstance(out, np.floating):
+        return type(out)(1.0)
     return np.ones((), dtype=dtype_of(out))[()]
 
 
