@@ -833,3 +833,43 @@ def test_float32_buffer_with_float64_contribution():
     g = tg.grad(f)(w32)
     assert g.dtype == np.float32
     np.testing.assert_allclose(g, 2.0 + w32, rtol=1e-6)
+
+
+# --- residuals: what the forward pass hands to the VJP --------------------------------
+
+
+def _exp_sum_with_residual():
+    """``sum(exp(x))`` whose VJP reads ``exp(x)`` from the forward pass when it can."""
+    seen = []
+
+    def forward(x):
+        e = np.exp(x)
+        return np.sum(e), e
+
+    prim = tg.Primitive(lambda x: forward(x)[0], "exp_sum").defresidual(forward)
+
+    def vjp(argnums, g, out, x, residual=None):
+        seen.append(residual is not None)
+        return [g * (tnp.exp(x) if residual is None else residual)]
+
+    prim.defvjp_joint(vjp).defjvp(lambda t, out, x: tnp.sum(tnp.exp(x) * t))
+    return prim, seen
+
+
+def test_reverse_mode_hands_the_residual_to_the_vjp():
+    prim, seen = _exp_sum_with_residual()
+    x = np.array([0.1, -0.4, 0.7])
+    np.testing.assert_allclose(tg.grad(prim)(x), np.exp(x), rtol=1e-15)
+    assert seen == [True]
+    # nested (second order): the rule is differentiated, so it recomputes from x
+    seen.clear()
+    np.testing.assert_allclose(tg.hessian(prim)(x), np.diag(np.exp(x)), rtol=1e-13)
+    assert seen and not all(seen)
+
+
+def test_traces_keep_no_residual_in_their_steps():
+    prim, seen = _exp_sum_with_residual()
+    x = np.array([0.1, -0.4, 0.7])
+    tr = tg.trace(lambda x: prim(x), x)
+    np.testing.assert_allclose(tr.gradient()["x"], np.exp(x), rtol=1e-15)
+    assert seen == [False]  # recomputed: a trace records arguments, not residuals

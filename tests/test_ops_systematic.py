@@ -1093,7 +1093,8 @@ def test_covers_are_honest(monkeypatch: pytest.MonkeyPatch) -> None:
     from test_registry import PRIMITIVES
 
     called: set[str] = set()
-    # every traced evaluation of a primitive runs its impl, whichever path led there
+    # every traced evaluation of a primitive runs its impl (or its forward with residuals),
+    # whichever path led there
     for prim in PRIMITIVES.values():
 
         def recording(*args, _prim=prim, _impl=prim.impl, **kwargs):
@@ -1101,6 +1102,13 @@ def test_covers_are_honest(monkeypatch: pytest.MonkeyPatch) -> None:
             return _impl(*args, **kwargs)
 
         monkeypatch.setattr(prim, "impl", recording)
+        if prim.forward_residual is not None:  # reverse mode's forward pass goes here
+
+            def recording_res(*args, _prim=prim, _fwd=prim.forward_residual, **kwargs):
+                called.add(_prim.name)
+                return _fwd(*args, **kwargs)
+
+            monkeypatch.setattr(prim, "forward_residual", recording_res)
     missing = {}
     for case in CASES:
         called.clear()

@@ -276,7 +276,7 @@ class Primitive:
 
     __slots__ = (
         "name", "impl", "vjp_rules", "jvp_rules", "vjp_argnum", "jvp_argnum", "vjp_joint",
-        "batch_rule", "saves", "fresh",
+        "batch_rule", "saves", "fresh", "forward_residual",
     )  # fmt: skip
 
     def __init__(self, impl: Callable[..., Any], name: str | None = None) -> None:
@@ -290,6 +290,7 @@ class Primitive:
         self.batch_rule: Rule | None = None
         self.saves = "all"
         self.fresh = False
+        self.forward_residual: Callable[..., tuple[Any, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -367,6 +368,14 @@ class Primitive:
         if what not in ("all", "args", "out", "shapes"):
             raise ValueError(f"saving: unknown residual kind {what!r}")
         self.saves = what
+        return self
+
+    def defresidual(self, forward: Callable[..., tuple[Any, Any]]) -> Primitive:
+        """A forward pass that also returns what the VJP would otherwise recompute:
+        ``forward(*args, **kwargs) -> (out, residual)`` on plain values. Reverse mode then
+        calls the VJP rules with ``residual=...`` (elsewhere they get none and recompute),
+        as hand-written backprop keeps the softmax of its forward pass."""
+        self.forward_residual = forward
         return self
 
     def fresh_cotangents(self) -> Primitive:

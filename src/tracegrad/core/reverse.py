@@ -98,7 +98,14 @@ class VJPTrace(Trace):
                     nested = True
             elif type(a) in box_types:
                 nested = True
-        out = prim.apply(vals, kwargs, nested)
+        if prim.forward_residual is not None and not nested and not self.keep_values:
+            try:
+                out, res = prim.forward_residual(*vals, **kwargs)
+            except ValueError:
+                out = prim.call_impl(vals, kwargs)  # raises, naming the shapes
+            kwargs = {**kwargs, "residual": res}
+        else:
+            out = prim.apply(vals, kwargs, nested)
         if prim.saves == "all" or self.keep_values:
             tape = self.tape
             tape.append((prim, vals, kwargs, out, parents))

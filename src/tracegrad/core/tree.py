@@ -35,10 +35,15 @@ _handler_cache: dict[type, tuple[Callable, Callable] | None] = {}
 class TreeDef:
     """The structure of a pytree: node type, static data and child structures."""
 
-    __slots__ = ("node", "aux", "children", "num_leaves")
+    __slots__ = ("node", "aux", "children", "num_leaves", "rebuild")
 
     def __init__(
-        self, node: Any, aux: Hashable, children: tuple[TreeDef, ...], num_leaves: int = -1
+        self,
+        node: Any,
+        aux: Hashable,
+        children: tuple[TreeDef, ...],
+        num_leaves: int = -1,
+        rebuild: Callable[[Hashable, list[Any]], Any] | None = None,
     ) -> None:
         self.node = node
         self.aux = aux
@@ -46,6 +51,8 @@ class TreeDef:
         if num_leaves < 0:
             num_leaves = 1 if node is _LEAF else sum(c.num_leaves for c in children)
         self.num_leaves = num_leaves
+        #: the node type's unflatten function (found once here, not on every rebuild)
+        self.rebuild = rebuild if rebuild is not None or node is _LEAF else _handler_of(node)[1]
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -178,7 +185,7 @@ def _flatten(x: Any, out: list[Any]) -> TreeDef:
     children, aux = h[0](x)
     start = len(out)
     defs = tuple([_flatten(c, out) for c in children])
-    return TreeDef(node, aux, defs, len(out) - start)
+    return TreeDef(node, aux, defs, len(out) - start, h[1])
 
 
 def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
@@ -198,7 +205,7 @@ def _unflatten(td: TreeDef, it: Any) -> Any:
     if td.node is _LEAF:
         return next(it)
     children = [next(it) if c.node is _LEAF else _unflatten(c, it) for c in td.children]
-    return _handler_of(td.node)[1](td.aux, children)
+    return td.rebuild(td.aux, children)
 
 
 def leaves(tree: Any) -> list[Any]:

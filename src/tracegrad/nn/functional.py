@@ -273,6 +273,11 @@ def _masked(y: Any, logp: Any) -> Any:
 
 
 def _sce_impl(z: Any, y: Any, reduction: str = "mean") -> Any:
+    return _sce_forward(z, y, reduction)[0]
+
+
+def _sce_forward(z: Any, y: Any, reduction: str = "mean") -> tuple[Any, np.ndarray]:
+    """The loss and, for the VJP, the log-sum-exp of each sample ``(..., 1)``."""
     z = np.asarray(z)
     if z.dtype.kind != "f":
         z = z.astype(np.float64)
@@ -283,17 +288,21 @@ def _sce_impl(z: Any, y: Any, reduction: str = "mean") -> Any:
         total = np.dot(lse.ravel(), np.sum(y, axis=-1).ravel()) - np.vdot(y, z)
         if math.isnan(total):  # −∞ logits of classes with weight 0 give 0 · (−∞)
             total = -np.sum(y * _masked(y, z - lse))
-    return z.dtype.type(total / _count(z.shape, reduction))
+    return z.dtype.type(total / _count(z.shape, reduction)), lse
 
 
 def _sce_vjp(argnums: Sequence[int], g: Any, out: Any, z: Any, y: Any,
-             reduction: str = "mean") -> list[Any]:  # fmt: skip
+             reduction: str = "mean", residual: Any = None) -> list[Any]:  # fmt: skip
     scale = g / _count(z.shape, reduction)
     labels = _is_labels(y)
     cts = []
     for a in argnums:
         if a == 0 and not (is_boxed(z) or is_boxed(y) or is_boxed(g)):
-            p = _softmax_np(z)
+            if residual is None:
+                p = _softmax_np(z)
+            else:  # exp(z - logsumexp(z)), from the forward pass's log-sum-exp
+                p = z - residual
+                np.exp(p, out=p)
             if labels:
                 p[_label_index(y)] -= 1  # one label per sample: no index repeats
             else:
@@ -326,7 +335,8 @@ def _sce_batch(size: int, batched: Sequence[bool], z: Any, y: Any, reduction: st
 
 
 _sce = Primitive(_sce_impl, "softmax_cross_entropy").defvjp_joint(_sce_vjp)
-_sce.defjvp_argnum(_sce_jvp).defbatch(_sce_batch).saving("args").fresh_cotangents()
+_sce.defjvp_argnum(_sce_jvp).defbatch(_sce_batch).defresidual(_sce_forward)
+_sce.saving("args").fresh_cotangents()
 
 
 def softmax_cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Any:

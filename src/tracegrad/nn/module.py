@@ -277,9 +277,27 @@ class Module:
             _join(p, n): m.__dict__[n] for p, m in self.named_modules() for n in m._freeze().params
         }
 
+    def modules(self) -> list[Module]:
+        """This module and all its descendants, in the order of :meth:`named_modules`."""
+        out: list[Module] = []
+        self._collect_modules(out)
+        return out
+
+    def _collect_modules(self, out: list[Module]) -> None:
+        # a loop with a list, not nested generators: penalties walk the model every step
+        out.append(self)
+        d = self.__dict__
+        for name in self._freeze().modules:
+            value = d[name]
+            if isinstance(value, Module):
+                value._collect_modules(out)
+            else:
+                for m in value:
+                    m._collect_modules(out)
+
     def parameters(self) -> list[Any]:
         """The parameter arrays, in ``tg.tree.leaves`` order."""
-        return list(self.named_parameters().values())
+        return [m.__dict__[n] for m in self.modules() for n in m._freeze().params]
 
     def state(self) -> dict[str, Any]:
         """Buffers (non-trainable state such as running statistics) by path."""
@@ -294,7 +312,7 @@ class Module:
     def weights(self) -> list[Any]:
         """The parameters that weight penalties apply to (see ``_weight_names``)."""
         out = []
-        for _, m in self.named_modules():
+        for m in self.modules():
             names = type(m)._weight_names
             for n in m._freeze().params:
                 v = m.__dict__[n]
