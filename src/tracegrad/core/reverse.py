@@ -173,14 +173,26 @@ def record(
     return values, indices, trace
 
 
+def _joint_cotangents(
+    prim: Primitive, parents: Sequence[tuple[int, int]], g: Any, out: Any, args: list, kwargs: dict
+) -> Sequence[Any]:
+    """The cotangents of the traced arguments from the primitive's joint VJP rule."""
+    cts = prim.vjp_joint(tuple(a for a, _ in parents), g, out, *args, **kwargs)
+    if len(cts) != len(parents):
+        raise ValueError(
+            f"the joint VJP rule of `{prim.name}` returned {len(cts)} cotangent(s) for "
+            f"{len(parents)} differentiated argument(s)"
+        )
+    return cts
+
+
 def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) -> list[Any]:
     """Sweep cotangents from ``seeds`` (``(index, cotangent)`` pairs) back to the inputs.
 
     Implements v̄_i = Σ_k v̄_k ∂v_k/∂v_i over the reversed tape: each step hands its
     cotangent to its parents through the primitive's VJP rule, and contributions to a
     value used several times are summed (into a buffer the sweep owns, when it has one).
-    Returns one cotangent per input (``None`` for
-    inputs the seeds do not reach).
+    Returns one cotangent per input (``None`` for inputs the seeds do not reach).
     """
     if not seeds:
         return [None] * n_inputs
@@ -198,17 +210,10 @@ def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) 
         cts[i] = None  # release as we go: memory falls during the sweep
         prim, args, kwargs, out, parents = tape[i]
         rules = prim.vjp_rules
-        joint = prim.vjp_joint
-        if joint is not None:
-            joint_cts = joint(tuple(a for a, _ in parents), g, out, *args, **kwargs)
-            if len(joint_cts) != len(parents):
-                raise ValueError(
-                    f"the joint VJP rule of `{prim.name}` returned {len(joint_cts)} "
-                    f"cotangent(s) for {len(parents)} differentiated argument(s)"
-                )
-        for k, (argnum, p) in enumerate(parents):
-            if joint is not None:
-                c = joint_cts[k]
+        joint = prim.vjp_joint and iter(_joint_cotangents(prim, parents, g, out, args, kwargs))
+        for argnum, p in parents:
+            if joint:
+                c = next(joint)
             else:
                 rule = rules[argnum] if argnum < len(rules) else None
                 if rule is None:
@@ -218,28 +223,24 @@ def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) 
                 else:  # the common case, kept free of method calls and keyword packing
                     c = rule(g, out, *args)
             a = args[argnum]
-            if type(c) is np.ndarray and type(a) is np.ndarray:  # the common case, inlined
-                if c.shape != a.shape:
-                    c = unbroadcast(c, a.shape)
-            elif type(c) is not float or type(a) is not float:  # two floats: both scalars
-                shape = shape_of(a)
-                if shape_of(c) != shape:
-                    c = unbroadcast(c, shape)
+            if type(c) is not float or type(a) is not float:  # two floats: both scalars
+                if type(c) is np.ndarray and type(a) is np.ndarray:
+                    if c.shape != a.shape:
+                        c = unbroadcast(c, a.shape)
+                else:
+                    shape = shape_of(a)
+                    if shape_of(c) != shape:
+                        c = unbroadcast(c, shape)
             prev = cts[p]
             if prev is None:
                 cts[p] = c
                 if prim.fresh and type(c) is np.ndarray and c.base is None:  # not a view
                     owned.add(p)
-            elif (
-                p in owned
-                and type(prev) is np.ndarray
-                and type(c) is np.ndarray
-                and prev.shape == c.shape
-                and prev.dtype == c.dtype
-            ):
+            elif type(prev) is not np.ndarray or type(c) is not np.ndarray:
+                cts[p] = prev + c  # floats, boxes: a new value
+            elif p in owned and prev.shape == c.shape and prev.dtype == c.dtype:
                 np.add(prev, c, out=prev)
             else:
-                cts[p] = prev = prev + c
-                if type(prev) is np.ndarray:
-                    owned.add(p)
+                cts[p] = prev + c
+                owned.add(p)
     return cts[:n_inputs] + [None] * (n_inputs - len(cts))
