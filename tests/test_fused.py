@@ -873,3 +873,16 @@ def test_traces_keep_no_residual_in_their_steps():
     tr = tg.trace(lambda x: prim(x), x)
     np.testing.assert_allclose(tr.gradient()["x"], np.exp(x), rtol=1e-15)
     assert seen == [False]  # recomputed: a trace records arguments, not residuals
+
+
+def test_replace_keeps_layer_shapes_consistent():
+    """Layers call the fused step without re-checking: replace() guards the shapes."""
+    layer = nn.Linear(3, 2, rng=0)
+    with pytest.raises(
+        ShapeError, match=r"Linear.replace: bias must have shape \(2,\), got \(4, 2\)"
+    ):
+        layer.replace(bias=np.zeros((4, 2)))
+    with pytest.raises(ShapeError, match=r"weight must have shape \(3, 2\), got \(3,\)"):
+        layer.replace(weight=np.zeros(3))
+    ok = layer.replace(weight=np.ones((3, 2)))
+    np.testing.assert_allclose(ok(np.ones((1, 3))), 3.0 + layer.bias[None])

@@ -13,8 +13,7 @@ confusion): a trace only ever touches boxes it created.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -134,22 +133,27 @@ class Trace:
             )
 
 
-@contextmanager
-def new_trace(cls: type[Trace], *args: Any) -> Iterator[Trace]:
+class new_trace:  # noqa: N801 (used as a function: ``with new_trace(cls) as trace``)
     """Push a trace one level above the current top; pop it even if the body raises.
 
     Once popped the trace is inactive: a box of it that escaped (stored in a global, a
     closure) raises a clear error when used, instead of silently giving wrong results.
+    (A class rather than a generator-based context manager: every transform enters one.)
     """
-    stack = _state.stack
-    level = stack[-1].level + 1 if stack else 1
-    trace = cls(level, *args)
-    stack.append(trace)
-    try:
-        yield trace
-    finally:
-        trace.active = False
-        stack.pop()
+
+    __slots__ = ("trace",)
+
+    def __init__(self, cls: type[Trace], *args: Any) -> None:
+        stack = _state.stack
+        self.trace = cls(stack[-1].level + 1 if stack else 1, *args)
+
+    def __enter__(self) -> Trace:
+        _state.stack.append(self.trace)
+        return self.trace
+
+    def __exit__(self, *exc: object) -> None:
+        self.trace.active = False
+        _state.stack.pop()
 
 
 class Box:

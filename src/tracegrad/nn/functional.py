@@ -192,6 +192,9 @@ def dense(x: Any, weight: Any, bias: Any = None, activation: str = "identity") -
     return _dense(x, weight, bias, activation=activation)
 
 
+dense.primitive = _dense  # type: ignore[attr-defined]  # for callers that checked the shapes
+
+
 # --- softmax cross-entropy from logits ------------------------------------------------
 
 

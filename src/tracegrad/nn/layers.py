@@ -93,7 +93,7 @@ class Linear(Module):
 
     def forward(self, x: Any) -> Any:
         self._check_input(x)
-        return dense(x, self.weight, self.bias)
+        return dense.primitive(x, self.weight, self.bias, activation="identity")
 
     def extra_repr(self) -> str:
         return f"{self.in_features} → {self.out_features}, bias={self.bias is not None}"
@@ -189,8 +189,8 @@ class MLP(Module):
             if fused is None:
                 x = fn(layer(x))
             else:  # one step for the layer and its activation (tracegrad.nn.functional)
-                layer._check_input(x)
-                x = dense(x, layer.weight, layer.bias, fused)
+                layer._check_input(x)  # a layer's own weight and bias always fit together
+                x = dense.primitive(x, layer.weight, layer.bias, activation=fused)
         return x
 
     def extra_repr(self) -> str:

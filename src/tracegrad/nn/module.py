@@ -253,6 +253,13 @@ class Module:
         obj.__dict__.update({k: v for k, v in self.__dict__.items() if k not in _BOOKKEEPING})
         obj.__dict__.update(changes)
         obj._freeze()
+        expected = obj._array_shapes()
+        for name, value in changes.items():  # the layers' fused steps rely on these shapes
+            if name in expected and value is not None and np.shape(value) != expected[name]:
+                raise ShapeError(
+                    f"{type(self).__name__}.replace: {name} must have shape {expected[name]}, "
+                    f"got {np.shape(value)}"
+                )
         return obj
 
     def _children(self) -> Iterator[tuple[str, Module]]:
