@@ -886,3 +886,11 @@ def test_replace_keeps_layer_shapes_consistent():
         layer.replace(weight=np.zeros(3))
     ok = layer.replace(weight=np.ones((3, 2)))
     np.testing.assert_allclose(ok(np.ones((1, 3))), 3.0 + layer.bias[None])
+
+
+@pytest.mark.parametrize("dtype", [np.intp, np.int32, np.int16])
+@pytest.mark.parametrize("bad", [-1, 4, -(2**15)])
+def test_labels_out_of_range_are_rejected_in_every_integer_type(dtype, bad):
+    labels = np.array([0, bad, 2]).astype(dtype)
+    with pytest.raises(ValueError, match=r"class labels must lie in \[0, 4\)"):
+        nn.cross_entropy(np.zeros((3, 4)), labels)

@@ -220,7 +220,11 @@ def class_target(logits: Any, target: Any, fname: str) -> Any:
             )
         labels = np.asarray(target)
         c = zs[-1]
-        if labels.size and (labels.min() < 0 or labels.max() >= c):
+        if labels.dtype == np.intp:  # as unsigned, a negative label is huge: one maximum
+            bad = labels.size and np.maximum.reduce(labels.view(np.uintp), axis=None) >= c
+        else:
+            bad = labels.size and (labels.min() < 0 or labels.max() >= c)
+        if bad:
             raise ValueError(
                 f"{fname}: class labels must lie in [0, {c}) for {c} classes, got values in "
                 f"[{labels.min()}, {labels.max()}]"
@@ -238,10 +242,9 @@ def class_target(logits: Any, target: Any, fname: str) -> Any:
 
 
 def _lse(z: np.ndarray) -> np.ndarray:
-    """logsumexp over the last axis, kept: ``(..., 1)``."""
+    """logsumexp over the last axis, kept: ``(..., 1)``; shifted by the row maximum, so
+    a row whose maximum is ±inf or nan gives nan (see :func:`_sce_forward`)."""
     m = np.maximum.reduce(z, axis=-1, keepdims=True)
-    if not math.isfinite(np.add.reduce(m, axis=None)):  # a row of ±inf or nan: careful
-        return stable_logsumexp(z, -1)
     e = z - m
     np.exp(e, out=e)
     s = np.add.reduce(e, axis=-1, keepdims=True)
@@ -285,13 +288,20 @@ def _sce_forward(z: Any, y: Any, reduction: str = "mean") -> tuple[Any, np.ndarr
     if z.dtype.kind != "f":
         z = z.astype(np.float64)
     lse = _lse(z)
-    if _is_labels(y):
-        total = np.add.reduce(lse, axis=None) - np.add.reduce(z[_label_index(y)], axis=None)
-    else:
-        total = np.dot(lse.ravel(), np.sum(y, axis=-1).ravel()) - np.vdot(y, z)
-        if math.isnan(total):  # −∞ logits of classes with weight 0 give 0 · (−∞)
-            total = -np.sum(y * _masked(y, z - lse))
+    total = _sce_total(z, y, lse)
+    if not math.isfinite(total):  # rows of infinities, or 0 · (−∞): the careful forms
+        lse = stable_logsumexp(z, -1)
+        total = _sce_total(z, y, lse, masked=True)
     return z.dtype.type(total / _count(z.shape, reduction)), lse
+
+
+def _sce_total(z: np.ndarray, y: Any, lse: np.ndarray, masked: bool = False) -> Any:
+    """``Σ_samples Σ_c y_c (lse − z_c)``; ``masked``: 0 where ``y_c = 0`` and ``z_c = −∞``."""
+    if _is_labels(y):
+        return np.add.reduce(lse, axis=None) - np.add.reduce(z[_label_index(y)], axis=None)
+    if masked:
+        return -np.sum(y * _masked(y, z - lse))
+    return np.dot(lse.ravel(), np.sum(y, axis=-1).ravel()) - np.vdot(y, z)
 
 
 def _sce_vjp(argnums: Sequence[int], g: Any, out: Any, z: Any, y: Any,

@@ -56,6 +56,8 @@ def as_float_leaf(x: Any, where: str) -> Any:
 
 
 def _argnums(argnums: int | Sequence[int], nargs: int, fname: str) -> tuple[int, ...]:
+    if type(argnums) is int and 0 <= argnums < nargs:
+        return (argnums,)
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for n in nums:
         if not isinstance(n, int) or not -nargs <= n < nargs:
@@ -87,10 +89,12 @@ class _Partial:
         self.fname = fname
 
     def call(self, leaves: Sequence[Any]) -> Any:
-        parts = tree.unflatten(self.treedef, list(leaves))
         args = list(self.args)
-        for n, p in zip(self.nums, parts):
-            args[n] = p
+        if len(self.nums) == 1:  # the common case, without the tuple around the argument
+            args[self.nums[0]] = tree.unflatten(self.defs[0], leaves)
+        else:
+            for n, p in zip(self.nums, tree.unflatten(self.treedef, leaves)):
+                args[n] = p
         return self.f(*args, **self.kwargs)
 
     def flat(self, has_aux: bool = False) -> Callable[..., list[Any]]:
