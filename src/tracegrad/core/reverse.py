@@ -177,7 +177,7 @@ def _joint_cotangents(
     prim: Primitive, parents: Sequence[tuple[int, int]], g: Any, out: Any, args: list, kwargs: dict
 ) -> Sequence[Any]:
     """The cotangents of the traced arguments from the primitive's joint VJP rule."""
-    cts = prim.vjp_joint(tuple(a for a, _ in parents), g, out, *args, **kwargs)
+    cts = prim.vjp_joint(tuple([a for a, _ in parents]), g, out, *args, **kwargs)
     if len(cts) != len(parents):
         raise ValueError(
             f"the joint VJP rule of `{prim.name}` returned {len(cts)} cotangent(s) for "

@@ -85,8 +85,12 @@ class _Partial:
                 self.leaves.append(v)
             defs.append(td)
         self.defs = defs
-        self.treedef = tree.TreeDef(tuple, None, tuple(defs), len(self.leaves))
         self.fname = fname
+
+    @property
+    def treedef(self) -> tree.TreeDef:
+        """The structure of the differentiated arguments, as a tuple of them."""
+        return tree.TreeDef(tuple, None, tuple(self.defs), len(self.leaves))
 
     def call(self, leaves: Sequence[Any]) -> Any:
         args = list(self.args)
