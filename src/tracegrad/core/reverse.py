@@ -119,7 +119,7 @@ class VJPTrace(Trace):
         out = prim(v) if type(v) in box_types else prim.impl(v)
         parents = ((0, x._index),)
         # a float result has nothing worth pruning (and scalar chains are all floats)
-        if prim.saves == "all" or type(out) is float or self.keep_values:
+        if type(out) is float or prim.saves == "all" or self.keep_values:
             tape = self.tape
             tape.append((prim, [v], _NO_KWARGS, out, parents))
             return VJPBox(out, self, len(tape) - 1)
@@ -142,7 +142,7 @@ class VJPTrace(Trace):
                 out = prim.impl(x, y)
             except ValueError:
                 out = prim.call_impl((x, y), _NO_KWARGS)  # raises, naming the shapes
-        if prim.saves == "all" or type(out) is float or self.keep_values:
+        if type(out) is float or prim.saves == "all" or self.keep_values:
             tape = self.tape
             tape.append((prim, [x, y], _NO_KWARGS, out, parents))
             return VJPBox(out, self, len(tape) - 1)

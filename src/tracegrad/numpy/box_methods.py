@@ -59,24 +59,26 @@ def _reduction(fn: Any) -> Any:
     return method
 
 
+# the forward operators are the public functions themselves (self is their first
+# argument): one Python frame less on every traced operator
 _methods: dict[str, Any] = {
-    "__add__": lambda s, o: ew.add(s, o),
+    "__add__": ew.add,
     "__radd__": lambda s, o: ew.add(o, s),
-    "__sub__": lambda s, o: ew.subtract(s, o),
+    "__sub__": ew.subtract,
     "__rsub__": lambda s, o: ew.subtract(o, s),
-    "__mul__": lambda s, o: ew.multiply(s, o),
+    "__mul__": ew.multiply,
     "__rmul__": lambda s, o: ew.multiply(o, s),
-    "__truediv__": lambda s, o: ew.divide(s, o),
+    "__truediv__": ew.divide,
     "__rtruediv__": lambda s, o: ew.divide(o, s),
     "__pow__": _pow,
     "__rpow__": lambda s, o: ew.power(o, s),
-    "__mod__": lambda s, o: ew.remainder(s, o),
+    "__mod__": ew.remainder,
     "__rmod__": lambda s, o: ew.remainder(o, s),
     "__floordiv__": lambda s, o: nd.floor_divide(s, o),
     "__rfloordiv__": lambda s, o: nd.floor_divide(o, s),
-    "__matmul__": lambda s, o: c.matmul(s, o),
+    "__matmul__": c.matmul,
     "__rmatmul__": lambda s, o: c.matmul(o, s),
-    "__neg__": lambda s: ew.negative(s),
+    "__neg__": ew.negative,
     "__pos__": lambda s: s,
     "__abs__": lambda s: ew.abs(s),
     "__lt__": lambda s, o: nd.less(s, o),
