@@ -211,7 +211,7 @@ def class_target(logits: Any, target: Any, fname: str) -> Any:
     if not zs:
         raise ShapeError(f"{fname}: predictions must have a class axis, got shape {zs}")
     traced = is_boxed(target)
-    ts = tuple(target.shape) if traced else np.shape(target)
+    ts = tuple(target.shape) if traced or type(target) is np.ndarray else np.shape(target)
     # bool rows of the logits' shape are one-hot weights; other integers and bools labels
     if not traced and _is_labels(target) and not (dtype_of(target).kind == "b" and ts == zs):
         if ts != zs[:-1]:
