@@ -15,7 +15,8 @@ splits a gradient into
 in µs per operation, and gives the same split in ms for one value-and-gradient of the
 64-256-256-10 tanh MLP at batch 32 and 256 written with tracegrad.numpy operations, and
 the time of one value-and-gradient of the same network written with ``tg.nn`` (``MLP``,
-``cross_entropy``, ``l2_penalty``).
+``cross_entropy``, ``l2_penalty``), and of a tiny one (4-3-3-2, batch 2) whose time is
+the fixed cost of a step.
 """
 
 from __future__ import annotations
@@ -91,6 +92,15 @@ for batch in (32, 256):
         return tg.nn.cross_entropy(m(X), labels) + tg.nn.l2_penalty(m, 2e-4)
     vg = tg.value_and_grad(nn_loss)
     out[f"nn{batch}"] = [best(lambda: vg(model), 30) * 1e3]
+
+# a tiny network (4-3-3-2, batch 2): the NumPy work is negligible, what is left is the
+# fixed cost of a step (boxing, dispatch, tape, sweep, pytree handling), in µs
+Xs, ls = rng.standard_normal((2, 4)), np.array([0, 1])
+tiny = tg.nn.MLP((4, 3, 3, 2), "tanh", rng=0)
+vg_tiny = tg.value_and_grad(
+    lambda m: tg.nn.cross_entropy(m(Xs), ls) + tg.nn.l2_penalty(m, 2e-4)
+)
+out["tiny"] = [best(lambda: vg_tiny(tiny), 300) * 1e6]
 print(json.dumps(out))
 """
 
@@ -138,12 +148,13 @@ def main() -> None:
     print(
         "| commit | chain: op / recording / sweep, µs per op "
         "| MLP b32: op / recording / sweep, ms | MLP b256: op / recording / sweep, ms "
-        "| tg.nn MLP value_and_grad, b32 / b256, ms |"
+        "| tg.nn MLP value_and_grad, b32 / b256, ms | tg.nn tiny value_and_grad, µs |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for label, m in rows:
         cells = [" / ".join(f"{v:.2f}" for v in m[k]) for k in ("chain", "mlp32", "mlp256")]
         cells.append(f"{m['nn32'][0]:.3f} / {m['nn256'][0]:.2f}")
+        cells.append(f"{m['tiny'][0]:.0f}")
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 

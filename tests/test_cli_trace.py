@@ -9,15 +9,18 @@ import pytest
 F002 = "ln(x1) + x1*x2 - sin(x2)"
 
 
-def tg(*args, check=False):
-    r = subprocess.run(
+def tg(*args, cwd=None, path=None):
+    """Run ``tracegrad ARGS`` as a user would; ``path``: the PATH it sees."""
+    env = None if path is None else {**os.environ, "PATH": path}
+    return subprocess.run(
         [sys.executable, "-m", "tracegrad", *args],
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=cwd,
+        env=env,
         encoding="utf-8",
     )
-    return r
 
 
 def test_trace_text():
@@ -134,14 +137,7 @@ def test_check_agrees_and_disagrees():
     ],
 )
 def test_malformed_input_is_one_line_exit_2(args, words, tmp_path):
-    r = subprocess.run(
-        [sys.executable, "-m", "tracegrad", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        encoding="utf-8",
-    )
+    r = tg(*args, cwd=tmp_path)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
@@ -201,15 +197,8 @@ def _fake_dot(tmp_path, script):
 
 def test_failing_graphviz_is_a_usage_error(tmp_path):
     bin_dir = _fake_dot(tmp_path, "cat >/dev/null; echo 'Error: <stdin>: syntax error' >&2; exit 1")
-    r = subprocess.run(
-        [sys.executable, "-m", "tracegrad", "trace", "x*2", "--at", "x=1"]
-        + ["--dot", str(tmp_path / "g.svg")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        encoding="utf-8",
-        env={**os.environ, "PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", "")},
-    )
+    path = str(bin_dir) + os.pathsep + os.environ.get("PATH", "")
+    r = tg("trace", "x*2", "--at", "x=1", "--dot", str(tmp_path / "g.svg"), path=path)
     one_line_error(r, "dot failed (exit status 1): Error: <stdin>: syntax error")
     assert not (tmp_path / "g.svg").exists()
 
@@ -217,15 +206,7 @@ def test_failing_graphviz_is_a_usage_error(tmp_path):
 def test_missing_graphviz_fails_before_printing(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    r = subprocess.run(
-        [sys.executable, "-m", "tracegrad", "trace", "x*2", "--at", "x=1"]
-        + ["--dot", str(tmp_path / "g.png")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        encoding="utf-8",
-        env={**os.environ, "PATH": str(empty)},
-    )
+    r = tg("trace", "x*2", "--at", "x=1", "--dot", str(tmp_path / "g.png"), path=str(empty))
     one_line_error(r, "Graphviz")
     assert r.stdout == ""
 

@@ -354,3 +354,15 @@ def test_predictor_output_is_validated_and_defaults_by_task():
         nn.Predictor(net, scaler, task="classification", feature_names="ab", output="prob")
     with pytest.raises(ValueError, match=r"one of 'values' for regression, got 'logits'"):
         nn.Predictor(reg_net, scaler, task="regression", feature_names="ab", output="logits")
+
+
+def test_modules_walks_the_model_in_named_modules_order():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), "tanh", nn.Residual(nn.Linear(4, 4, rng=1)))
+    assert model.modules() == [m for _, m in model.named_modules()]
+    assert [type(m).__name__ for m in model.modules()] == [
+        "Sequential", "Linear", "Activation", "Residual", "Linear"
+    ]  # fmt: skip
+    params = model.parameters()
+    assert len(params) == 4  # weight and bias of the two Linear layers
+    assert all(a is b for a, b in zip(params, model.named_parameters().values()))
+    assert all(a is b for a, b in zip(params, tg.tree.leaves(model)))

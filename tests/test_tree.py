@@ -180,3 +180,9 @@ def test_defaultdict_round_trip():
     back = tree.unflatten(td, leaves)
     assert type(back) is collections.defaultdict and back.default_factory is list
     assert dict(back) == {"a": 2.0, "b": 1.0}
+
+
+def test_unflatten_takes_any_iterable_of_leaves():
+    td = tree.structure({"a": 1.0, "b": (2.0, 3.0)})
+    assert tree.unflatten(td, iter([4.0, 5.0, 6.0])) == {"a": 4.0, "b": (5.0, 6.0)}
+    assert tree.unflatten(td, (x for x in (7.0, 8.0, 9.0))) == {"a": 7.0, "b": (8.0, 9.0)}

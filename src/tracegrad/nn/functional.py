@@ -35,6 +35,7 @@ import numpy as np
 import tracegrad.numpy as tnp
 from tracegrad.core.batching import loop_batch
 from tracegrad.core.primitive import Primitive, ShapeError, dtype_of, get_value, is_boxed
+from tracegrad.nn.activations import ACTIVATIONS
 from tracegrad.numpy.reductions import stable_logsumexp
 
 __all__ = ["FUSED_ACTIVATIONS", "class_target", "dense", "softmax_cross_entropy", "sum_of_squares"]
@@ -163,8 +164,7 @@ def _dense_batch(size: int, batched: Sequence[bool], x: Any, W: Any, b: Any = No
     z = tnp.matmul(x3, W if batched[1] else tnp.reshape(W, (1, n_in, n_out)))
     if b is not None:
         z = z + (tnp.reshape(b, (size, 1, n_out)) if batched[2] else b)
-    fn = {"identity": None, "tanh": tnp.tanh, "sigmoid": tnp.sigmoid, "relu": tnp.relu}[activation]
-    return tnp.reshape(z if fn is None else fn(z), (size, *lead, n_out))
+    return tnp.reshape(ACTIVATIONS[activation](z), (size, *lead, n_out))
 
 
 _dense = Primitive(_dense_impl, "dense").defvjp_joint(_dense_vjp).defjvp_argnum(_dense_jvp)
@@ -242,26 +242,6 @@ def class_target(logits: Any, target: Any, fname: str) -> Any:
     return np.asarray(target, dtype=dt if dt.kind == "f" else np.float64)
 
 
-def _lse(z: np.ndarray) -> np.ndarray:
-    """logsumexp over the last axis, kept: ``(..., 1)``; shifted by the row maximum, so
-    a row whose maximum is ±inf or nan gives nan (see :func:`_sce_forward`)."""
-    m = np.maximum.reduce(z, axis=-1, keepdims=True)
-    e = z - m
-    np.exp(e, out=e)
-    s = np.add.reduce(e, axis=-1, keepdims=True)
-    np.log(s, out=s)
-    s += m
-    return s
-
-
-def _softmax_np(z: np.ndarray) -> np.ndarray:
-    """softmax over the last axis, in one new buffer (shifted by the row maximum)."""
-    p = z - np.maximum.reduce(z, axis=-1, keepdims=True)
-    np.exp(p, out=p)
-    p /= np.add.reduce(p, axis=-1, keepdims=True)
-    return p
-
-
 def _count(z_shape: tuple[int, ...], reduction: str) -> int:
     return math.prod(z_shape[:-1]) if reduction == "mean" else 1
 
@@ -288,10 +268,9 @@ def _sce_forward(z: Any, y: Any, reduction: str = "mean") -> tuple[Any, np.ndarr
     z = np.asarray(z)
     if z.dtype.kind != "f":
         z = z.astype(np.float64)
-    lse = _lse(z)
+    lse = stable_logsumexp(z, -1)
     total = _sce_total(z, y, lse)
-    if not math.isfinite(total):  # rows of infinities, or 0 · (−∞): the careful forms
-        lse = stable_logsumexp(z, -1)
+    if math.isnan(total) and not _is_labels(y):  # −∞ logits of weight-0 classes: 0 · (−∞)
         total = _sce_total(z, y, lse, masked=True)
     return z.dtype.type(total / _count(z.shape, reduction)), lse
 
@@ -312,11 +291,10 @@ def _sce_vjp(argnums: Sequence[int], g: Any, out: Any, z: Any, y: Any,
     cts = []
     for a in argnums:
         if a == 0 and not (is_boxed(z) or is_boxed(y) or is_boxed(g)):
-            if residual is None:
-                p = _softmax_np(z)
-            else:  # exp(z - logsumexp(z)), from the forward pass's log-sum-exp
-                p = z - residual
-                np.exp(p, out=p)
+            # softmax: exp(z − logsumexp(z)), in one buffer, with the forward pass's
+            # log-sum-exp where reverse mode kept it
+            p = z - (stable_logsumexp(z, -1) if residual is None else residual)
+            np.exp(p, out=p)
             if labels:
                 p[_label_index(y)] -= 1  # one label per sample: no index repeats
             else:

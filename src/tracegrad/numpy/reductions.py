@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -155,9 +156,11 @@ cumsum.defbatch(_cumsum_batch).saving("shapes")
 def stable_logsumexp(x: np.ndarray, axis: Any) -> np.ndarray:
     """log(sum(exp(x))) with the reduced axes kept, shifted by the maximum so that no
     exp overflows (an all -inf slice gives -inf, not nan)."""
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0).astype(m.dtype)
-    return np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)
+    # infinite or nan maxima are rare: one check, then shift those slices by 0 instead
+    if not math.isfinite(np.add.reduce(m, axis=None)):
+        m = np.where(np.isfinite(m), m, 0).astype(m.dtype)
+    return np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True)) + m
 
 
 def _logsumexp_impl(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
