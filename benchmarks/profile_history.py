@@ -1,11 +1,12 @@
 """Where the time per traced operation goes, for several commits, measured in one run.
 
-    python benchmarks/profile_history.py [COMMIT ...]    (default: HEAD)
+    python benchmarks/profile_history.py [--rounds N] [COMMIT ...]    (default: HEAD)
 
 Each commit is checked out into a temporary git worktree and measured in its own
-subprocess (same interpreter, same NumPy, 1 BLAS thread), one after the other, so the
-figures of a row are comparable. For the scalar chain of bench_core (1,001 ops) it
-splits a gradient into
+subprocess (same interpreter, same NumPy, 1 BLAS thread); the commits are visited in
+turn for ``--rounds`` rounds (default 3) and each figure is the smallest seen, so that
+a slow spell of the shared machine does not decide a row. For the scalar chain of
+bench_core (1,001 ops) it splits a gradient into
 
 - op: evaluating the operations themselves (tracegrad.numpy on plain values),
 - recording: what a traced evaluation adds to that (boxing, dispatch to the trace,
@@ -105,46 +106,61 @@ print(json.dumps(out))
 """
 
 
-def measure(commit: str) -> dict:
+def probe(tree: str, cwd: str) -> dict:
+    """One run of the probe on the checkout at ``tree``, in its own interpreter."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.path.join(tree, "src"),
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE], env=env, cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure(commits: list[str], rounds: int) -> list[dict]:
+    """Each commit's figures, the smallest over ``rounds`` rounds that visit the commits in
+    turn (a process that lands on a slow spell of the shared machine does not decide)."""
     with tempfile.TemporaryDirectory() as tmp:
-        tree = os.path.join(tmp, "tree")
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", tree, commit], check=True
-        )
-        try:
-            env = dict(
-                os.environ,
-                PYTHONPATH=os.path.join(tree, "src"),
-                OMP_NUM_THREADS="1",
-                OPENBLAS_NUM_THREADS="1",
-                MKL_NUM_THREADS="1",
-            )
-            proc = subprocess.run(
-                [sys.executable, "-c", _PROBE],
-                env=env,
-                cwd=tmp,
-                capture_output=True,
-                text=True,
+        trees = [os.path.join(tmp, f"tree{i}") for i in range(len(commits))]
+        for tree, commit in zip(trees, commits):
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", tree, commit],
                 check=True,
             )
-            return json.loads(proc.stdout.strip().splitlines()[-1])
+        try:
+            best: list[dict] = [{} for _ in commits]
+            for _ in range(rounds):
+                for b, tree in zip(best, trees):
+                    for k, vs in probe(tree, tmp).items():
+                        b[k] = vs if k not in b else [min(u, v) for u, v in zip(b[k], vs)]
+            return best
         finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", tree], check=True
-            )
+            for tree in trees:
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", tree], check=True
+                )
 
 
 def main() -> None:
-    commits = sys.argv[1:] or ["HEAD"]
-    rows = []
-    for c in commits:
-        label = subprocess.run(
+    args = sys.argv[1:]
+    rounds = 3
+    if args[:1] == ["--rounds"]:
+        rounds, args = int(args[1]), args[2:]
+    commits = args or ["HEAD"]
+    labels = [
+        subprocess.run(
             ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s", c],
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
-        rows.append((label[:60], measure(c)))
+        ).stdout.strip()[:60]
+        for c in commits
+    ]
+    rows = list(zip(labels, measure(commits, rounds)))
     print(
         "| commit | chain: op / recording / sweep, µs per op "
         "| MLP b32: op / recording / sweep, ms | MLP b256: op / recording / sweep, ms "
