@@ -13,6 +13,7 @@ from tracegrad.core.primitive import Primitive, ShapeError
 from tracegrad.traces import Trace, trace
 from tracegrad.train import fit
 from tracegrad.transforms import (
+    JitFallbackWarning,
     check_grads,
     defjvp,
     defvjp,
@@ -23,6 +24,7 @@ from tracegrad.transforms import (
     jacfwd,
     jacobian,
     jacrev,
+    jit,
     jvp,
     numerical_grad,
     primitive,
@@ -47,6 +49,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "JitFallbackWarning",
     "Primitive",
     "ShapeError",
     "Trace",
@@ -62,6 +65,7 @@ __all__ = [
     "jacfwd",
     "jacobian",
     "jacrev",
+    "jit",
     "jvp",
     "nn",
     "numerical_grad",

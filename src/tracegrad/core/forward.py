@@ -14,6 +14,7 @@ from tracegrad.core.primitive import (
     Trace,
     box_types,
     new_trace,
+    peek,
     shape_of,
 )
 from tracegrad.core.shapes import broadcast_to
@@ -138,6 +139,5 @@ def jvp_flat(
 
 def zeros_like_value(x: Any) -> np.ndarray:
     """Zeros with the shape and dtype of ``x``'s primal value (boxes stripped)."""
-    while type(x) in box_types:
-        x = x._value
+    x = peek(x)
     return np.zeros_like(x, dtype=np.result_type(x))

@@ -31,6 +31,7 @@ __all__ = [
     "get_value",
     "is_boxed",
     "new_trace",
+    "peek",
     "shape_of",
     "trace_stack",
     "unary_function",
@@ -107,6 +108,9 @@ class Trace:
     """One active transformation. Subclasses implement :meth:`process`."""
 
     __slots__ = ("level", "active")
+    #: True for a trace whose boxes stand for plain arrays (staging, see
+    #: :mod:`tracegrad.core.staging`): traces above it run plain-array code on them
+    plain_values = False
 
     def __init__(self, level: int) -> None:
         self.level = level
@@ -204,7 +208,7 @@ class Box:
 
     def __repr__(self) -> str:
         kind = type(self).__name__.replace("Box", "").lower() or "box"
-        return f"Traced<{kind}, level {self._trace.level}>({get_value(self)!r})"
+        return f"Traced<{kind}, level {self._trace.level}>({peek(self)!r})"
 
     def __setitem__(self, key: Any, value: Any) -> None:
         raise TypeError(
@@ -253,9 +257,23 @@ def unbox(x: Any, trace: Trace) -> Any:
     return x._value if type(x) in box_types and x._trace is trace else x
 
 
-def get_value(x: Any) -> Any:
-    """Strip every level of boxing: the plain NumPy value."""
+def peek(x: Any) -> Any:
+    """The innermost value of ``x``, for its shape, dtype or display only: unlike
+    :func:`get_value`, not a read of the value a staging trace must know about."""
     while type(x) in box_types:
+        x = x._value
+    return x
+
+
+def get_value(x: Any) -> Any:
+    """Strip every level of boxing: the plain NumPy value.
+
+    Under staging (``tg.jit``) this reads the value of one call, which a replay could
+    not reproduce: the staging trace is told, and the function is not replayed."""
+    while type(x) in box_types:
+        t = x._trace
+        if t.plain_values:
+            t.note_read("its value (tracegrad.core.get_value)")
         x = x._value
     return x
 

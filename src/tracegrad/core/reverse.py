@@ -24,8 +24,10 @@ from tracegrad.core.primitive import (
     box_types,
     new_trace,
     shape_of,
+    trace_stack,
 )
 from tracegrad.core.shapes import unbroadcast
+from tracegrad.core.staging import StagedBox
 
 __all__ = ["VJPBox", "VJPTrace", "backward", "record"]
 
@@ -59,14 +61,17 @@ def _prune(v: Any) -> Any:
 class VJPTrace(Trace):
     """Records a tape. With ``keep_values`` every argument and output stays on it (for
     showing the evaluation trace); otherwise each primitive keeps what its ``saves``
-    declares."""
+    declares. Directly above a staging trace (``tg.jit``), its fast paths on plain
+    arrays run through the staging trace's ``call`` (``stage``)."""
 
-    __slots__ = ("tape", "keep_values")
+    __slots__ = ("tape", "keep_values", "stage")
 
     def __init__(self, level: int, keep_values: bool = False) -> None:
         super().__init__(level)
         self.tape: list[Step] = []
         self.keep_values = keep_values
+        below = trace_stack()
+        self.stage = below[-1] if below and below[-1].plain_values else None
 
     def _append_pruned(
         self, prim: Primitive, vals: list, kwargs: dict, out: Any, parents: Any
@@ -98,11 +103,16 @@ class VJPTrace(Trace):
                     nested = True
             elif type(a) in box_types:
                 nested = True
-        if prim.forward_residual is not None and not nested and not self.keep_values:
+        if prim.forward_residual is not None and not self.keep_values and (
+            not nested or (self.stage is not None and self.stage.owns_all(vals))
+        ):
             try:
-                out, res = prim.forward_residual(*vals, **kwargs)
+                if nested:  # staged values: one equation with both outputs
+                    out, res = self.stage.call(prim.forward_residual, vals, kwargs, 2)
+                else:
+                    out, res = prim.forward_residual(*vals, **kwargs)
             except ValueError:
-                out = prim.call_impl(vals, kwargs)  # raises, naming the shapes
+                out = prim(*vals, **kwargs)  # raises, naming the shapes
             kwargs = {**kwargs, "residual": res}
         else:
             out = prim.apply(vals, kwargs, nested)
@@ -174,25 +184,69 @@ def record(
 
 
 def _joint_cotangents(
-    prim: Primitive, parents: Sequence[tuple[int, int]], g: Any, out: Any, args: list, kwargs: dict
+    prim: Primitive, argnums: tuple[int, ...], g: Any, out: Any, *args: Any, **kwargs: Any
 ) -> Sequence[Any]:
-    """The cotangents of the traced arguments from the primitive's joint VJP rule."""
-    cts = prim.vjp_joint(tuple([a for a, _ in parents]), g, out, *args, **kwargs)
-    if len(cts) != len(parents):
+    """The cotangents of the arguments ``argnums`` from the primitive's joint VJP rule."""
+    cts = prim.vjp_joint(argnums, g, out, *args, **kwargs)
+    if len(cts) != len(argnums):
         raise ValueError(
             f"the joint VJP rule of `{prim.name}` returned {len(cts)} cotangent(s) for "
-            f"{len(parents)} differentiated argument(s)"
+            f"{len(argnums)} differentiated argument(s)"
         )
     return cts
 
 
-def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) -> list[Any]:
+def _cotangent(prim: Primitive, argnum: int, g: Any, out: Any, *args: Any, **kwargs: Any) -> Any:
+    return prim.vjp(argnum, g, out, args, kwargs)
+
+
+def _add_into(acc: np.ndarray, c: np.ndarray) -> np.ndarray:
+    return np.add(acc, c, out=acc)
+
+
+def _staged_step(
+    stage: Trace, prim: Primitive, parents: Sequence[tuple[int, int]], g: Any, out: Any,
+    args: list, kwargs: dict,
+) -> list[Any] | None:  # fmt: skip
+    """The cotangents of one step whose values are all staged, each rule call recorded
+    as one equation of plain-array code; ``None`` if some value is not staged."""
+    if not (stage.owns_all((g, out, *args)) and stage.owns_all(list(kwargs.values()))):
+        return None
+    if prim.vjp_joint:
+        argnums = tuple([a for a, _ in parents])
+        return stage.call(_joint_cotangents, [prim, argnums, g, out, *args], kwargs, len(parents))
+    cts = []
+    rules = prim.vjp_rules
+    for a, _ in parents:
+        rule = rules[a] if a < len(rules) else None
+        if rule is not None:  # the rule itself is the equation: no call in between
+            cts.append(stage.call(rule, [g, out, *args], kwargs))
+        else:
+            cts.append(stage.call(_cotangent, [prim, a, g, out, *args], kwargs))
+    return cts
+
+
+def _staged_sum(stage: Trace, prev: Any, c: Any, owned: bool) -> tuple[Any, bool]:
+    """``prev + c`` for staged values, in place when the sweep owns ``prev``'s buffer;
+    also whether it owns the result's."""
+    pv, cv = prev._value, c._value
+    if type(pv) is np.ndarray and type(cv) is np.ndarray:
+        if owned and pv.shape == cv.shape and pv.dtype == cv.dtype:
+            return stage.call(_add_into, [prev, c], _NO_KWARGS), True
+        return stage.call(np.add, [prev, c], _NO_KWARGS), True
+    return prev + c, False
+
+
+def backward(
+    tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int, stage: Trace | None = None
+) -> list[Any]:
     """Sweep cotangents from ``seeds`` (``(index, cotangent)`` pairs) back to the inputs.
 
     Implements v̄_i = Σ_k v̄_k ∂v_k/∂v_i over the reversed tape: each step hands its
     cotangent to its parents through the primitive's VJP rule, and contributions to a
     value used several times are summed (into a buffer the sweep owns, when it has one).
     Returns one cotangent per input (``None`` for inputs the seeds do not reach).
+    ``stage``: the staging trace below the tape's trace (its ``stage``), if any.
     """
     if not seeds:
         return [None] * n_inputs
@@ -209,8 +263,14 @@ def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) 
             continue
         cts[i] = None  # release as we go: memory falls during the sweep
         prim, args, kwargs, out, parents = tape[i]
-        rules = prim.vjp_rules
-        joint = prim.vjp_joint and iter(_joint_cotangents(prim, parents, g, out, args, kwargs))
+        staged = stage is not None and _staged_step(stage, prim, parents, g, out, args, kwargs)
+        if staged:
+            joint = iter(staged)
+        else:
+            rules = prim.vjp_rules
+            joint = prim.vjp_joint and iter(
+                _joint_cotangents(prim, tuple([a for a, _ in parents]), g, out, *args, **kwargs)
+            )
         for argnum, p in parents:
             if joint:
                 c = next(joint)
@@ -234,7 +294,13 @@ def backward(tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int) 
             prev = cts[p]
             if prev is None:
                 cts[p] = c
+                if type(c) is StagedBox:
+                    c = c._value
                 if prim.fresh and type(c) is np.ndarray and c.base is None:  # not a view
+                    owned.add(p)
+            elif staged and type(prev) is StagedBox and type(c) is StagedBox:
+                cts[p], mine = _staged_sum(stage, prev, c, p in owned)
+                if mine:
                     owned.add(p)
             elif type(prev) is not np.ndarray or type(c) is not np.ndarray:
                 cts[p] = prev + c  # floats, boxes: a new value

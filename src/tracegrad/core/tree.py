@@ -15,6 +15,8 @@ import dataclasses
 from collections.abc import Callable, Hashable
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "TreeDef",
     "flatten",
@@ -55,7 +57,7 @@ class TreeDef:
         self.rebuild = rebuild if rebuild is not None or node is _LEAF else _handler_of(node)[1]
 
     def __eq__(self, other: object) -> bool:
-        return (
+        return self is other or (
             isinstance(other, TreeDef)
             and self.node == other.node
             and _aux_equal(self.aux, other.aux)
@@ -74,6 +76,8 @@ class TreeDef:
 
 
 def _aux_equal(a: Any, b: Any) -> bool:
+    if a is b:  # e.g. a module's structure data, shared by its rebuilt copies
+        return True
     try:
         return bool(a == b)
     except Exception:  # e.g. arrays as static data: compare by identity
@@ -184,8 +188,14 @@ def _flatten(x: Any, out: list[Any]) -> TreeDef:
         return _LEAF_DEF
     children, aux = h[0](x)
     start = len(out)
-    defs = tuple([_flatten(c, out) for c in children])
-    return TreeDef(node, aux, defs, len(out) - start, h[1])
+    defs = []
+    for c in children:
+        if type(c) is np.ndarray:  # the common leaf, without a call
+            out.append(c)
+            defs.append(_LEAF_DEF)
+        else:
+            defs.append(_flatten(c, out))
+    return TreeDef(node, aux, tuple(defs), len(out) - start, h[1])
 
 
 def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:

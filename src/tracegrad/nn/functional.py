@@ -35,6 +35,7 @@ import numpy as np
 import tracegrad.numpy as tnp
 from tracegrad.core.batching import loop_batch
 from tracegrad.core.primitive import Primitive, ShapeError, dtype_of, get_value, is_boxed
+from tracegrad.core.staging import call_plain
 from tracegrad.nn.activations import ACTIVATIONS
 from tracegrad.numpy.reductions import stable_logsumexp
 
@@ -213,24 +214,15 @@ def class_target(logits: Any, target: Any, fname: str) -> Any:
     traced = is_boxed(target)
     ts = tuple(target.shape) if traced or type(target) is np.ndarray else np.shape(target)
     # bool rows of the logits' shape are one-hot weights; other integers and bools labels
-    if not traced and _is_labels(target) and not (dtype_of(target).kind == "b" and ts == zs):
+    if _is_labels(target) and not (dtype_of(target).kind == "b" and ts == zs):
         if ts != zs[:-1]:
             raise ShapeError(
                 f"{fname}: integer class labels must have shape {zs[:-1]} for predictions of "
                 f"shape {zs}, got {ts}"
             )
-        labels = np.asarray(target)
-        c = zs[-1]
-        if labels.dtype == np.intp:  # as unsigned, a negative label is huge: one maximum
-            bad = labels.size and np.maximum.reduce(labels.view(np.uintp), axis=None) >= c
-        else:
-            bad = labels.size and (labels.min() < 0 or labels.max() >= c)
-        if bad:
-            raise ValueError(
-                f"{fname}: class labels must lie in [0, {c}) for {c} classes, got values in "
-                f"[{labels.min()}, {labels.max()}]"
-            )
-        return labels if labels.dtype == np.intp else labels.astype(np.intp)
+        if traced:  # staged labels (tg.jit): checked on every call of the program
+            return call_plain(_checked_labels, (target, zs[-1], fname))
+        return _checked_labels(np.asarray(target), zs[-1], fname)
     if ts != zs:
         raise ShapeError(
             f"{fname}: predictions have shape {zs}; targets must be integer labels of shape "
@@ -240,6 +232,20 @@ def class_target(logits: Any, target: Any, fname: str) -> Any:
         return target
     dt = dtype_of(logits)
     return np.asarray(target, dtype=dt if dt.kind == "f" else np.float64)
+
+
+def _checked_labels(labels: np.ndarray, c: int, fname: str) -> np.ndarray:
+    """``labels`` as ``intp``, after checking that they lie in ``[0, c)``."""
+    if labels.dtype == np.intp:  # as unsigned, a negative label is huge: one maximum
+        bad = labels.size and np.maximum.reduce(labels.view(np.uintp), axis=None) >= c
+    else:
+        bad = labels.size and (labels.min() < 0 or labels.max() >= c)
+    if bad:
+        raise ValueError(
+            f"{fname}: class labels must lie in [0, {c}) for {c} classes, got values in "
+            f"[{labels.min()}, {labels.max()}]"
+        )
+    return labels if labels.dtype == np.intp else labels.astype(np.intp)
 
 
 def _count(z_shape: tuple[int, ...], reduction: str) -> int:

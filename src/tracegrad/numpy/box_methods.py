@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import Box, Primitive, get_value
+from tracegrad.core.primitive import Box, Primitive, dtype_of
 from tracegrad.core.shapes import reshape, sum
 from tracegrad.numpy import contractions as c
 from tracegrad.numpy import elementwise as ew
@@ -25,7 +25,7 @@ def _astype_impl(x: Any, dtype: Any) -> Any:
 
 
 astype = Primitive(_astype_impl, "astype")
-astype.defvjp(lambda g, out, x, dtype: astype(g, np.result_type(get_value(x)))).def_linear()
+astype.defvjp(lambda g, out, x, dtype: astype(g, dtype_of(x))).def_linear()
 astype.defbatch(lambda size, batched, x, dtype: astype(x, dtype))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import box_types, get_value
+from tracegrad.core.primitive import box_types, get_value, peek
 from tracegrad.numpy.shape import stack
 
 __all__ = [
@@ -62,19 +62,19 @@ def asarray(obj: Any, dtype: Any = None) -> Any:
 
 
 def zeros_like(x: Any, dtype: Any = None) -> np.ndarray:
-    return np.zeros_like(get_value(x), dtype=dtype)
+    return np.zeros_like(peek(x), dtype=dtype)
 
 
 def ones_like(x: Any, dtype: Any = None) -> np.ndarray:
-    return np.ones_like(get_value(x), dtype=dtype)
+    return np.ones_like(peek(x), dtype=dtype)
 
 
 def empty_like(x: Any, dtype: Any = None) -> np.ndarray:
-    return np.empty_like(get_value(x), dtype=dtype)
+    return np.empty_like(peek(x), dtype=dtype)
 
 
 def full_like(x: Any, fill_value: Any, dtype: Any = None) -> np.ndarray:
-    return np.full_like(get_value(x), fill_value, dtype=dtype)
+    return np.full_like(peek(x), fill_value, dtype=dtype)
 
 
 def meshgrid(*xi: Any, indexing: str = "xy") -> list[np.ndarray]:

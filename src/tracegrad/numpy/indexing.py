@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core.batching import loop_batch
-from tracegrad.core.primitive import Primitive, box_types, get_value
+from tracegrad.core.primitive import Primitive, box_types, get_value, shape_of
 from tracegrad.core.shapes import reshape
+from tracegrad.core.staging import plain
 
 __all__ = ["getitem", "scatter_add", "sort", "take", "take_along_axis"]
 
@@ -79,7 +80,7 @@ def clean_index(idx: Any) -> Any:
     if isinstance(idx, tuple):
         return tuple(clean_index(i) for i in idx)
     if type(idx) in box_types:
-        return get_value(idx)
+        return plain(idx)
     if isinstance(idx, list):
         return np.asarray([get_value(i) for i in idx])
     return idx
@@ -101,12 +102,14 @@ def take_along_axis(x: Any, indices: Any, axis: int | None) -> Any:
     ``indices`` has ``x``'s number of axes; ``axis=None`` gathers from the flattened
     ``x`` with 1-D ``indices``, as NumPy does.
     """
-    indices = np.asarray(get_value(indices))
+    indices = plain(indices)
+    if type(indices) not in box_types:
+        indices = np.asarray(indices)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     shape = np.shape(x)
     axis = axis % len(shape)
-    grids = np.ogrid[tuple(slice(n) for n in indices.shape)]
+    grids = np.ogrid[tuple(slice(n) for n in shape_of(indices))]
     idx = tuple(indices if a == axis else grids[a] for a in range(len(shape)))
     return getitem(x, idx)
 

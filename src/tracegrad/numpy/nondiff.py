@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import get_value
+from tracegrad.core.staging import call_plain
 
 _NAMES = [
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
@@ -29,7 +29,7 @@ def _lift(name: str) -> Callable[..., Any]:
     fn = getattr(np, name)
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        return fn(*[get_value(a) for a in args], **kwargs)
+        return call_plain(fn, args, kwargs)
 
     wrapped.__name__ = name
     wrapped.__qualname__ = name

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core.batching import reduction_batch
-from tracegrad.core.primitive import Primitive, get_value
+from tracegrad.core.primitive import Primitive, dtype_of, get_value, shape_of
 from tracegrad.core.shapes import keep_shape, normalize_axis, reshape, sum, unreduce
 from tracegrad.numpy.elementwise import exp, sqrt, where
 from tracegrad.numpy.shape import transpose
@@ -39,7 +39,7 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Arithmetic mean over ``axis`` (all axes for ``None``)."""
     n = _count(np.shape(x), axis)
     total = sum(x, axis=axis, keepdims=keepdims)
-    if not np.issubdtype(np.result_type(get_value(total)), np.inexact):
+    if not np.issubdtype(dtype_of(total), np.inexact):
         total = total * 1.0
     return total / n
 
@@ -105,10 +105,10 @@ def _prod_of_others(x: Any, axis: Any) -> Any:
     perm = rest + axes
     n = _count(shape, axis)
     xt = transpose(x, perm)
-    moved_shape = np.shape(get_value(xt))
+    moved_shape = shape_of(xt)
     flat = reshape(xt, moved_shape[: len(rest)] + (n,))
     eye = np.eye(n, dtype=bool)
-    expanded = where(eye, 1.0, reshape(flat, np.shape(get_value(flat))[:-1] + (1, n)))
+    expanded = where(eye, 1.0, reshape(flat, shape_of(flat)[:-1] + (1, n)))
     others = prod(expanded, axis=-1)
     back = reshape(others, moved_shape)
     return transpose(back, tuple(np.argsort(perm)))

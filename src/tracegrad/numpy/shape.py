@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core.batching import logical_shape
-from tracegrad.core.primitive import Primitive, box_types, get_value
+from tracegrad.core.primitive import Primitive, box_types, dtype_of
 from tracegrad.core.shapes import broadcast_to, normalize_axis, reshape
 
 __all__ = [
@@ -145,7 +145,7 @@ def _concatenate_vjp(argnum: int, g: Any, out: Any, *arrays: Any, axis: int = 0)
 
 def _concatenate_jvp(argnum: int, t: Any, out: Any, *arrays: Any, axis: int = 0) -> Any:
     parts = [
-        t if i == argnum else np.zeros(np.shape(a), dtype=np.result_type(get_value(t)))
+        t if i == argnum else np.zeros(np.shape(a), dtype=dtype_of(t))
         for i, a in enumerate(arrays)
     ]
     return _concatenate(*parts, axis=axis)

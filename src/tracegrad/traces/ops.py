@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 import tracegrad.numpy as tnp
-from tracegrad.core.primitive import get_value
+from tracegrad.core.primitive import get_value, shape_of
 from tracegrad.transforms import defjvp, defvjp, primitive
 
 __all__ = ["mse"]
@@ -25,7 +25,7 @@ def _n(y_hat: Any, y: Any) -> int:
         np.size(
             np.broadcast_to(
                 get_value(y_hat),
-                np.broadcast_shapes(np.shape(get_value(y_hat)), np.shape(get_value(y))),
+                np.broadcast_shapes(shape_of(y_hat), shape_of(y)),
             )
         )
     )

@@ -4,8 +4,10 @@ from tracegrad.transforms.checks import check_grads, numerical_grad
 from tracegrad.transforms.custom import defjvp, defvjp, defvjp_joint, primitive
 from tracegrad.transforms.differentiate import grad, jvp, stop_gradient, value_and_grad, vjp
 from tracegrad.transforms.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
+from tracegrad.transforms.jit import JitFallbackWarning, jit
 
 __all__ = [
+    "JitFallbackWarning",
     "check_grads",
     "defjvp",
     "defvjp",
@@ -16,6 +18,7 @@ __all__ = [
     "jacfwd",
     "jacobian",
     "jacrev",
+    "jit",
     "jvp",
     "numerical_grad",
     "primitive",

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core import tree
-from tracegrad.core.primitive import get_value
+from tracegrad.core.primitive import dtype_of, get_value
 from tracegrad.transforms.differentiate import _argnums, as_float_leaf, jvp, vjp
 
 __all__ = ["check_grads", "numerical_grad"]
@@ -92,9 +92,9 @@ _TOLERANCES = {8: (1e-6, 1e-5, 1e-6), 4: (1e-3, 2e-2, 2e-3), 2: (3e-2, 2e-1, 5e-
 
 def _tolerances(args: Sequence[Any]) -> tuple[float, float, float]:
     sizes = [
-        np.result_type(get_value(x)).itemsize
+        dtype_of(x).itemsize
         for x in tree.leaves(tuple(args))
-        if np.issubdtype(np.result_type(get_value(x)), np.floating)
+        if np.issubdtype(dtype_of(x), np.floating)
     ]
     return _TOLERANCES.get(min(sizes, default=8), _TOLERANCES[8])
 
@@ -153,7 +153,7 @@ def _check(
     for n, arg in enumerate(args):
         leaves = tree.leaves(arg)
         if not leaves or not all(
-            np.issubdtype(np.result_type(get_value(x)), np.floating) for x in leaves
+            np.issubdtype(dtype_of(x), np.floating) for x in leaves
         ):
             continue
 

@@ -1,0 +1,226 @@
+"""``jit``: run a function once with tracing, then replay what it computed.
+
+The first call with given argument structure, shapes and dtypes runs the function on
+staged values (:mod:`tracegrad.core.staging`) and keeps the :class:`Program` of NumPy
+calls it made, with derivatives taken inside it (``jit(value_and_grad(loss))``) already
+resolved into their VJP rules. Later calls with the same structure replay the program:
+the same NumPy calls on the new arrays, without boxes, dispatch or a tape. This removes
+the per-call Python cost that eager tracing pays on every step (JAX's ``jit``; no
+compiler here, the work is still NumPy's).
+
+What a replay cannot reproduce, ``jit`` does not replay:
+
+* a function that reads a traced value (``if loss > 0``, ``float(x)``, an index or mask
+  computed from data with plain NumPy) runs as it is, every call, with a
+  :class:`JitFallbackWarning` saying what it read; make such arguments static
+  (``static_argnums``) or use ``tnp.where``;
+* a call on values traced by an enclosing transformation (``grad(jit(f))``) runs ``f``
+  as it is, under that transformation.
+
+Like JAX's ``jit``, values the function closes over and Python side effects belong to
+the first call: pass what changes as arguments. Arrays in a pytree's static data (an
+``nn`` module's buffers) are part of the cache key by identity.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core import tree
+from tracegrad.core.primitive import box_types, new_trace
+from tracegrad.core.staging import Program, StagedBox, StagingTrace
+
+__all__ = ["JitFallbackWarning", "jit"]
+
+#: leaf types that are traced (the others are static: part of the cache key)
+_TRACED_SCALARS = (float, int, bool, complex)
+
+#: distinct argument signatures kept per function (oldest dropped first)
+CACHE_SIZE = 64
+
+_EAGER = object()  # cache entry: this signature runs the function as it is
+
+
+class JitFallbackWarning(UserWarning):
+    """A jitted function read a traced value, so it runs without replay."""
+
+
+class _Identity:
+    """A static array compared by identity (and kept alive, so its id stays its own)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Identity and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def _leaf_key(x: Any) -> Hashable:
+    t = type(x)
+    if t is np.ndarray:
+        return (x.shape, x.dtype)
+    if t in _TRACED_SCALARS or isinstance(x, np.generic):
+        return t
+    try:
+        hash(x)
+    except TypeError:
+        return _Identity(x)
+    return ("static", x)
+
+
+def _is_traced(x: Any) -> bool:
+    return type(x) is np.ndarray or type(x) in _TRACED_SCALARS or isinstance(x, np.generic)
+
+
+def _aux_arrays(td: tree.TreeDef) -> tuple:
+    """Arrays held in the static data of ``td``'s nodes (an nn module's ``buffers``)."""
+    found: list = []
+    stack = [td]
+    while stack:
+        node = stack.pop()
+        buffers = getattr(node.aux, "buffers", None)
+        if buffers:
+            found.extend(_Identity(b) for b in buffers if isinstance(b, np.ndarray))
+        stack.extend(c for c in node.children if c.children)
+    return tuple(found)
+
+
+class Jitted:
+    """A function compiled by :func:`jit` (call it like the function).
+
+    ``program(*args, **kwargs)`` returns the :class:`Program` a call with these arguments
+    replays (tracing it if needed), or ``None`` if such calls run eagerly;
+    ``clear_cache()`` forgets every program.
+    """
+
+    def __init__(
+        self, fun: Callable[..., Any], static_argnums: Sequence[int], static_argnames: Sequence[str]
+    ) -> None:
+        self.fun = fun
+        self.static_argnums = tuple(static_argnums)
+        self.static_argnames = frozenset(static_argnames)
+        self._cache: dict[Hashable, Any] = {}
+        functools.update_wrapper(self, fun)
+
+    def __repr__(self) -> str:
+        return f"jit({getattr(self.fun, '__name__', self.fun)!r})"
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def _split(self, args: tuple, kwargs: dict) -> tuple[Any, tuple]:
+        """The traced part of the arguments and the static part (a hashable key)."""
+        n = len(args)
+        nums = {a % n for a in self.static_argnums if -n <= a < n}
+        static = []
+        if nums:
+            static = [(i, args[i]) for i in sorted(nums)]
+            args = tuple(None if i in nums else a for i, a in enumerate(args))
+        if kwargs and self.static_argnames:
+            static += [(k, kwargs[k]) for k in sorted(self.static_argnames & kwargs.keys())]
+            kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
+        for where, v in static:
+            try:
+                hash(v)
+            except TypeError:
+                name = f"argument {where}" if type(where) is int else f"argument {where!r}"
+                raise TypeError(
+                    f"jit({getattr(self.fun, '__name__', 'f')}): static {name} must be "
+                    f"hashable (it is part of the cache key), got {type(v).__name__}"
+                ) from None
+        # without keywords only the positional arguments (one tree node less to flatten)
+        return (args, kwargs) if kwargs else args, tuple(static)
+
+    def _join(self, dynamic: tuple, static: tuple, has_kwargs: bool) -> tuple[tuple, dict]:
+        args, kwargs = dynamic if has_kwargs else (dynamic, {})
+        args = list(args)
+        kwargs = dict(kwargs)
+        for where, v in static:
+            if type(where) is int:
+                args[where] = v
+            else:
+                kwargs[where] = v
+        return tuple(args), kwargs
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        dynamic, static = self._split(args, kwargs)
+        leaves, td = tree.flatten(dynamic)
+        for x in leaves:
+            if type(x) in box_types:  # under an enclosing transformation: run as is
+                return self.fun(*args, **kwargs)
+        key = (td, tuple([_leaf_key(x) for x in leaves]), static, _aux_arrays(td), bool(kwargs))
+        entry = self._cache.get(key)
+        if entry is None:
+            return self._trace(key, leaves, td, static)
+        if entry is _EAGER:
+            return self.fun(*args, **kwargs)
+        program, out_tree = entry
+        return tree.unflatten(out_tree, program([x for x in leaves if _is_traced(x)]))
+
+    def _trace(self, key: tuple, leaves: list, td: tree.TreeDef, static: tuple) -> Any:
+        with new_trace(StagingTrace) as stage:
+            staged = [stage.new_input(x) if _is_traced(x) else x for x in leaves]
+            args, kwargs = self._join(tree.unflatten(td, staged), static, key[-1])
+            out_leaves, out_tree = tree.flatten(self.fun(*args, **kwargs))
+            program = stage.finish(out_leaves)
+        if len(self._cache) >= CACHE_SIZE:
+            del self._cache[next(iter(self._cache))]
+        if stage.reads:
+            warnings.warn(
+                f"jit({getattr(self.fun, '__name__', 'f')}): the function reads the value "
+                f"of a traced array ({stage.reads[0]}), so it cannot be replayed and runs "
+                "as it is on every call with these argument shapes. Mark arguments that "
+                "steer Python control flow as static (static_argnums), or compute with "
+                "tracegrad.numpy (e.g. tnp.where instead of if)",
+                JitFallbackWarning,
+                stacklevel=3,
+            )
+            self._cache[key] = _EAGER
+        else:
+            self._cache[key] = (program, out_tree)
+        values = [o._value if type(o) is StagedBox and o._trace is stage else o for o in out_leaves]
+        return tree.unflatten(out_tree, values)
+
+    def program(self, *args: Any, **kwargs: Any) -> Program | None:
+        dynamic, static = self._split(args, kwargs)
+        leaves, td = tree.flatten(dynamic)
+        key = (td, tuple([_leaf_key(x) for x in leaves]), static, _aux_arrays(td), bool(kwargs))
+        if key not in self._cache:
+            self._trace(key, leaves, td, static)
+        entry = self._cache[key]
+        return None if entry is _EAGER else entry[0]
+
+
+def jit(
+    fun: Callable[..., Any] | None = None,
+    *,
+    static_argnums: int | Sequence[int] = (),
+    static_argnames: str | Sequence[str] = (),
+) -> Any:
+    """Compile ``fun`` into a replayed program of NumPy calls (see the module docstring).
+
+    Array, NumPy-scalar and Python-number leaves of the arguments (pytrees) are traced;
+    the program is kept per argument structure, shapes and dtypes, and per value of the
+    static arguments (``static_argnums``, ``static_argnames``: hashable values that steer
+    Python control flow, such as a flag or a size). Usable as ``@jit`` or
+    ``@jit(static_argnums=1)``. Returns the same values as ``fun``.
+    """
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+
+    def wrap(f: Callable[..., Any]) -> Jitted:
+        if not callable(f):
+            raise TypeError(f"jit: expected a function, got {type(f).__name__}")
+        return Jitted(f, nums, names)
+
+    return wrap if fun is None else wrap(fun)
