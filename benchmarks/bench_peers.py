@@ -93,7 +93,7 @@ class Run:
     goals: list[Goal] = field(default_factory=list)
 
     def libraries(self, registry: dict[str, Callable]) -> list[str]:
-        ours = (P.HAND, P.TG, P.TG_NN)
+        ours = (P.HAND, P.TG, P.TG_NN, P.TG_JIT)
         return [lib for lib in registry if lib in ours or lib in self.available]
 
 
@@ -171,7 +171,7 @@ def _failed(run: Run, what: str, lib: str, exc: Exception) -> None:
     """A peer that fails is skipped with a note; tracegrad or the floor failing is an
     error as loud as a mismatch."""
     msg = f"{what}: {lib} failed: {type(exc).__name__}: {exc}"
-    if lib in (P.TG, P.TG_NN, P.HAND):
+    if lib in (P.TG, P.TG_NN, P.TG_JIT, P.HAND):
         run.mismatches.append(msg)
         print(f"\n!!!!! {msg}\n")
     else:
@@ -351,9 +351,11 @@ def bench_w1_deep(run: Run) -> None:
 
 
 def bench_w2(run: Run) -> None:
-    """The goals are measured on the step written with tg.nn (fused layer, loss and
-    penalty steps, as PyTorch's uses F.cross_entropy); the same loss written op by op
-    with tracegrad.numpy, as for autograd, is shown beside it."""
+    """The step is measured three ways: written with tg.nn (fused layer, loss and penalty
+    steps, as PyTorch's uses F.cross_entropy) and run eagerly; the same step with
+    tg.optim's update compiled by tg.jit (as JAX's is by jax.jit); and the loss written op
+    by op with tracegrad.numpy, as for autograd. The goals against the hand-written floor
+    are the compiled step's; the goal against PyTorch eager is the eager step's."""
     batches = (32, 256, 1797)
     rows = []
     for dtype in (np.float64, np.float32):
@@ -364,22 +366,25 @@ def bench_w2(run: Run) -> None:
             print(f"\n... {what}", flush=True)
             cases = check(run, what, build(run, what, P.W2, batch, dtype), P.HAND, *tol)
             t = time_interleaved({k: c.run for k, c in cases.items()}, run.repeat, run.min_time)
-            r_hand = ratio(t.get(P.TG_NN), t.get(P.HAND))
+            hand = t.get(P.HAND)
+            r_jit = ratio(t.get(P.TG_JIT), hand)
             r_torch = ratio(t.get(P.TG_NN), t.get(P.TORCH))
             rows.append(
                 [name, str(batch)]
-                + [fmt(t.get(lib)) for lib in (P.HAND, P.TG_NN, P.TG)]
+                + [fmt(t.get(lib)) for lib in (P.HAND, P.TG_JIT, P.TG_NN, P.TG)]
                 + [fmt(t.get(lib)) for lib in (P.AUTOGRAD, P.TORCH, P.JAX)]
-                + [fmt_ratio(r_hand), fmt_ratio(ratio(t.get(P.TG), t.get(P.HAND)))]
-                + [fmt_ratio(r_torch)]
+                + [fmt_ratio(r_jit), fmt_ratio(ratio(t.get(P.TG_NN), hand))]
+                + [fmt_ratio(ratio(t.get(P.TG), hand)), fmt_ratio(r_torch)]
             )
-            goal(run, f"W2 {name} batch {batch}: tracegrad (tg.nn) / hand", r_hand, 1.10)
+            goal(run, f"W2 {name} batch {batch}: tracegrad (tg.jit) / hand", r_jit, 1.10)
             if batch == 32:
-                goal(run, f"W2 {name} batch 32: tracegrad (tg.nn) / PyTorch eager", r_torch, 1.0)
+                goal(run, f"W2 {name} batch 32: tracegrad (tg.nn, eager) / PyTorch eager",
+                     r_torch, 1.0)  # fmt: skip
     table(
         "W2: one SGD step of a 64-256-256-10 tanh MLP (softmax CE + L2, digits), ms",
-        ["dtype", "batch", "hand-written", "tracegrad (tg.nn)", "tracegrad (tnp ops)"]
-        + ["autograd", "torch", "jax (jit)", "tg.nn / hand", "tnp ops / hand", "tg.nn / torch"],
+        ["dtype", "batch", "hand-written", "tracegrad (tg.jit)", "tracegrad (tg.nn)"]
+        + ["tracegrad (tnp ops)", "autograd", "torch", "jax (jit)", "tg.jit / hand"]
+        + ["tg.nn / hand", "tnp ops / hand", "tg.nn / torch"],
         rows,
     )
     # the cost of a gradient relative to the loss alone
@@ -387,14 +392,18 @@ def bench_w2(run: Run) -> None:
     what = "W2 value_and_grad vs forward, batch 256"
     check(run, what, cases, "forward", 1e-10, 1e-12)
     t = time_interleaved({k: c.run for k, c in cases.items()}, run.repeat, run.min_time)
-    r_tg, r_hand = t[P.TG] / t["forward"], t[P.HAND] / t["forward"]
+    r_jit, r_tg, r_hand = (t[k] / t["forward"] for k in (P.TG_JIT, P.TG, P.HAND))
     table(
         "W2: time(value_and_grad) / time(forward), float64, batch 256",
-        ["forward (NumPy), ms", "tracegrad (tg.nn), ms", "hand-written fwd+bwd, ms"]
-        + ["tracegrad / forward", "hand-written / forward"],
-        [[fmt(t["forward"]), fmt(t[P.TG]), fmt(t[P.HAND]), fmt_ratio(r_tg), fmt_ratio(r_hand)]],
+        ["forward (NumPy), ms", "tracegrad (tg.jit), ms", "tracegrad (tg.nn), ms"]
+        + ["hand-written fwd+bwd, ms", "tg.jit / forward", "tg.nn / forward"]
+        + ["hand-written / forward"],
+        [
+            [fmt(t["forward"]), fmt(t[P.TG_JIT]), fmt(t[P.TG]), fmt(t[P.HAND])]
+            + [fmt_ratio(r_jit), fmt_ratio(r_tg), fmt_ratio(r_hand)]
+        ],
     )
-    goal(run, "W2 batch 256: time(value_and_grad) / time(forward)", r_tg, 2.6)
+    goal(run, "W2 batch 256: time(value_and_grad, tg.jit) / time(forward)", r_jit, 2.6)
     run.notes.append(
         f"W2 batch 256: the hand-written forward and backward pass takes {r_hand:.2f}× the "
         "forward alone in this run (the backward pass has about 1.8× the forward's "

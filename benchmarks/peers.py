@@ -34,6 +34,7 @@ import tracegrad.numpy as tnp
 HAND = "hand-written"
 TG = "tracegrad"
 TG_NN = "tracegrad (tg.nn)"  # W2 written with tracegrad's layers, loss and penalty
+TG_JIT = "tracegrad (tg.jit)"  # the same W2 step, with tg.optim's update, under tg.jit
 MICROGRAD = "micrograd"
 AUTOGRAD = "autograd"
 TORCH = "torch"
@@ -379,6 +380,31 @@ def w2_tracegrad_nn(batch: int, dtype: Any = np.float64) -> Case:
     return _sgd_case(step, lambda: mlp_model(dtype), lambda m: [q.copy() for q in m.parameters()])
 
 
+def w2_tracegrad_jit(batch: int, dtype: Any = np.float64) -> Case:
+    """W2 as a compiled training step: the tg.nn loss, ``tg.optim.SGD``'s pure update,
+    the whole step under ``tg.jit`` (traced on the first call, replayed after)."""
+    X, Y = digits(dtype)
+    X, labels = X[:batch].copy(), Y[:batch].argmax(axis=1)
+    opt = tg.optim.SGD(lr=LR)
+    vg = tg.value_and_grad(mlp_model_loss)
+
+    @tg.jit
+    def train_step(model: tg.nn.MLP, opt_state: Any, X: np.ndarray, labels: np.ndarray):
+        loss, grads = vg(model, X, labels)
+        model, opt_state = opt.update(model, grads, opt_state)
+        return loss, model, opt_state
+
+    def step(state: tuple):
+        loss, model, opt_state = train_step(*state, X, labels)
+        return loss, (model, opt_state)
+
+    def fresh() -> tuple:
+        model = mlp_model(dtype)
+        return model, opt.init(model)
+
+    return _sgd_case(step, fresh, lambda s: [q.copy() for q in s[0].parameters()])
+
+
 def w2_autograd(batch: int, dtype: Any = np.float64) -> Case:
     import autograd
     import autograd.numpy as anp
@@ -444,16 +470,18 @@ def w2_jax(batch: int, dtype: Any = np.float64) -> Case:
 
 def w2_value_and_grad_ratio(batch: int, dtype: Any = np.float64) -> dict[str, Case]:
     """The loss alone in NumPy (``"forward"``), tracegrad's value_and_grad of the loss
-    written with ``tg.nn`` (``"tracegrad"``) and the hand-written forward and backward
-    pass (``"hand-written"``: the floor of the ratio)."""
+    written with ``tg.nn`` (``"tracegrad"``; compiled with ``tg.jit``: ``TG_JIT``) and the
+    hand-written forward and backward pass (``"hand-written"``: the floor of the ratio)."""
     X, Y = digits(dtype)
     X, Y = X[:batch].copy(), Y[:batch].copy()
     labels = Y.argmax(axis=1)
     model, params = mlp_model(dtype), mlp_init(dtype)
     vg = tg.value_and_grad(mlp_model_loss)
+    jvg = tg.jit(vg)
     return {
         "forward": _same_calls(lambda: mlp_forward_numpy(params, X, Y), lambda r: [r]),
         TG: _same_calls(lambda: vg(model, X, labels), lambda r: [r[0]]),
+        TG_JIT: _same_calls(lambda: jvg(model, X, labels), lambda r: [r[0]]),
         HAND: _same_calls(lambda: value_and_grad_by_hand(params, X, Y), lambda r: [r[0]]),
     }
 
@@ -640,6 +668,7 @@ W1 = {
 }
 W2 = {
     HAND: w2_hand,
+    TG_JIT: w2_tracegrad_jit,
     TG_NN: w2_tracegrad_nn,
     TG: w2_tracegrad,
     AUTOGRAD: w2_autograd,

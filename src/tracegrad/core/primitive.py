@@ -298,7 +298,7 @@ class Primitive:
 
     __slots__ = (
         "name", "impl", "vjp_rules", "jvp_rules", "vjp_argnum", "jvp_argnum", "vjp_joint",
-        "batch_rule", "saves", "fresh", "forward_residual",
+        "batch_rule", "saves", "fresh", "forward_residual", "array_impl",
     )  # fmt: skip
 
     def __init__(self, impl: Callable[..., Any], name: str | None = None) -> None:
@@ -313,6 +313,9 @@ class Primitive:
         self.saves = "all"
         self.fresh = False
         self.forward_residual: Callable[..., tuple[Any, Any]] | None = None
+        #: the implementation when an argument is an ndarray (the NumPy function itself,
+        #: without ``impl``'s cases for Python numbers), if there is a simpler one
+        self.array_impl: Callable[..., Any] | None = None
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -463,6 +466,7 @@ def unary_function(
     """
     if on_float is None:
         on_float = fast
+    prim.array_impl = fast
 
     def fn(x: Any) -> Any:
         t = type(x)
@@ -481,6 +485,7 @@ def unary_function(
 def binary_function(prim: Primitive, fast: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     """The public function for a two-argument primitive (see :func:`unary_function`)."""
     impl = prim.impl
+    prim.array_impl = fast
 
     def fn(x: Any, y: Any) -> Any:
         tx, ty = type(x), type(y)

@@ -143,9 +143,16 @@ class StagingTrace(Trace):
             self.note_read("a value traced by an enclosing transformation")
             vals, _ = self._unbox(args)
             return self._box(prim(*vals, **kwargs))
-        # replayed as the bare implementation; now through call_impl, whose shape errors
-        # name the operation
-        return self._record(prim.impl, lambda *a, **k: prim.call_impl(a, k), args, kwargs)
+        # replayed as the bare implementation (the NumPy function itself when an argument
+        # is an array: the same types come back on every replay); run now through
+        # call_impl, whose shape errors name the operation
+        fn = prim.impl
+        if prim.array_impl is not None:
+            for a in args:
+                if type(a) is StagedBox and type(a._value) is np.ndarray:
+                    fn = prim.array_impl
+                    break
+        return self._record(fn, lambda *a, **k: prim.call_impl(a, k), args, kwargs)
 
     def _record(
         self, fn: Callable[..., Any], run: Callable[..., Any], args: Sequence[Any],
@@ -275,7 +282,8 @@ def _source(eqns: Sequence[tuple], outs: Sequence[tuple], n_inputs: int) -> tupl
             if len(s) == 2:
                 parts[s[0]] = f"v{s[1]}"
             else:
-                seq = nested.setdefault(s[0], [f"{parts[s[0]]}[{j}]" for j in range(len(args[s[0]]))])
+                pos = s[0]
+                seq = nested.setdefault(pos, [f"{parts[pos]}[{j}]" for j in range(len(args[pos]))])
                 seq[s[1]] = f"v{s[2]}"
         for pos, seq in nested.items():
             items = ", ".join(seq) + ("," if len(seq) == 1 else "")
@@ -285,7 +293,8 @@ def _source(eqns: Sequence[tuple], outs: Sequence[tuple], n_inputs: int) -> tupl
             parts += [f"{k}={const(v)}" for k, v in kw.items()]
             parts += [f"{k}=v{ref}" for k, ref in kwrefs.items()]
         else:  # keyword names that are not identifiers: one dict
-            parts.append(f"**{{**{const(kw)}, {', '.join(f'{k!r}: v{r}' for k, r in kwrefs.items())}}}")
+            refs = ", ".join(f"{k!r}: v{r}" for k, r in kwrefs.items())
+            parts.append(f"**{{**{const(kw)}, {refs}}}")
         if n_out is None:
             target = f"v{n}"
             n += 1

@@ -152,20 +152,38 @@ class Jitted:
                 kwargs[where] = v
         return tuple(args), kwargs
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def _signature(self, args: tuple, kwargs: dict) -> tuple | None:
+        """``(key, leaves, treedef, static, inputs)`` of a call: its cache key, the leaves
+        of its traced part and their structure, its static arguments and the leaves the
+        program takes; ``None`` when a leaf is traced by an enclosing transformation."""
         dynamic, static = self._split(args, kwargs)
         leaves, td = tree.flatten(dynamic)
+        keys, inputs = [], []
         for x in leaves:
-            if type(x) in box_types:  # under an enclosing transformation: run as is
-                return self.fun(*args, **kwargs)
-        key = (td, tuple([_leaf_key(x) for x in leaves]), static, _aux_arrays(td), bool(kwargs))
-        entry = self._cache.get(key)
+            t = type(x)
+            if t is np.ndarray:
+                keys.append((x.shape, x.dtype))
+                inputs.append(x)
+            elif t in box_types:
+                return None
+            else:
+                keys.append(_leaf_key(x))
+                if _is_traced(x):
+                    inputs.append(x)
+        key = (td, tuple(keys), static, _aux_arrays(td), bool(kwargs))
+        return key, leaves, td, static, inputs
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        sig = self._signature(args, kwargs)
+        if sig is None:  # under an enclosing transformation: run as is
+            return self.fun(*args, **kwargs)
+        entry = self._cache.get(sig[0])
         if entry is None:
-            return self._trace(key, leaves, td, static)
+            return self._trace(*sig[:4])
         if entry is _EAGER:
             return self.fun(*args, **kwargs)
         program, out_tree = entry
-        return tree.unflatten(out_tree, program([x for x in leaves if _is_traced(x)]))
+        return tree.unflatten(out_tree, program(sig[4]))
 
     def _trace(self, key: tuple, leaves: list, td: tree.TreeDef, static: tuple) -> Any:
         with new_trace(StagingTrace) as stage:
@@ -192,12 +210,12 @@ class Jitted:
         return tree.unflatten(out_tree, values)
 
     def program(self, *args: Any, **kwargs: Any) -> Program | None:
-        dynamic, static = self._split(args, kwargs)
-        leaves, td = tree.flatten(dynamic)
-        key = (td, tuple([_leaf_key(x) for x in leaves]), static, _aux_arrays(td), bool(kwargs))
-        if key not in self._cache:
-            self._trace(key, leaves, td, static)
-        entry = self._cache[key]
+        sig = self._signature(args, kwargs)
+        if sig is None:
+            return None
+        if sig[0] not in self._cache:
+            self._trace(*sig[:4])
+        entry = self._cache[sig[0]]
         return None if entry is _EAGER else entry[0]
 
 
