@@ -71,6 +71,12 @@ def _leaf_key(x: Any) -> Hashable:
         return (x.shape, x.dtype)
     if t in _TRACED_SCALARS or isinstance(x, np.generic):
         return t
+    if isinstance(x, (np.random.Generator, np.random.RandomState)):
+        raise TypeError(
+            "jit: a random generator was passed to a jitted function; what it draws there "
+            "would be drawn once, when the function is traced, and replayed on every call. "
+            "Draw outside (e.g. the dropout mask or the batch indices) and pass the arrays"
+        )
     try:
         hash(x)
     except TypeError:
