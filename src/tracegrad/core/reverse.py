@@ -263,7 +263,7 @@ def backward(
             continue
         cts[i] = None  # release as we go: memory falls during the sweep
         prim, args, kwargs, out, parents = tape[i]
-        staged = stage is not None and _staged_step(stage, prim, parents, g, out, args, kwargs)
+        staged = stage and _staged_step(stage, prim, parents, g, out, args, kwargs)
         if staged:
             joint = iter(staged)
         else:
@@ -294,7 +294,7 @@ def backward(
             prev = cts[p]
             if prev is None:
                 cts[p] = c
-                if type(c) is StagedBox:
+                if staged and type(c) is StagedBox:
                     c = c._value
                 if prim.fresh and type(c) is np.ndarray and c.base is None:  # not a view
                     owned.add(p)

@@ -124,6 +124,10 @@ class Jitted:
     def clear_cache(self) -> None:
         self._cache.clear()
 
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        # a jitted method: the instance is its first argument (static unless a pytree)
+        return self if obj is None else functools.partial(self, obj)
+
     def _split(self, args: tuple, kwargs: dict) -> tuple[Any, tuple]:
         """The traced part of the arguments and the static part (a hashable key)."""
         n = len(args)
