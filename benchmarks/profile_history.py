@@ -17,7 +17,7 @@ in µs per operation, and gives the same split in ms for one value-and-gradient 
 64-256-256-10 tanh MLP at batch 32 and 256 written with tracegrad.numpy operations, and
 the time of one value-and-gradient of the same network written with ``tg.nn`` (``MLP``,
 ``cross_entropy``, ``l2_penalty``), and of a tiny one (4-3-3-2, batch 2) whose time is
-the fixed cost of a step.
+the fixed cost of a step; then the same three under ``tg.jit`` (commits that have it).
 """
 
 from __future__ import annotations
@@ -102,6 +102,21 @@ vg_tiny = tg.value_and_grad(
     lambda m: tg.nn.cross_entropy(m(Xs), ls) + tg.nn.l2_penalty(m, 2e-4)
 )
 out["tiny"] = [best(lambda: vg_tiny(tiny), 300) * 1e6]
+
+# the same value-and-gradients compiled with tg.jit (commits that have it): b32 / b256 in
+# ms, tiny in µs
+if hasattr(tg, "jit"):
+    jit_vg = tg.jit(tg.value_and_grad(lambda m, X, y: tg.nn.cross_entropy(m(X), y)
+                                      + tg.nn.l2_penalty(m, 2e-4)))
+    timed = []
+    for batch in (32, 256):
+        X = rng.standard_normal((batch, 64))
+        labels = rng.integers(0, 10, batch)
+        model = tg.nn.MLP(sizes, "tanh", rng=0)
+        jit_vg(model, X, labels)
+        timed.append(best(lambda: jit_vg(model, X, labels), 30) * 1e3)
+    jit_vg(tiny, Xs, ls)
+    out["jit"] = timed + [best(lambda: jit_vg(tiny, Xs, ls), 300) * 1e6]
 print(json.dumps(out))
 """
 
@@ -164,13 +179,16 @@ def main() -> None:
     print(
         "| commit | chain: op / recording / sweep, µs per op "
         "| MLP b32: op / recording / sweep, ms | MLP b256: op / recording / sweep, ms "
-        "| tg.nn MLP value_and_grad, b32 / b256, ms | tg.nn tiny value_and_grad, µs |"
+        "| tg.nn MLP value_and_grad, b32 / b256, ms | tg.nn tiny value_and_grad, µs "
+        "| tg.jit of it: b32 / b256, ms; tiny, µs |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for label, m in rows:
         cells = [" / ".join(f"{v:.2f}" for v in m[k]) for k in ("chain", "mlp32", "mlp256")]
         cells.append(f"{m['nn32'][0]:.3f} / {m['nn256'][0]:.2f}")
         cells.append(f"{m['tiny'][0]:.0f}")
+        jit = m.get("jit")
+        cells.append("–" if jit is None else f"{jit[0]:.3f} / {jit[1]:.2f}; {jit[2]:.0f}")
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 

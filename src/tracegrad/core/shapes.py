@@ -7,11 +7,12 @@ tangent up to the output's shape. This is the only place broadcasting is undone.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import Primitive
+from tracegrad.core.primitive import Primitive, box_types, peek
 
 __all__ = [
     "broadcast_to",
@@ -24,12 +25,20 @@ __all__ = [
 ]
 
 
+def static_int(v: Any) -> Any:
+    """``v`` as a Python int when it is a traced integer (an axis, a count: under
+    ``tg.jit`` read as the value it has, since shapes follow from it), else unchanged."""
+    if type(v) in box_types and np.ndim(peek(v)) == 0:
+        return operator.index(v)
+    return v
+
+
 def normalize_axis(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
     """``axis`` as a sorted tuple of non-negative ints (all axes for ``None``)."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, (int, np.integer)):
-        axis = (int(axis),)
+    if not isinstance(axis, (tuple, list)):  # an int (a traced one is read as an index)
+        axis = (operator.index(axis),)
     out = []
     for a in axis:
         if not -ndim <= a < max(ndim, 1):

@@ -18,6 +18,7 @@ then runs the function as it is instead of replaying it.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from tracegrad.core.primitive import _NO_KWARGS, Box, Primitive, Trace, box_types
 
-__all__ = ["Program", "StagedBox", "StagingTrace", "call_plain", "plain"]
+__all__ = ["Program", "StagedBox", "StagingTrace", "call_plain", "fresh_constant", "plain"]
 
 _SEQ = (tuple, list)
 
@@ -66,6 +67,43 @@ class StagedBox(Box):
 
 
 box_types.add(StagedBox)
+
+_PY_NUMBERS = (int, float, bool)
+
+
+def _python_operator(name: str, op: Callable[..., Any], reflected: bool) -> Callable[..., Any]:
+    """An operator of staged values that keeps Python's arithmetic on Python numbers
+    (``step + 1`` stays an exact int, ``x / 0.0`` raises), as the unstaged code would run
+    it; anything else goes to the traced operation (the ``Box`` method)."""
+
+    def method(self: StagedBox, other: Any = None) -> Any:
+        if type(self._value) in _PY_NUMBERS:
+            if other is None and name in _UNARY:
+                return self._trace.call(op, [self], _NO_KWARGS)
+            t = type(other)
+            if t in _PY_NUMBERS or (
+                t is StagedBox and other._trace is self._trace and type(other._value) in _PY_NUMBERS
+            ):
+                args = [other, self] if reflected else [self, other]
+                return self._trace.call(op, args, _NO_KWARGS)
+        box_method = getattr(Box, name)  # tracegrad.numpy's, attached at its import
+        return box_method(self) if name in _UNARY else box_method(self, other)
+
+    method.__name__ = name
+    return method
+
+
+_UNARY = {"__neg__": operator.neg, "__pos__": operator.pos, "__abs__": operator.abs}
+_BINARY = {
+    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
+    "floordiv": operator.floordiv, "mod": operator.mod, "pow": operator.pow,
+}  # fmt: skip
+for _name, _op in _UNARY.items():
+    setattr(StagedBox, _name, _python_operator(_name, _op, False))
+for _name, _op in _BINARY.items():
+    setattr(StagedBox, f"__{_name}__", _python_operator(f"__{_name}__", _op, False))
+    setattr(StagedBox, f"__r{_name}__", _python_operator(f"__r{_name}__", _op, True))
+del _name, _op
 
 
 class StagingTrace(Trace):
@@ -265,7 +303,7 @@ class Program:
 
 def _source(eqns: Sequence[tuple], outs: Sequence[tuple], n_inputs: int) -> tuple[str, dict]:
     """The source of ``program(v0, ..., v{n_inputs-1})`` and the names it refers to."""
-    names: dict[str, Any] = {"_fresh": _fresh}
+    names: dict[str, Any] = {"_fresh": fresh_constant}
 
     def const(value: Any) -> str:
         name = f"c{len(names)}"
@@ -309,7 +347,7 @@ def _source(eqns: Sequence[tuple], outs: Sequence[tuple], n_inputs: int) -> tupl
     return "\n".join(lines) + "\n", names
 
 
-def _fresh(value: Any) -> Any:
+def fresh_constant(value: Any) -> Any:
     """A constant output, copied if it is an array: the caller may write into it."""
     return value.copy() if type(value) is np.ndarray else value
 

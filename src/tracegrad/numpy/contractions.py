@@ -10,7 +10,7 @@ import numpy as np
 
 from tracegrad.core.batching import expand_to_rank, logical_shape
 from tracegrad.core.primitive import Primitive, binary_function, shape_of
-from tracegrad.core.shapes import broadcast_to, reshape, sum
+from tracegrad.core.shapes import broadcast_to, reshape, static_int, sum
 from tracegrad.numpy.shape import matrix_transpose, ravel, transpose
 
 __all__ = ["dot", "einsum", "inner", "matmul", "outer", "tensordot", "trace", "vdot"]
@@ -64,6 +64,7 @@ matmul = binary_function(_matmul, np.matmul)
 def tensordot(a: Any, b: Any, axes: int | Sequence[Any] = 2) -> Any:
     """Sum products over the given axes, as ``numpy.tensordot`` (built on matmul)."""
     na, nb = np.ndim(a), np.ndim(b)
+    axes = static_int(axes)
     if isinstance(axes, (int, np.integer)):
         axes_a, axes_b = list(range(na - axes, na)), list(range(int(axes)))
     else:

@@ -23,7 +23,7 @@ from tracegrad.core.primitive import (
     get_value,
     unary_function,
 )
-from tracegrad.core.staging import call_plain, plain
+from tracegrad.core.staging import plain
 
 __all__ = [
     "abs",
@@ -352,9 +352,9 @@ _where.defbatch(elementwise_batch(_where)).saving("shapes")
 def where(condition: Any, x: Any = None, y: Any = None) -> Any:
     """``numpy.where``; the condition carries no derivative. With one argument it
     returns the indices where ``condition`` holds, as NumPy does."""
+    if x is None and y is None:  # indices: their number depends on the values
+        return np.where(get_value(condition))
     condition = plain(condition)  # no derivative; a staged condition stays an argument
-    if x is None and y is None:
-        return call_plain(np.where, (condition,))
     if x is None or y is None:
         raise ValueError("where: either both or neither of x and y must be given")
     return _where(condition, x, y)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core.batching import loop_batch
-from tracegrad.core.primitive import Primitive, box_types, get_value, shape_of
+from tracegrad.core.primitive import Primitive, box_types, dtype_of, get_value, shape_of
 from tracegrad.core.shapes import reshape
 from tracegrad.core.staging import plain
 
@@ -80,7 +80,12 @@ def clean_index(idx: Any) -> Any:
     if isinstance(idx, tuple):
         return tuple(clean_index(i) for i in idx)
     if type(idx) in box_types:
-        return plain(idx)
+        idx = plain(idx)
+        if type(idx) in box_types and dtype_of(idx).kind == "b":
+            # a mask: the result's shape is its number of True values, read now (under
+            # tg.jit, a read of the value)
+            return get_value(idx)
+        return idx
     if isinstance(idx, list):
         return np.asarray([get_value(i) for i in idx])
     return idx

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.primitive import get_value
 from tracegrad.core.staging import call_plain
 
 _NAMES = [
@@ -25,11 +26,23 @@ _NAMES = [
 __all__ = list(_NAMES)
 
 
+#: results whose shape depends on the values: computed from read values (under tg.jit a
+#: program could not replay them)
+_VALUE_SHAPED = frozenset(("nonzero", "unique"))
+
+
 def _lift(name: str) -> Callable[..., Any]:
     fn = getattr(np, name)
 
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        return call_plain(fn, args, kwargs)
+    if name in _VALUE_SHAPED:
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            return fn(*[get_value(a) for a in args], **kwargs)
+
+    else:
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            return call_plain(fn, args, kwargs)
 
     wrapped.__name__ = name
     wrapped.__qualname__ = name

@@ -10,7 +10,7 @@ import numpy as np
 
 from tracegrad.core.batching import logical_shape
 from tracegrad.core.primitive import Primitive, box_types, dtype_of
-from tracegrad.core.shapes import broadcast_to, normalize_axis, reshape
+from tracegrad.core.shapes import broadcast_to, normalize_axis, reshape, static_int
 
 __all__ = [
     "atleast_1d",
@@ -84,6 +84,7 @@ def matrix_transpose(x: Any) -> Any:
 def moveaxis(x: Any, source: int | Sequence[int], destination: int | Sequence[int]) -> Any:
     """Move axes to new positions; the others keep their order."""
     nd = np.ndim(x)
+    source, destination = static_int(source), static_int(destination)
     src = [_axis(s, nd) for s in ((source,) if isinstance(source, int) else source)]
     dst = [_axis(d, nd) for d in ((destination,) if isinstance(destination, int) else destination)]
     if len(src) != len(dst):
@@ -198,6 +199,7 @@ def split(x: Any, indices_or_sections: int | Sequence[int], axis: int = 0) -> li
     """Split into pieces along ``axis``: ``n`` equal sections or at the given indices."""
     ax = _axis(axis, np.ndim(x))
     n = np.shape(x)[ax]
+    indices_or_sections = static_int(indices_or_sections)
     if isinstance(indices_or_sections, (int, np.integer)):
         sections = int(indices_or_sections)
         if sections <= 0 or n % sections:
@@ -218,6 +220,7 @@ def split(x: Any, indices_or_sections: int | Sequence[int], axis: int = 0) -> li
 
 def tile(x: Any, reps: int | Sequence[int]) -> Any:
     """Repeat the whole array ``reps`` times along each axis."""
+    reps = static_int(reps)
     reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
     shape = np.shape(x)
     nd = builtins.max(len(shape), len(reps))

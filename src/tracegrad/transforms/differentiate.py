@@ -14,8 +14,9 @@ import numpy as np
 
 from tracegrad.core import tree
 from tracegrad.core.forward import jvp_flat, zeros_like_value
-from tracegrad.core.primitive import box_types, dtype_of, get_value, unbox
+from tracegrad.core.primitive import box_types, dtype_of, get_value, peek, unbox
 from tracegrad.core.reverse import backward, record
+from tracegrad.core.staging import StagedBox, call_plain
 from tracegrad.numpy.box_methods import astype
 
 __all__ = ["grad", "jvp", "stop_gradient", "value_and_grad", "vjp"]
@@ -134,7 +135,11 @@ def _cast_like(ct: Any, leaf: Any) -> Any:
         return ct  # the common case, without dtype lookups
     dt = dtype_of(leaf)
     if type(ct) in box_types:
-        return ct if dtype_of(ct) == dt else astype(ct, dt)
+        ct = ct if dtype_of(ct) == dt else astype(ct, dt)
+        if type(ct) is StagedBox and type(peek(leaf)) is np.ndarray:
+            if type(ct._value) is not np.ndarray:  # a 0-d array for a 0-d array, as unstaged
+                ct = call_plain(np.asarray, (ct,))
+        return ct
     ct = np.asarray(ct, dtype=dt)
     return ct if isinstance(leaf, np.ndarray) or type(leaf) in box_types else ct[()]
 

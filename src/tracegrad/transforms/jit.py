@@ -33,7 +33,7 @@ import numpy as np
 
 from tracegrad.core import tree
 from tracegrad.core.primitive import box_types, new_trace
-from tracegrad.core.staging import Program, StagedBox, StagingTrace
+from tracegrad.core.staging import Program, StagedBox, StagingTrace, fresh_constant
 
 __all__ = ["JitFallbackWarning", "jit"]
 
@@ -97,7 +97,7 @@ def _aux_arrays(td: tree.TreeDef) -> tuple:
         buffers = getattr(node.aux, "buffers", None)
         if buffers:
             found.extend(_Identity(b) for b in buffers if isinstance(b, np.ndarray))
-        stack.extend(c for c in node.children if c.children)
+        stack.extend(c for c in node.children if c.children or not c.num_leaves)  # not leaves
     return tuple(found)
 
 
@@ -128,8 +128,9 @@ class Jitted:
         # a jitted method: the instance is its first argument (static unless a pytree)
         return self if obj is None else functools.partial(self, obj)
 
-    def _split(self, args: tuple, kwargs: dict) -> tuple[Any, tuple]:
-        """The traced part of the arguments and the static part (a hashable key)."""
+    def _split(self, args: tuple, kwargs: dict) -> tuple[Any, tuple, bool]:
+        """The traced part of the arguments, the static part (a hashable key) and whether
+        the traced part has keywords."""
         n = len(args)
         nums = {a % n for a in self.static_argnums if -n <= a < n}
         static = []
@@ -149,7 +150,7 @@ class Jitted:
                     f"hashable (it is part of the cache key), got {type(v).__name__}"
                 ) from None
         # without keywords only the positional arguments (one tree node less to flatten)
-        return (args, kwargs) if kwargs else args, tuple(static)
+        return ((args, kwargs) if kwargs else args), tuple(static), bool(kwargs)
 
     def _join(self, dynamic: tuple, static: tuple, has_kwargs: bool) -> tuple[tuple, dict]:
         args, kwargs = dynamic if has_kwargs else (dynamic, {})
@@ -166,7 +167,7 @@ class Jitted:
         """``(key, leaves, treedef, static, inputs)`` of a call: its cache key, the leaves
         of its traced part and their structure, its static arguments and the leaves the
         program takes; ``None`` when a leaf is traced by an enclosing transformation."""
-        dynamic, static = self._split(args, kwargs)
+        dynamic, static, has_kwargs = self._split(args, kwargs)
         leaves, td = tree.flatten(dynamic)
         keys, inputs = [], []
         for x in leaves:
@@ -180,7 +181,7 @@ class Jitted:
                 keys.append(_leaf_key(x))
                 if _is_traced(x):
                     inputs.append(x)
-        key = (td, tuple(keys), static, _aux_arrays(td), bool(kwargs))
+        key = (td, tuple(keys), static, _aux_arrays(td), has_kwargs)
         return key, leaves, td, static, inputs
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -216,7 +217,11 @@ class Jitted:
             self._cache[key] = _EAGER
         else:
             self._cache[key] = (program, out_tree)
-        values = [o._value if type(o) is StagedBox and o._trace is stage else o for o in out_leaves]
+        # constants are the program's own: the caller gets copies, as from a replay
+        values = [
+            o._value if type(o) is StagedBox and o._trace is stage else fresh_constant(o)
+            for o in out_leaves
+        ]
         return tree.unflatten(out_tree, values)
 
     def program(self, *args: Any, **kwargs: Any) -> Program | None:
