@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
 
 __all__ = [
     "TreeDef",
+    "builder",
     "flatten",
     "leaves",
     "map",
@@ -216,6 +217,31 @@ def _unflatten(td: TreeDef, it: Any) -> Any:
         return next(it)
     children = [next(it) if c.node is _LEAF else _unflatten(c, it) for c in td.children]
     return td.rebuild(td.aux, children)
+
+
+def builder(treedef: TreeDef) -> Callable[[Sequence[Any]], Any]:
+    """A function ``build(leaves)`` equal to ``unflatten(treedef, leaves)`` for a fixed
+    structure, without the walk: generated once as one nested call expression (for
+    ``tg.jit``, which rebuilds the same output structure on every call)."""
+    if _depth(treedef) > 40:  # beyond what one expression should nest
+        return lambda leaves: unflatten(treedef, leaves)
+    names: dict[str, Any] = {}
+    count = iter(range(treedef.num_leaves))
+
+    def expr(td: TreeDef) -> str:
+        if td.node is _LEAF:
+            return f"x[{next(count)}]"
+        k = len(names)
+        names[f"r{k}"], names[f"a{k}"] = td.rebuild, td.aux
+        return f"r{k}(a{k}, [{', '.join(expr(c) for c in td.children)}])"
+
+    namespace: dict[str, Any] = {}
+    exec(f"def build(x):\n    return {expr(treedef)}\n", names, namespace)  # noqa: S102
+    return namespace["build"]
+
+
+def _depth(td: TreeDef) -> int:
+    return 1 + max((_depth(c) for c in td.children), default=0)
 
 
 def leaves(tree: Any) -> list[Any]:

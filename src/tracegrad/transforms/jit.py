@@ -193,8 +193,8 @@ class Jitted:
             return self._trace(*sig[:4])
         if entry is _EAGER:
             return self.fun(*args, **kwargs)
-        program, out_tree = entry
-        return tree.unflatten(out_tree, program(sig[4]))
+        program, build = entry
+        return build(program(sig[4]))
 
     def _trace(self, key: tuple, leaves: list, td: tree.TreeDef, static: tuple) -> Any:
         with new_trace(StagingTrace) as stage:
@@ -216,7 +216,7 @@ class Jitted:
             )
             self._cache[key] = _EAGER
         else:
-            self._cache[key] = (program, out_tree)
+            self._cache[key] = (program, tree.builder(out_tree))
         # constants are the program's own: the caller gets copies, as from a replay
         values = [
             o._value if type(o) is StagedBox and o._trace is stage else fresh_constant(o)
