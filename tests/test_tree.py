@@ -186,3 +186,25 @@ def test_unflatten_takes_any_iterable_of_leaves():
     td = tree.structure({"a": 1.0, "b": (2.0, 3.0)})
     assert tree.unflatten(td, iter([4.0, 5.0, 6.0])) == {"a": 4.0, "b": (5.0, 6.0)}
     assert tree.unflatten(td, (x for x in (7.0, 8.0, 9.0))) == {"a": 7.0, "b": (8.0, 9.0)}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_builder_rebuilds_like_unflatten(name):
+    """The generated builder of a structure gives what unflatten gives, for new leaves."""
+    value, _ = CASES[name]
+    leaves, td = tree.flatten(value)
+    build = tree.builder(td)
+    fresh = [f"leaf{i}" for i in range(len(leaves))]
+    assert _equal(build(fresh), tree.unflatten(td, fresh))
+    assert tree.structure(build(leaves)) == td
+
+
+def test_builder_of_a_deep_tree_falls_back_to_unflatten():
+    deep: Any = 1.0
+    for _ in range(300):
+        deep = [deep]
+    leaves, td = tree.flatten(deep)
+    rebuilt = tree.builder(td)([2.0])
+    for _ in range(300):
+        rebuilt = rebuilt[0]
+    assert rebuilt == 2.0
