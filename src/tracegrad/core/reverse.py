@@ -221,6 +221,8 @@ def _staged_step(
         rule = rules[a] if a < len(rules) else None
         if rule is not None:  # the rule itself is the equation: no call in between
             cts.append(stage.call(rule, [g, out, *args], kwargs))
+        elif prim.vjp_argnum is not None:
+            cts.append(stage.call(prim.vjp_argnum, [a, g, out, *args], kwargs))
         else:
             cts.append(stage.call(_cotangent, [prim, a, g, out, *args], kwargs))
     return cts

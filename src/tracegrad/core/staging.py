@@ -264,7 +264,7 @@ class Program:
     temporaries go. ``repr`` shows the equations.
     """
 
-    __slots__ = ("eqns", "outs", "n_inputs", "source", "_run")
+    __slots__ = ("eqns", "outs", "n_inputs", "source", "function")
 
     def __init__(
         self, eqns: Sequence[tuple], outs: Sequence[tuple[int, Any]], n_inputs: int
@@ -275,10 +275,11 @@ class Program:
         self.source, names = _source(self.eqns, self.outs, n_inputs)
         namespace: dict[str, Any] = {}
         exec(compile(self.source, "<tracegrad.jit program>", "exec"), names, namespace)  # noqa: S102
-        self._run = namespace["program"]
+        #: the generated function: ``function(*inputs) -> list of outputs``
+        self.function = namespace["program"]
 
     def __call__(self, inputs: Sequence[Any]) -> list[Any]:
-        return self._run(*inputs)
+        return self.function(*inputs)
 
     def __len__(self) -> int:
         return len(self.eqns)

@@ -26,6 +26,7 @@ through them. :class:`~tracegrad.nn.Linear`, :class:`~tracegrad.nn.MLP`,
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -255,8 +256,16 @@ def _count(z_shape: tuple[int, ...], reduction: str) -> int:
 def _label_index(labels: np.ndarray) -> tuple:
     """The index of each sample's label entry in an array of shape ``labels.shape + (C,)``."""
     if labels.ndim == 1:
-        return np.arange(labels.shape[0]), labels
+        return _arange(labels.shape[0]), labels
     return (*np.indices(labels.shape, sparse=True), labels)
+
+
+@functools.lru_cache(maxsize=16)
+def _arange(n: int) -> np.ndarray:
+    """``arange(n)``, read-only: the sample index of every step at a batch size."""
+    a = np.arange(n)
+    a.flags.writeable = False
+    return a
 
 
 def _masked(y: Any, logp: Any) -> Any:
@@ -274,10 +283,13 @@ def _sce_forward(z: Any, y: Any, reduction: str = "mean") -> tuple[Any, np.ndarr
     z = np.asarray(z)
     if z.dtype.kind != "f":
         z = z.astype(np.float64)
-    lse = stable_logsumexp(z, -1)
+    lse = stable_logsumexp(z, -1, check=False)
     total = _sce_total(z, y, lse)
-    if math.isnan(total) and not _is_labels(y):  # −∞ logits of weight-0 classes: 0 · (−∞)
-        total = _sce_total(z, y, lse, masked=True)
+    if not math.isfinite(total):  # an infinite or nan logit somewhere: the careful way
+        lse = stable_logsumexp(z, -1)
+        total = _sce_total(z, y, lse)
+        if math.isnan(total) and not _is_labels(y):  # −∞ logits of weight-0 classes
+            total = _sce_total(z, y, lse, masked=True)
     return z.dtype.type(total / _count(z.shape, reduction)), lse
 
 

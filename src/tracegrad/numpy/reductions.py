@@ -153,14 +153,18 @@ cumsum = Primitive(_cumsum_impl, "cumsum").defvjp(_cumsum_vjp).def_linear()
 cumsum.defbatch(_cumsum_batch).saving("shapes")
 
 
-def stable_logsumexp(x: np.ndarray, axis: Any) -> np.ndarray:
+def stable_logsumexp(x: np.ndarray, axis: Any, check: bool = True) -> np.ndarray:
     """log(sum(exp(x))) with the reduced axes kept, shifted by the maximum so that no
-    exp overflows (an all -inf slice gives -inf, not nan)."""
+    exp overflows (an all -inf slice gives -inf, not nan). ``check=False`` leaves out the
+    check for infinite maxima: such slices then give nan, for a caller that checks its
+    own result and comes back with ``check=True``."""
     m = np.maximum.reduce(x, axis=axis, keepdims=True)
     # infinite or nan maxima are rare: one check, then shift those slices by 0 instead
-    if not math.isfinite(np.add.reduce(m, axis=None)):
+    if check and not math.isfinite(np.add.reduce(m, axis=None)):
         m = np.where(np.isfinite(m), m, 0).astype(m.dtype)
-    return np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True)) + m
+    e = x - m
+    e = np.exp(e, out=e) if type(e) is np.ndarray else np.exp(e)  # in place: x - m is ours
+    return np.log(np.add.reduce(e, axis=axis, keepdims=True)) + m
 
 
 def _logsumexp_impl(x: Any, axis: Any = None, keepdims: bool = False) -> Any:

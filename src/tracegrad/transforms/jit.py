@@ -193,8 +193,8 @@ class Jitted:
             return self._trace(*sig[:4])
         if entry is _EAGER:
             return self.fun(*args, **kwargs)
-        program, build = entry
-        return build(program(sig[4]))
+        run, build, _ = entry
+        return build(run(*sig[4]))
 
     def _trace(self, key: tuple, leaves: list, td: tree.TreeDef, static: tuple) -> Any:
         with new_trace(StagingTrace) as stage:
@@ -216,7 +216,8 @@ class Jitted:
             )
             self._cache[key] = _EAGER
         else:
-            self._cache[key] = (program, tree.builder(out_tree))
+            # the generated function itself, and the output builder: two calls per replay
+            self._cache[key] = (program.function, tree.builder(out_tree), program)
         # constants are the program's own: the caller gets copies, as from a replay
         values = [
             o._value if type(o) is StagedBox and o._trace is stage else fresh_constant(o)
@@ -231,7 +232,7 @@ class Jitted:
         if sig[0] not in self._cache:
             self._trace(*sig[:4])
         entry = self._cache[sig[0]]
-        return None if entry is _EAGER else entry[0]
+        return None if entry is _EAGER else entry[2]
 
 
 def jit(
