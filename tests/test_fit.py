@@ -1,5 +1,7 @@
 """tg.fit: batching, IGD, shuffling, stopping rules, validation, callbacks, history."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -189,8 +191,13 @@ def test_penalty_with_n_batch_gets_each_batch_size():
         seen.append(n_batch)
         return nn.l2_penalty(m, 1.0 / n_batch)
 
-    tg.fit(small_model(), "cross_entropy", X, y, batch_size=8, max_epochs=2, penalty=per_batch)
+    tg.fit(small_model(), "cross_entropy", X, y, batch_size=8, max_epochs=2, penalty=per_batch,
+           jit=False)  # fmt: skip
     assert seen == [8, 8, 4] * 2
+    # compiled (the default), the penalty runs when the step is traced: once per size
+    seen.clear()
+    tg.fit(small_model(), "cross_entropy", X, y, batch_size=8, max_epochs=2, penalty=per_batch)
+    assert seen == [8, 4]
     # a two-argument penalty whose second parameter is not n_batch keeps its default
     m = small_model()
     _, h0 = tg.fit(m, "cross_entropy", X, y, max_epochs=1)
@@ -344,3 +351,32 @@ def test_plain_progress_prints_about_ten_lines_and_where_an_early_stop_ended(cap
         bar.update(epoch, {"loss": 1.0})
     bar.close()
     assert capsys.readouterr().out.splitlines()[-1].startswith("epoch 47/300")
+
+
+@pytest.mark.parametrize("kind", ["plain", "dropout", "batchnorm"])
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_compiled_step_trains_like_the_eager_one(kind, batch_size):
+    """jit=True (the default) replays the step where it can and runs it as it is where
+    it cannot (Dropout's draws, BatchNorm's statistics): the same losses, gradient norms
+    and parameters as jit=False, and no warning either way."""
+    X, y = blobs(20)
+    layers = [nn.Linear(2, 5, rng=0), nn.Activation("tanh")]
+    if kind == "dropout":
+        layers.append(nn.Dropout(0.3))
+    elif kind == "batchnorm":
+        layers.append(nn.BatchNorm(5))
+    layers.append(nn.Linear(5, 3, rng=1))
+    model = nn.Sequential(*layers)
+    runs = []
+    for jit in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            runs.append(
+                tg.fit(model, "cross_entropy", X, y, batch_size=batch_size, max_epochs=3,
+                       seed=0, penalty=lambda m: nn.l2_penalty(m, 1e-3), jit=jit)
+            )  # fmt: skip
+    (m1, h1), (m2, h2) = runs
+    np.testing.assert_allclose(h1.loss, h2.loss, rtol=1e-12)
+    np.testing.assert_allclose(h1.grad_norm, h2.grad_norm, rtol=1e-12)
+    for a, b in zip(tg.tree.leaves(m1), tg.tree.leaves(m2)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)

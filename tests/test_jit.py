@@ -826,6 +826,20 @@ def test_dropout_with_static_seed():
     assert _n_programs(j) == 2
 
 
+def test_dropout_with_a_closed_over_generator_is_not_replayed():
+    """A generator from outside draws new masks on every call: jit must not replay the
+    first call's mask, so it runs the function as it is (warning once)."""
+    model = nn.Sequential(nn.Linear(3, 40, rng=0), nn.Dropout(0.5))
+    X = _rng(0).standard_normal((4, 3))
+    gen = np.random.default_rng(7)
+    j = tg.jit(lambda m, x: m.apply(x, train=True, rng=gen)[0])
+    with pytest.warns(JitFallbackWarning, match="draws random numbers"):
+        first = j(model, X)
+    masks = [first != 0] + [j(model, X) != 0 for _ in range(3)]
+    assert j.program(model, X) is None
+    assert not all(np.array_equal(masks[0], m) for m in masks[1:])
+
+
 # --- fallback: functions that read traced values ------------------------------------
 
 

@@ -273,7 +273,7 @@ def get_value(x: Any) -> Any:
     while type(x) in box_types:
         t = x._trace
         if t.plain_values:
-            t.note_read("its value (tracegrad.core.get_value)")
+            t.note_read("it reads the value of a traced array (tracegrad.core.get_value)")
         x = x._value
     return x
 

@@ -44,7 +44,7 @@ class StagedBox(Box):
     # Converting to a Python or NumPy value fixes this call's answer into the program:
     # noted, so that jit falls back to running the function (the value is still right).
     def _read(self, what: str) -> Any:
-        self._trace.note_read(what)
+        self._trace.note_read(f"it reads the value of a traced array, as {what}")
         return self._value
 
     def __bool__(self) -> bool:
@@ -155,7 +155,7 @@ class StagingTrace(Trace):
                 vals[i] = a._value
                 slots.append((i, a._ref))
             elif t in box_types:
-                self.note_read("a value traced by an enclosing transformation")
+                self.note_read("it uses a value traced by an enclosing transformation")
             elif t in _SEQ and any(type(e) in box_types for e in a):
                 seq = list(a)
                 for j, e in enumerate(a):
@@ -163,7 +163,7 @@ class StagingTrace(Trace):
                         seq[j] = e._value
                         slots.append((i, j, e._ref))
                     elif type(e) in box_types:
-                        self.note_read("a value traced by an enclosing transformation")
+                        self.note_read("it uses a value traced by an enclosing transformation")
                 vals[i] = t(seq)
         return vals, tuple(slots)
 
@@ -178,7 +178,7 @@ class StagingTrace(Trace):
 
     def process(self, prim: Primitive, args: tuple, kwargs: dict) -> Any:
         if not self.owns_all(args):  # a box of an enclosing trace: compute, note, go on
-            self.note_read("a value traced by an enclosing transformation")
+            self.note_read("it uses a value traced by an enclosing transformation")
             vals, _ = self._unbox(args)
             return self._box(prim(*vals, **kwargs))
         # replayed as the bare implementation (the NumPy function itself when an argument

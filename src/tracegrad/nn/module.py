@@ -32,6 +32,7 @@ import numpy as np
 
 from tracegrad.core.primitive import ShapeError
 from tracegrad.nn.init import RNGLike, as_generator
+from tracegrad.transforms.jit import no_replay
 
 __all__ = ["Module", "ShapeError", "is_training"]
 
@@ -40,13 +41,15 @@ MODULE_REGISTRY: dict[str, type[Module]] = {}
 
 
 class _Context:
-    """The state of one ``apply`` call: training flag, random generator, buffer updates."""
+    """The state of one ``apply`` call: training flag, random generator (``seeded``: made
+    from a seed for this call, so its draws are the same on every call), buffer updates."""
 
-    __slots__ = ("train", "rng", "updates")
+    __slots__ = ("train", "rng", "seeded", "updates")
 
-    def __init__(self, train: bool, rng: np.random.Generator | None) -> None:
+    def __init__(self, train: bool, rng: RNGLike) -> None:
         self.train = bool(train)
-        self.rng = rng
+        self.seeded = rng is not None and not isinstance(rng, np.random.Generator)
+        self.rng = None if rng is None else as_generator(rng)
         self.updates: dict[int, dict[str, Any]] = {}
 
     def generator(self, who: str) -> np.random.Generator:
@@ -55,6 +58,8 @@ class _Context:
                 f"{who} in training mode needs random numbers: pass rng=<seed or "
                 "numpy.random.Generator> to apply(...) (tg.fit passes its own)"
             )
+        if not self.seeded:  # a replay would repeat this call's draws: jit runs it as it is
+            no_replay(f"it draws random numbers ({who} in training mode)")
         return self.rng
 
 
@@ -404,7 +409,7 @@ class Module:
             ``y`` and ``state``, a dict of new buffer values by path (empty in
             evaluation mode); ``model.with_state(state)`` applies it.
         """
-        ctx = _Context(train, None if rng is None else as_generator(rng))
+        ctx = _Context(train, rng)
         token = _CTX.set(ctx)
         try:
             y = self.forward(x)

@@ -20,6 +20,7 @@ from tracegrad.train.callbacks import Callback, as_callback
 from tracegrad.train.history import History
 from tracegrad.train.metrics import get_metric
 from tracegrad.train.progress import make_progress
+from tracegrad.transforms import jit as compile_step
 from tracegrad.transforms import value_and_grad
 
 __all__ = ["fit"]
@@ -122,6 +123,7 @@ def fit(
     callbacks: Sequence[Callback | Callable] = (),
     progress: bool | None = None,
     opt_state: Any = None,
+    jit: bool = True,
 ) -> tuple[Module, History]:
     """Train ``model`` on ``(X, y)``; returns ``(trained_model, history)``.
 
@@ -168,6 +170,11 @@ def fit(
             ``f(epoch, logs, model)``; returning ``True`` stops training.
         progress: progress bar; ``None`` shows it only on a terminal.
         opt_state: resume from this optimiser state (``history.opt_state``).
+        jit: compile the step (loss, penalty and gradient) with ``tg.jit``: traced on the
+            first batch of each size, replayed after. A step that cannot be replayed
+            (Dropout's draws, BatchNorm's batch statistics, a loss that branches on
+            values) runs as it is, silently. ``False``: always run it eagerly (a loss or
+            penalty with Python side effects).
     """
     if not isinstance(model, Module):
         raise TypeError(f"fit: model must be a tracegrad.nn.Module, got {type(model).__name__}")
@@ -196,14 +203,16 @@ def fit(
 
     penalty_per_batch = penalty is not None and _takes_n_batch(penalty)
 
-    def objective(m: Module, xb: Any, yb: Any, gen: np.random.Generator) -> tuple[Any, Any]:
-        out, state = m.apply(xb, train=True, rng=gen)
+    def objective(m: Module, xb: Any, yb: Any) -> tuple[Any, Any]:
+        out, state = m.apply(xb, train=True, rng=rng)
         value = loss_fn(out, yb)
         if penalty is not None:
             value = value + (penalty(m, n_batch=len(xb)) if penalty_per_batch else penalty(m))
         return value, state
 
     step_fn = value_and_grad(objective, has_aux=True)
+    if jit:
+        step_fn = compile_step(step_fn, warn=False)
     n = len(X)
     bs = n if batch_size is None or batch_size >= n else int(batch_size)
     n_batches = math.ceil(n / bs)
@@ -223,7 +232,7 @@ def fit(
             for b in range(n_batches):
                 idx = slice(b * bs, (b + 1) * bs) if order is None else order[b * bs : (b + 1) * bs]
                 xb, yb = X[idx], y[idx]
-                (value, new_state), grads = step_fn(model, xb, yb, rng)
+                (value, new_state), grads = step_fn(model, xb, yb)
                 w = len(xb) / n
                 total += float(value) * w
                 leaves = [np.asarray(g, dtype=np.float64) * w for g in tree.leaves(grads)]

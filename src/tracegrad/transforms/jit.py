@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core import tree
-from tracegrad.core.primitive import box_types, new_trace
+from tracegrad.core.primitive import box_types, new_trace, trace_stack
 from tracegrad.core.staging import Program, StagedBox, StagingTrace, fresh_constant
 
-__all__ = ["JitFallbackWarning", "jit"]
+__all__ = ["JitFallbackWarning", "jit", "no_replay"]
 
 #: leaf types that are traced (the others are static: part of the cache key)
 _TRACED_SCALARS = (float, int, bool, complex)
@@ -48,6 +48,16 @@ _EAGER = object()  # cache entry: this signature runs the function as it is
 
 class JitFallbackWarning(UserWarning):
     """A jitted function read a traced value, so it runs without replay."""
+
+
+def no_replay(reason: str) -> None:
+    """Tell ``jit``, if it is tracing the current call, that the function must not be
+    replayed: its result depends on something a replay would repeat from the first call
+    (random draws, outside state). ``reason`` appears in the warning. Without an active
+    ``jit`` it does nothing."""
+    for t in trace_stack():
+        if t.plain_values:
+            t.note_read(reason)
 
 
 class _Identity:
@@ -110,9 +120,14 @@ class Jitted:
     """
 
     def __init__(
-        self, fun: Callable[..., Any], static_argnums: Sequence[int], static_argnames: Sequence[str]
+        self,
+        fun: Callable[..., Any],
+        static_argnums: Sequence[int],
+        static_argnames: Sequence[str],
+        warn: bool = True,
     ) -> None:
         self.fun = fun
+        self.warn = warn
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = frozenset(static_argnames)
         self._cache: dict[Hashable, Any] = {}
@@ -201,21 +216,22 @@ class Jitted:
             staged = [stage.new_input(x) if _is_traced(x) else x for x in leaves]
             args, kwargs = self._join(tree.unflatten(td, staged), static, key[-1])
             out_leaves, out_tree = tree.flatten(self.fun(*args, **kwargs))
-            program = stage.finish(out_leaves)
         if len(self._cache) >= CACHE_SIZE:
             del self._cache[next(iter(self._cache))]
-        if stage.reads:
+        if stage.reads and self.warn:
             warnings.warn(
-                f"jit({getattr(self.fun, '__name__', 'f')}): the function reads the value "
-                f"of a traced array ({stage.reads[0]}), so it cannot be replayed and runs "
-                "as it is on every call with these argument shapes. Mark arguments that "
-                "steer Python control flow as static (static_argnums), or compute with "
-                "tracegrad.numpy (e.g. tnp.where instead of if)",
+                f"jit({getattr(self.fun, '__name__', 'f')}): the function cannot be "
+                f"replayed: {stage.reads[0]}. It runs as it is on every call with these "
+                "argument shapes. Mark an argument that steers Python control flow as "
+                "static (static_argnums), or compute with tracegrad.numpy (e.g. tnp.where "
+                "instead of if)",
                 JitFallbackWarning,
                 stacklevel=3,
             )
+        if stage.reads:
             self._cache[key] = _EAGER
         else:
+            program = stage.finish(out_leaves)
             # the generated function itself, and the output builder: two calls per replay
             self._cache[key] = (program.function, tree.builder(out_tree), program)
         # constants are the program's own: the caller gets copies, as from a replay
@@ -240,13 +256,16 @@ def jit(
     *,
     static_argnums: int | Sequence[int] = (),
     static_argnames: str | Sequence[str] = (),
+    warn: bool = True,
 ) -> Any:
     """Compile ``fun`` into a replayed program of NumPy calls (see the module docstring).
 
     Array, NumPy-scalar and Python-number leaves of the arguments (pytrees) are traced;
     the program is kept per argument structure, shapes and dtypes, and per value of the
     static arguments (``static_argnums``, ``static_argnames``: hashable values that steer
-    Python control flow, such as a flag or a size). Usable as ``@jit`` or
+    Python control flow, such as a flag or a size). ``warn=False``: run a function that
+    cannot be replayed as it is without a :class:`JitFallbackWarning` (for a caller that
+    compiles what it is given, like ``tg.fit``). Usable as ``@jit`` or
     ``@jit(static_argnums=1)``. Returns the same values as ``fun``.
     """
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
@@ -255,6 +274,6 @@ def jit(
     def wrap(f: Callable[..., Any]) -> Jitted:
         if not callable(f):
             raise TypeError(f"jit: expected a function, got {type(f).__name__}")
-        return Jitted(f, nums, names)
+        return Jitted(f, nums, names, warn)
 
     return wrap if fun is None else wrap(fun)
