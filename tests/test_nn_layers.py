@@ -366,3 +366,33 @@ def test_modules_walks_the_model_in_named_modules_order():
     assert len(params) == 4  # weight and bias of the two Linear layers
     assert all(a is b for a, b in zip(params, model.named_parameters().values()))
     assert all(a is b for a, b in zip(params, tg.tree.leaves(model)))
+
+
+def test_flattening_is_kept_on_the_module_and_rebuilt_where_it_changes():
+    """tree.flatten keeps a module's leaves and structure on it (modules are immutable:
+    sequences of sub-modules become tuples); copies with new parameters or buffers, and
+    pickled models, flatten afresh."""
+    import pickle
+
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.BatchNorm(4), nn.Linear(4, 2, rng=1))
+    assert type(model.layers) is tuple
+    leaves, td = tg.tree.flatten(model)
+    leaves2, td2 = tg.tree.flatten(model)
+    assert td2 is td and all(a is b for a, b in zip(leaves, leaves2))
+    # a replaced parameter: its own leaves
+    w = np.ones((3, 4))
+    first = model.layers[0].replace(weight=w)
+    assert tg.tree.leaves(first)[0] is w
+    # new running statistics: a new structure (the buffers ride in the static data)
+    x = np.random.default_rng(0).standard_normal((8, 3))
+    updated = model.with_state(model.apply(x, train=True)[1])
+    new_td = tg.tree.structure(updated)
+    assert new_td is not td
+    bn_old, bn_new = td.children[0].children[1], new_td.children[0].children[1]
+    assert bn_new.aux.buffers[0] is not bn_old.aux.buffers[0]
+    # a rebuilt model, and a pickled one, give the same leaves and structure
+    rebuilt = tg.tree.unflatten(td, [np.asarray(v) * 2 for v in leaves])
+    np.testing.assert_allclose(tg.tree.leaves(rebuilt)[0], 2 * leaves[0])
+    copy = pickle.loads(pickle.dumps(model))
+    lc, tdc = tg.tree.flatten(copy)
+    assert tdc == td and all(np.array_equal(a, b) for a, b in zip(lc, leaves))

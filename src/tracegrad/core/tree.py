@@ -6,6 +6,10 @@ namedtuples, dataclasses (fields marked ``field(metadata={"static": True})`` are
 structure, not leaves), and any class that
 defines ``tree_flatten(self) -> (children, aux)`` and a classmethod
 ``tree_unflatten(aux, children)`` (tracegrad's nn modules do). Everything else is a leaf.
+
+A class that also sets ``__tree_immutable__ = True`` promises that an instance's children
+never change (nor theirs): its leaves and structure are then computed once and kept in
+the instance's ``__dict__`` (``_tree_flat``), so flattening a model is one lookup.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ _LEAF = "leaf"
 _registry: dict[type, tuple[Callable, Callable]] = {}
 #: per type, its handler or None for a leaf type: the decision depends on the type only,
 #: and flattening runs on every call of every transform
-_handler_cache: dict[type, tuple[Callable, Callable] | None] = {}
+_handler_cache: dict[type, tuple[Callable, Callable, bool] | None] = {}
 
 
 class TreeDef:
@@ -128,16 +132,21 @@ register(
 )
 
 
-def _handler_of(cls: type) -> tuple[Callable, Callable] | None:
-    """``(flatten, unflatten)`` for instances of ``cls``, or None for a leaf type."""
+def _handler_of(cls: type) -> tuple[Callable, Callable, bool] | None:
+    """``(flatten, unflatten, immutable)`` for instances of ``cls``, or None for a leaf
+    type; ``immutable``: the class declares ``__tree_immutable__ = True``."""
     try:
         return _handler_cache[cls]
     except KeyError:
-        h = _registry.get(cls) or _find_handler(cls)
+        h = _with_flag(cls, _registry.get(cls) or _find_handler(cls))
         _handler_cache[cls] = h
         return h
     except TypeError:  # an unhashable type (a metaclass that forbids it): no caching
-        return _registry.get(cls) or _find_handler(cls)
+        return _with_flag(cls, _registry.get(cls) or _find_handler(cls))
+
+
+def _with_flag(cls: type, h: tuple[Callable, Callable] | None) -> Any:
+    return None if h is None else (h[0], h[1], bool(getattr(cls, "__tree_immutable__", False)))
 
 
 def _find_handler(cls: type) -> tuple[Callable, Callable] | None:
@@ -187,6 +196,11 @@ def _flatten(x: Any, out: list[Any]) -> TreeDef:
     if h is None:
         out.append(x)
         return _LEAF_DEF
+    if h[2]:  # an immutable node keeps its flattening (leaves and structure)
+        cached = x.__dict__.get("_tree_flat")
+        if cached is not None:
+            out.extend(cached[0])
+            return cached[1]
     children, aux = h[0](x)
     start = len(out)
     defs = []
@@ -196,7 +210,10 @@ def _flatten(x: Any, out: list[Any]) -> TreeDef:
             defs.append(_LEAF_DEF)
         else:
             defs.append(_flatten(c, out))
-    return TreeDef(node, aux, tuple(defs), len(out) - start, h[1])
+    td = TreeDef(node, aux, tuple(defs), len(out) - start, h[1])
+    if h[2]:
+        x.__dict__["_tree_flat"] = (out[start:], td)
+    return td
 
 
 def unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:

@@ -109,7 +109,7 @@ def _static_equal(a: Any, b: Any) -> bool:
 
 
 #: attributes a module keeps about itself: its field classification and pytree data
-_BOOKKEEPING = frozenset(("_fields", "_aux"))
+_BOOKKEEPING = frozenset(("_fields", "_aux", "_tree_flat"))
 
 
 class _Fields:
@@ -188,6 +188,9 @@ class Module:
 
     _buffer_names: ClassVar[tuple[str, ...]] = ()
     _weight_names: ClassVar[tuple[str, ...] | None] = None
+    #: modules never change after construction (sequences of sub-modules become
+    #: tuples): tree.flatten keeps a model's leaves and structure on it
+    __tree_immutable__: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -216,6 +219,8 @@ class Module:
                 buffers.append(name)
             elif isinstance(value, Module) or _is_module_seq(value):
                 modules.append(name)
+                if type(value) is list:  # immutable, like the module
+                    self.__dict__[name] = tuple(value)
             elif _is_float_array(value):
                 params.append(name)
             else:
@@ -223,6 +228,10 @@ class Module:
         fields = _Fields(tuple(params), tuple(buffers), tuple(modules), tuple(static))
         self.__dict__["_fields"] = fields
         return fields
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the kept flattening holds functions (pickle cannot take them) and is rebuilt
+        return {k: v for k, v in self.__dict__.items() if k != "_tree_flat"}
 
     def __setattr__(self, name: str, value: Any) -> None:
         if "_fields" in self.__dict__:
@@ -372,6 +381,7 @@ class Module:
         obj = object.__new__(type(self))
         obj.__dict__.update(self.__dict__)
         obj.__dict__.pop("_aux", None)  # it holds the old buffers
+        obj.__dict__.pop("_tree_flat", None)
         obj.__dict__.update(changes)
         return obj
 
