@@ -128,9 +128,10 @@ class StagingTrace(Trace):
         return self._box(value)
 
     def _box(self, value: Any) -> Any:
-        box = StagedBox(value, self, self.n_values)
+        """A new numbered value (``None`` stays ``None``, but takes its number)."""
+        ref = self.n_values
         self.n_values += 1
-        return None if value is None else box
+        return None if value is None else StagedBox(value, self, ref)
 
     def owns_all(self, values: Sequence[Any]) -> bool:
         """True if every box among ``values`` (and one level into tuples and lists) is
@@ -207,6 +208,8 @@ class StagingTrace(Trace):
             )
             for k, _ in kwslots:
                 kw[k] = kwargs[k]._value
+            if any(type(v) in box_types for v in kw.values()):
+                self.note_read("it uses a value traced by an enclosing transformation")
         out = run(*vals, **kw)
         if n_out is not None and len(out) != n_out:
             name = getattr(fn, "__name__", repr(fn))

@@ -10,10 +10,11 @@ compiler here, the work is still NumPy's).
 
 What a replay cannot reproduce, ``jit`` does not replay:
 
-* a function that reads a traced value (``if loss > 0``, ``float(x)``, an index or mask
-  computed from data with plain NumPy) runs as it is, every call, with a
-  :class:`JitFallbackWarning` saying what it read; make such arguments static
-  (``static_argnums``) or use ``tnp.where``;
+* a function that reads a traced value (``if loss > 0``, ``float(x)``, a boolean mask,
+  plain NumPy on a traced value) or draws random numbers from a generator it was not
+  handed a seed for (Dropout in training mode; see :func:`no_replay`) runs as it is,
+  every call, with a :class:`JitFallbackWarning` saying why; make arguments that steer
+  control flow static (``static_argnums``) or use ``tnp.where``;
 * a call on values traced by an enclosing transformation (``grad(jit(f))``) runs ``f``
   as it is, under that transformation.
 
