@@ -144,6 +144,10 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], repeat: int, min_time: f
     for r in range(repeat):
         for k in keys[r % len(keys) :] + keys[: r % len(keys)]:
             fn, n = fns[k], counts[k]
+            # each library's batch starts with no garbage left by the others: the cyclic
+            # collector's work then belongs to the library that made it (micrograd's
+            # graph of closures), not to whichever ran before
+            gc.collect()
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()

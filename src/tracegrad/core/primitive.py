@@ -298,7 +298,7 @@ class Primitive:
 
     __slots__ = (
         "name", "impl", "vjp_rules", "jvp_rules", "vjp_argnum", "jvp_argnum", "vjp_joint",
-        "batch_rule", "saves", "fresh", "forward_residual", "array_impl",
+        "batch_rule", "saves", "fresh", "forward_residual", "array_impl", "float_impl",
     )  # fmt: skip
 
     def __init__(self, impl: Callable[..., Any], name: str | None = None) -> None:
@@ -316,6 +316,9 @@ class Primitive:
         #: the implementation when an argument is an ndarray (the NumPy function itself,
         #: without ``impl``'s cases for Python numbers), if there is a simpler one
         self.array_impl: Callable[..., Any] | None = None
+        #: the implementation on one Python float (the ``math`` module's; where it
+        #: raises, ``impl`` answers as NumPy does), if there is one
+        self.float_impl: Callable[[float], Any] | None = None
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -464,9 +467,11 @@ def unary_function(
     raises, NumPy answers with its nan/inf), a traced value straight to its trace.
     ``fn.primitive`` is the primitive.
     """
+    prim.array_impl = fast
     if on_float is None:
         on_float = fast
-    prim.array_impl = fast
+    else:
+        prim.float_impl = on_float
 
     def fn(x: Any) -> Any:
         t = type(x)

@@ -17,6 +17,7 @@ import numpy as np
 
 from tracegrad.core.primitive import (
     _NO_KWARGS,
+    SCALAR_ERRORS,
     Box,
     Primitive,
     Pruned,
@@ -126,7 +127,13 @@ class VJPTrace(Trace):
         if not self.active:
             self.check_active()
         v = x._value
-        out = prim(v) if type(v) in box_types else prim.impl(v)
+        if type(v) is float and prim.float_impl is not None:  # a scalar chain's step
+            try:
+                out = prim.float_impl(v)
+            except SCALAR_ERRORS:
+                out = prim.impl(v)
+        else:
+            out = prim(v) if type(v) in box_types else prim.impl(v)
         parents = ((0, x._index),)
         # a float result has nothing worth pruning (and scalar chains are all floats)
         if type(out) is float or prim.saves == "all" or self.keep_values:
