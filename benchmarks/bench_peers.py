@@ -133,9 +133,14 @@ def _calibrate(fn: Callable[[], Any], min_time: float) -> int:
         n *= 2
 
 
-def time_interleaved(fns: dict[str, Callable[[], Any]], repeat: int, min_time: float):
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], repeat: int, min_time: float, collect: bool = False
+):
     """Median seconds per call of each function, timed in interleaved rounds (the order
-    rotates each round) so that a burst of background load hits all of them alike."""
+    rotates each round) so that a burst of background load hits all of them alike.
+    ``collect``: collect garbage before each timed batch, so that the cyclic collector's
+    work belongs to the library that made the cycles (micrograd's graph of closures), not
+    to whichever runs next (W1: micrograd was timed at up to 26 µs/op without it)."""
     for fn in fns.values():
         fn()  # warm-up: JAX compiles here if it has not yet, caches fill
     counts = {k: _calibrate(fn, min_time) for k, fn in fns.items()}
@@ -144,10 +149,8 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], repeat: int, min_time: f
     for r in range(repeat):
         for k in keys[r % len(keys) :] + keys[: r % len(keys)]:
             fn, n = fns[k], counts[k]
-            # each library's batch starts with no garbage left by the others: the cyclic
-            # collector's work then belongs to the library that made it (micrograd's
-            # graph of closures), not to whichever ran before
-            gc.collect()
+            if collect:
+                gc.collect()
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
@@ -280,7 +283,9 @@ def bench_w1(run: Run) -> None:
     what = f"W1 chain of {n_ops} ops"
     print(f"\n... {what}", flush=True)
     cases = check(run, what, build(run, what, P.W1, n_blocks), P.HAND, rtol=1e-9, atol=1e-12)
-    times = time_interleaved({k: c.run for k, c in cases.items()}, run.repeat, run.min_time)
+    times = time_interleaved(
+        {k: c.run for k, c in cases.items()}, run.repeat, run.min_time, collect=True
+    )
     t_tg = times.get(P.TG)
     rows = [
         [lib, fmt(t / n_ops, 1e6), fmt_ratio(t / times[P.HAND]), fmt_ratio(ratio(t_tg, t))]
