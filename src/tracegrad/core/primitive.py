@@ -316,9 +316,9 @@ class Primitive:
         #: the implementation when an argument is an ndarray (the NumPy function itself,
         #: without ``impl``'s cases for Python numbers), if there is a simpler one
         self.array_impl: Callable[..., Any] | None = None
-        #: the implementation on one Python float (the ``math`` module's; where it
-        #: raises, ``impl`` answers as NumPy does), if there is one
-        self.float_impl: Callable[[float], Any] | None = None
+        #: the implementation on Python floats (the ``math`` module's, Python's
+        #: arithmetic; where it raises, ``impl`` answers as NumPy does), if there is one
+        self.float_impl: Callable[..., Any] | None = None
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"

@@ -152,7 +152,13 @@ class VJPTrace(Trace):
         if type(y) is VJPBox and y._trace is self:
             parents.append((1, y._index))
             y = y._value
-        if type(x) in box_types or type(y) in box_types:
+        tx, ty = type(x), type(y)
+        if tx is float and ty is float and prim.float_impl is not None:  # a scalar chain's
+            try:
+                out = prim.float_impl(x, y)
+            except SCALAR_ERRORS:
+                out = prim.impl(x, y)
+        elif tx in box_types or ty in box_types:
             out = prim(x, y)
         else:  # inlined Primitive.apply: this is the hottest path of a recording
             try:
@@ -284,7 +290,10 @@ def backward(
             if joint:
                 c = next(joint)
             else:
-                rule = rules[argnum] if argnum < len(rules) else None
+                try:
+                    rule = rules[argnum]
+                except IndexError:
+                    rule = None
                 if rule is None:
                     c = prim.vjp(argnum, g, out, args, kwargs)
                 elif kwargs:

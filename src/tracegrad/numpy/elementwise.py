@@ -147,6 +147,7 @@ def _binary(
 ) -> Callable[[Any, Any], Any]:
     """A two-argument primitive with its rules; returns its public function."""
     prim = Primitive(np_fn if py_fn is None else _on_floats2(np_fn, py_fn), name).saving(saves)
+    prim.float_impl = py_fn  # for two Python floats (impl answers where it raises)
     prim.defvjp(*vjps).defjvp(*jvps).defbatch(elementwise_batch(prim))
     return binary_function(prim, np_fn)
 
