@@ -368,7 +368,7 @@ def test_modules_walks_the_model_in_named_modules_order():
     assert all(a is b for a, b in zip(params, tg.tree.leaves(model)))
 
 
-def test_flattening_is_kept_on_the_module_and_rebuilt_where_it_changes():
+def test_flattening_is_kept_on_the_module_and_rebuilt_where_it_changes(tmp_path):
     """tree.flatten keeps a module's leaves and structure on it (modules are immutable:
     sequences of sub-modules become tuples); copies with new parameters or buffers, and
     pickled models, flatten afresh."""
@@ -393,6 +393,13 @@ def test_flattening_is_kept_on_the_module_and_rebuilt_where_it_changes():
     # a rebuilt model, and a pickled one, give the same leaves and structure
     rebuilt = tg.tree.unflatten(td, [np.asarray(v) * 2 for v in leaves])
     np.testing.assert_allclose(tg.tree.leaves(rebuilt)[0], 2 * leaves[0])
-    copy = pickle.loads(pickle.dumps(model))
-    lc, tdc = tg.tree.flatten(copy)
-    assert tdc == td and all(np.array_equal(a, b) for a, b in zip(lc, leaves))
+    for copy in (pickle.loads(pickle.dumps(model)), _saved_and_loaded(model, tmp_path)):
+        assert type(copy.layers) is tuple
+        lc, tdc = tg.tree.flatten(copy)
+        assert tdc == td and all(np.array_equal(a, b) for a, b in zip(lc, leaves))
+
+
+def _saved_and_loaded(model, tmp_path):
+    path = tmp_path / "model.npz"
+    nn.save(path, model)
+    return nn.load(path)

@@ -208,7 +208,7 @@ def _build(desc: dict, prefix: str, arrays: dict[str, np.ndarray], path: str) ->
             items = [
                 _build(s, f"{prefix}{n}.{i}.", arrays, path) for i, s in enumerate(sub["items"])
             ]
-            d[n] = tuple(items) if sub["kind"] == "tuple" else items
+            d[n] = tuple(items)  # a module's sequence of sub-modules is a tuple (immutable)
     d["_fields"] = _Fields(
         tuple(desc["params"]), tuple(desc["buffers"]), tuple(desc["modules"]), tuple(desc["static"])
     )
