@@ -16,6 +16,7 @@ from tracegrad.core.primitive import (
     new_trace,
     peek,
     shape_of,
+    trace_stack,
 )
 from tracegrad.core.shapes import broadcast_to
 
@@ -37,7 +38,32 @@ box_types.add(JVPBox)
 
 
 class JVPTrace(Trace):
-    __slots__ = ()
+    """Carries tangents. Directly above a staging trace (``tg.jit``), each JVP rule on
+    staged values is recorded as one equation of plain-array code (``stage``)."""
+
+    __slots__ = ("stage",)
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        below = trace_stack()
+        self.stage = below[-1] if below and below[-1].plain_values else None
+
+    def _staged(self, prim: Primitive, vals: list, tangents: list, kwargs: dict) -> Any:
+        """``prim`` on staged values (``None`` if some value or tangent is not one of the
+        staging trace's): the output recorded by the staging trace, each tangent rule as
+        one equation."""
+        stage = self.stage
+        if not (stage.owns_all(vals) and stage.owns_all([t for _, t in tangents])):
+            return None
+        out = prim(*vals, **kwargs)
+        t_out = None
+        for i, t in tangents:
+            c = stage.call(_tangent, [prim, i, t, out, *vals], kwargs)
+            t_out = c if t_out is None else t_out + c
+        out_shape = shape_of(out)
+        if shape_of(t_out) != out_shape:
+            t_out = broadcast_to(t_out, out_shape)
+        return JVPBox(out, t_out, self)
 
     def process(self, prim: Primitive, args: tuple, kwargs: dict) -> JVPBox:
         if not self.active:
@@ -53,6 +79,10 @@ class JVPTrace(Trace):
                     nested = True
             elif type(a) in box_types:
                 nested = True
+        if nested and self.stage is not None:
+            staged = self._staged(prim, vals, tangents, kwargs)
+            if staged is not None:
+                return staged
         out = prim.apply(vals, kwargs, nested)
         t_out = None
         rules = prim.jvp_rules
@@ -72,7 +102,14 @@ class JVPTrace(Trace):
         if not self.active:
             self.check_active()
         v = x._value
-        out = prim(v) if type(v) in box_types else prim.impl(v)
+        if type(v) in box_types:
+            if self.stage is not None:
+                staged = self._staged(prim, [v], [(0, x._tangent)], _NO_KWARGS)
+                if staged is not None:
+                    return staged
+            out = prim(v)
+        else:
+            out = prim.impl(v)
         rules = prim.jvp_rules
         if rules and rules[0] is not None:
             t_out = rules[0](x._tangent, out, v)
@@ -93,6 +130,11 @@ class JVPTrace(Trace):
         if type(y) is JVPBox and y._trace is self:
             ty, y = y._tangent, y._value
         if type(x) in box_types or type(y) in box_types:
+            if self.stage is not None:
+                tangents = [(i, t) for i, t in ((0, tx), (1, ty)) if t is not None]
+                staged = self._staged(prim, [x, y], tangents, _NO_KWARGS)
+                if staged is not None:
+                    return staged
             out = prim(x, y)
         else:  # inlined Primitive.apply: this is the hottest path of a recording
             try:
@@ -113,6 +155,10 @@ class JVPTrace(Trace):
             if shape_of(t_out) != out_shape:
                 t_out = broadcast_to(t_out, out_shape)
         return JVPBox(out, t_out, self)
+
+
+def _tangent(prim: Primitive, argnum: int, t: Any, out: Any, *args: Any, **kwargs: Any) -> Any:
+    return prim.jvp(argnum, t, out, args, kwargs)
 
 
 def jvp_flat(
