@@ -840,6 +840,18 @@ def test_dropout_with_a_closed_over_generator_is_not_replayed():
     assert not all(np.array_equal(masks[0], m) for m in masks[1:])
 
 
+def test_dropout_with_a_traced_seed_falls_back_with_each_calls_mask():
+    """A seed passed as a (traced) int argument is read: each call draws its own mask."""
+    model = nn.Sequential(nn.Linear(3, 40, rng=0), nn.Dropout(0.5))
+    X = _rng(0).standard_normal((4, 3))
+    f = lambda m, x, seed: m.apply(x, train=True, rng=seed)[0]  # noqa: E731
+    j = tg.jit(f)
+    with pytest.warns(JitFallbackWarning, match="index"):
+        assert_same(j(model, X, 1), f(model, X, 1))
+    for seed in (2, 1, 3):
+        assert_same(j(model, X, seed), f(model, X, seed))
+
+
 # --- fallback: functions that read traced values ------------------------------------
 
 

@@ -20,6 +20,7 @@ zeros, ones    constants (biases, BatchNorm's β and γ)
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,8 @@ def as_generator(rng: RNGLike) -> np.random.Generator:
         return rng
     if rng is None or isinstance(rng, (int, np.integer)):
         return np.random.default_rng(rng)
+    if hasattr(rng, "__index__") and not isinstance(rng, float):  # a traced int: its value
+        return np.random.default_rng(operator.index(rng))
     raise TypeError(f"expected a seed (int), a numpy.random.Generator or None, got {rng!r}")
 
 
