@@ -48,23 +48,6 @@ class JVPTrace(Trace):
         below = trace_stack()
         self.stage = below[-1] if below and below[-1].plain_values else None
 
-    def _staged(self, prim: Primitive, vals: list, tangents: list, kwargs: dict) -> Any:
-        """``prim`` on staged values (``None`` if some value or tangent is not one of the
-        staging trace's): the output recorded by the staging trace, each tangent rule as
-        one equation."""
-        stage = self.stage
-        if not (stage.owns_all(vals) and stage.owns_all([t for _, t in tangents])):
-            return None
-        out = prim(*vals, **kwargs)
-        t_out = None
-        for i, t in tangents:
-            c = stage.call(_tangent, [prim, i, t, out, *vals], kwargs)
-            t_out = c if t_out is None else t_out + c
-        out_shape = shape_of(out)
-        if shape_of(t_out) != out_shape:
-            t_out = broadcast_to(t_out, out_shape)
-        return JVPBox(out, t_out, self)
-
     def process(self, prim: Primitive, args: tuple, kwargs: dict) -> JVPBox:
         if not self.active:
             self.check_active()
@@ -79,16 +62,19 @@ class JVPTrace(Trace):
                     nested = True
             elif type(a) in box_types:
                 nested = True
-        if nested and self.stage is not None:
-            staged = self._staged(prim, vals, tangents, kwargs)
-            if staged is not None:
-                return staged
+        stage = self.stage if nested else None  # rules on staged values: each one equation
+        if stage is not None and not (
+            stage.owns_all(vals) and stage.owns_all([t for _, t in tangents])
+        ):
+            stage = None
         out = prim.apply(vals, kwargs, nested)
         t_out = None
         rules = prim.jvp_rules
         for i, t in tangents:
             rule = rules[i] if i < len(rules) else None
-            if rule is not None:  # the common case, without a method call in between
+            if stage is not None:
+                c = stage.call(_tangent, [prim, i, t, out, *vals], kwargs)
+            elif rule is not None:  # the common case, without a method call in between
                 c = rule(t, out, *vals, **kwargs)
             else:
                 c = prim.jvp(i, t, out, vals, kwargs)
@@ -103,10 +89,8 @@ class JVPTrace(Trace):
             self.check_active()
         v = x._value
         if type(v) in box_types:
-            if self.stage is not None:
-                staged = self._staged(prim, [v], [(0, x._tangent)], _NO_KWARGS)
-                if staged is not None:
-                    return staged
+            if self.stage is not None:  # staged values: see process
+                return self.process(prim, (x,), _NO_KWARGS)
             out = prim(v)
         else:
             out = prim.impl(v)
@@ -125,16 +109,14 @@ class JVPTrace(Trace):
         if not self.active:
             self.check_active()
         tx = ty = None
+        called = (x, y)
         if type(x) is JVPBox and x._trace is self:
             tx, x = x._tangent, x._value
         if type(y) is JVPBox and y._trace is self:
             ty, y = y._tangent, y._value
         if type(x) in box_types or type(y) in box_types:
-            if self.stage is not None:
-                tangents = [(i, t) for i, t in ((0, tx), (1, ty)) if t is not None]
-                staged = self._staged(prim, [x, y], tangents, _NO_KWARGS)
-                if staged is not None:
-                    return staged
+            if self.stage is not None:  # staged values: see process
+                return self.process(prim, called, _NO_KWARGS)
             out = prim(x, y)
         else:  # inlined Primitive.apply: this is the hottest path of a recording
             try:
