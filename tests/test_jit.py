@@ -652,6 +652,25 @@ def test_writing_into_the_tracing_calls_result_does_not_change_replays():
         assert_same(j(x), f(x))
 
 
+def test_jitted_method_binds_its_instance():
+    """``@tg.jit`` on a method: the instance is a (static) first argument, so each
+    instance gets its own program and its own attributes."""
+
+    class Scaled:
+        def __init__(self, k):
+            self.k = k
+
+        @tg.jit
+        def apply(self, x):
+            return tnp.sin(x) * self.k
+
+    a, b = Scaled(2.0), Scaled(-3.0)
+    for x, _ in XW:
+        assert_same(a.apply(x), np.sin(x) * 2.0)
+        assert_same(b.apply(x), np.sin(x) * -3.0)
+    assert _n_programs(Scaled.apply) == 2
+
+
 def test_input_passed_through_and_python_side_effects_happen_once():
     """An output that is an input is that input; side effects belong to the trace."""
     calls = []
