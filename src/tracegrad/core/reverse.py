@@ -11,7 +11,7 @@ for the arguments that were traced; inputs are steps with ``prim`` ``None``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -30,9 +30,35 @@ from tracegrad.core.primitive import (
 from tracegrad.core.shapes import unbroadcast
 from tracegrad.core.staging import StagedBox
 
-__all__ = ["VJPBox", "VJPTrace", "backward", "record"]
+__all__ = ["Tape", "TapeStep", "VJPBox", "VJPTrace", "backward", "record"]
 
-Step = tuple  # (prim | None, args | None, kwargs | None, out, parents)
+
+class TapeStep(NamedTuple):
+    """One step of a tape, as its readers outside the sweep see it (:meth:`Tape.step`).
+
+    ``prim`` is ``None`` for an input; ``args`` are the primitive's arguments with this
+    tape's boxes unwrapped (values the rules do not read replaced by :class:`Pruned`);
+    ``out`` is the primal output; ``parents`` lists ``(argnum, step index)`` for each
+    argument this tape traced."""
+
+    prim: Primitive | None
+    args: list | None
+    kwargs: dict | None
+    out: Any
+    parents: Sequence[tuple[int, int]]
+
+
+class Tape(list):
+    """The Wengert list of a reverse-mode trace: steps in execution order.
+
+    It holds plain tuples with the fields of :class:`TapeStep` (building a named tuple
+    per recorded operation would cost about a sixth of a scalar step); :meth:`step`
+    gives one with its fields named."""
+
+    __slots__ = ()
+
+    def step(self, i: int) -> TapeStep:
+        return TapeStep._make(self[i])
 
 
 class VJPBox(Box):
@@ -69,7 +95,7 @@ class VJPTrace(Trace):
 
     def __init__(self, level: int, keep_values: bool = False) -> None:
         super().__init__(level)
-        self.tape: list[Step] = []
+        self.tape = Tape()
         self.keep_values = keep_values
         below = trace_stack()
         self.stage = below[-1] if below and below[-1].plain_values else None
@@ -253,7 +279,7 @@ def _staged_sum(stage: Trace, prev: Any, c: Any, owned: bool) -> tuple[Any, bool
 
 
 def backward(
-    tape: list[Step], seeds: Sequence[tuple[int, Any]], n_inputs: int, stage: Trace | None = None
+    tape: Tape, seeds: Sequence[tuple[int, Any]], n_inputs: int, stage: Trace | None = None
 ) -> list[Any]:
     """Sweep cotangents from ``seeds`` (``(index, cotangent)`` pairs) back to the inputs.
 
