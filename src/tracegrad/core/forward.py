@@ -16,11 +16,11 @@ from tracegrad.core.primitive import (
     new_trace,
     peek,
     shape_of,
-    trace_stack,
+    trace_below,
 )
 from tracegrad.core.shapes import broadcast_to
 
-__all__ = ["JVPBox", "JVPTrace", "jvp_flat"]
+__all__ = ["JVPBox", "JVPTrace", "jvp_flat", "step_tangent"]
 
 
 class JVPBox(Box):
@@ -38,109 +38,89 @@ box_types.add(JVPBox)
 
 
 class JVPTrace(Trace):
-    """Carries tangents. Directly above a staging trace (``tg.jit``), each JVP rule on
-    staged values is recorded as one equation of plain-array code (``stage``)."""
+    """Carries tangents. ``below`` is the trace the JVP rules run on (see
+    :meth:`Trace.rule`)."""
 
-    __slots__ = ("stage",)
+    __slots__ = ("below", "tangent")
 
     def __init__(self, level: int) -> None:
         super().__init__(level)
-        below = trace_stack()
-        self.stage = below[-1] if below and below[-1].plain_values else None
+        self.below = trace_below()
+        self.tangent = self.below.rule(step_tangent)
 
-    def process(self, prim: Primitive, args: tuple, kwargs: dict) -> JVPBox:
+    def process(self, prim: Primitive, args: tuple | list, kwargs: dict) -> JVPBox:
         if not self.active:
             self.check_active()
         vals = list(args)
+        argnums = []
         tangents = []
-        nested = False
+        nested = False  # boxes of enclosing traces remain: the call is handed on
         for i, a in enumerate(args):
             if type(a) is JVPBox and a._trace is self:
-                vals[i] = v = a._value
-                tangents.append((i, a._tangent))
-                if type(v) in box_types:
-                    nested = True
-            elif type(a) in box_types:
+                argnums.append(i)
+                tangents.append(a._tangent)
+                vals[i] = a = a._value
+            if type(a) in box_types:
                 nested = True
-        stage = self.stage if nested else None  # rules on staged values: each one equation
-        if stage is not None and not (
-            stage.owns_all(vals) and stage.owns_all([t for _, t in tangents])
-        ):
-            stage = None
-        out = prim.apply(vals, kwargs, nested)
-        t_out = None
-        rules = prim.jvp_rules
-        for i, t in tangents:
-            rule = rules[i] if i < len(rules) else None
-            if stage is not None:
-                c = stage.call(_tangent, [prim, i, t, out, *vals], kwargs)
-            elif rule is not None:  # the common case, without a method call in between
-                c = rule(t, out, *vals, **kwargs)
-            else:
-                c = prim.jvp(i, t, out, vals, kwargs)
-            t_out = c if t_out is None else t_out + c
-        out_shape = shape_of(out)
-        if shape_of(t_out) != out_shape:
-            t_out = broadcast_to(t_out, out_shape)
-        return JVPBox(out, t_out, self)
+        out = prim(*vals, **kwargs) if nested else prim.run(*vals, **kwargs)
+        return JVPBox(out, self.tangent(prim, argnums, tangents, out, vals, kwargs), self)
+
+    # The public elementwise functions (tnp.sin, a * b) enter here: process without its
+    # loop and keywords. Their impl is the public function itself (see VJPTrace.process1).
 
     def process1(self, prim: Primitive, x: JVPBox) -> JVPBox:
         if not self.active:
             self.check_active()
         v = x._value
-        if type(v) in box_types:
-            if self.stage is not None:  # staged values: see process
-                return self.process(prim, (x,), _NO_KWARGS)
-            out = prim(v)
-        else:
-            out = prim.impl(v)
-        rules = prim.jvp_rules
-        if rules and rules[0] is not None:
-            t_out = rules[0](x._tangent, out, v)
-        else:
-            t_out = prim.jvp(0, x._tangent, out, [v], _NO_KWARGS)
-        if type(t_out) is not float or type(out) is not float:  # two floats: both scalars
-            out_shape = shape_of(out)
-            if shape_of(t_out) != out_shape:
-                t_out = broadcast_to(t_out, out_shape)
-        return JVPBox(out, t_out, self)
+        if type(v) in box_types:  # nested: the rule runs on the trace below (Trace.rule)
+            return self.process(prim, (x,), _NO_KWARGS)
+        out = prim.impl(v)
+        # elementwise: the tangent has the output's shape already
+        return JVPBox(out, prim.jvp_rules[0](x._tangent, out, v), self)
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> JVPBox:
         if not self.active:
             self.check_active()
-        tx = ty = None
-        called = (x, y)
+        argnums = []
+        tangents = []
         if type(x) is JVPBox and x._trace is self:
-            tx, x = x._tangent, x._value
+            argnums.append(0)
+            tangents.append(x._tangent)
+            x = x._value
         if type(y) is JVPBox and y._trace is self:
-            ty, y = y._tangent, y._value
-        if type(x) in box_types or type(y) in box_types:
-            if self.stage is not None:  # staged values: see process
-                return self.process(prim, called, _NO_KWARGS)
-            out = prim(x, y)
-        else:  # inlined Primitive.apply: this is the hottest path of a recording
-            try:
-                out = prim.impl(x, y)
-            except ValueError:
-                out = prim.call_impl((x, y), _NO_KWARGS)  # raises, naming the shapes
-        rules = prim.jvp_rules
-        args = (x, y)
-        t_out = None
-        for i, t in ((0, tx), (1, ty)):
-            if t is None:
-                continue
-            rule = rules[i] if i < len(rules) else None
-            c = rule(t, out, x, y) if rule is not None else prim.jvp(i, t, out, args, _NO_KWARGS)
-            t_out = c if t_out is None else t_out + c
-        if type(t_out) is not float or type(out) is not float:  # two floats: both scalars
-            out_shape = shape_of(out)
-            if shape_of(t_out) != out_shape:
-                t_out = broadcast_to(t_out, out_shape)
-        return JVPBox(out, t_out, self)
+            argnums.append(1)
+            tangents.append(y._tangent)
+            y = y._value
+        out = prim.impl(x, y)
+        return JVPBox(out, self.tangent(prim, argnums, tangents, out, [x, y], _NO_KWARGS), self)
 
 
-def _tangent(prim: Primitive, argnum: int, t: Any, out: Any, *args: Any, **kwargs: Any) -> Any:
-    return prim.jvp(argnum, t, out, args, kwargs)
+def step_tangent(
+    prim: Primitive,
+    argnums: Sequence[int],
+    tangents: list,
+    out: Any,
+    args: list,
+    kwargs: dict,
+) -> Any:
+    """The tangent of one step's output, v̇ = Σ_i ∂out/∂args[i] · ṫ_i over its traced
+    arguments (numbered ``argnums``, with ``tangents``), broadcast to the output's shape."""
+    rules = prim.jvp_rules
+    t_out = None
+    for i, t in zip(argnums, tangents):
+        rule = rules[i] if i < len(rules) else None
+        if rule is None:
+            c = prim.jvp(i, t, out, args, kwargs)
+        elif kwargs:
+            c = rule(t, out, *args, **kwargs)
+        else:  # the common case, without keyword packing
+            c = rule(t, out, *args)
+        t_out = c if t_out is None else t_out + c
+    if type(t_out) is not float or type(out) is not float:  # two floats: both scalars
+        out_shape = shape_of(out)
+        if shape_of(t_out) != out_shape:
+            t_out = broadcast_to(t_out, out_shape)
+    return t_out
 
 
 def jvp_flat(

@@ -13,7 +13,7 @@ confusion): a trace only ever touches boxes it created.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,8 @@ __all__ = [
     "Box",
     "Primitive",
     "Pruned",
+    "NO_TRACE",
+    "PYTHON_SCALARS",
     "SCALAR_ERRORS",
     "ShapeError",
     "Trace",
@@ -33,6 +35,7 @@ __all__ = [
     "new_trace",
     "peek",
     "shape_of",
+    "trace_below",
     "trace_stack",
     "unary_function",
     "unbox",
@@ -58,14 +61,15 @@ def trace_stack() -> list[Trace]:
     return _state.stack
 
 
-_PY_SCALARS = frozenset((float, int, bool))
+#: the Python number types: what NumPy treats as scalars without a dtype of their own
+PYTHON_SCALARS = frozenset((bool, int, float))
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
     """``numpy.shape(x)`` without NumPy's dispatch overhead for the common cases
     (Python scalars, arrays, NumPy scalars and boxes): it is called on every step of a
     backward sweep."""
-    if type(x) in _PY_SCALARS:
+    if type(x) in PYTHON_SCALARS:
         return ()
     s = getattr(x, "shape", None)
     return s if s is not None else np.shape(x)
@@ -105,28 +109,52 @@ class ShapeError(ValueError):
 
 
 class Trace:
-    """One active transformation. Subclasses implement :meth:`process`."""
+    """One active transformation.
+
+    A trace is entered through one method, :meth:`process`: a primitive called with some
+    of this trace's boxes among its arguments (this trace being the highest level among
+    them) unwraps them, evaluates the primitive on what is left, and boxes the result.
+
+    Two hooks serve the trace directly above this one, which runs its derivative rules on
+    this trace's values: :meth:`holds_plain` (may plain-NumPy code run on them?) and
+    :meth:`rule` (the function to call for a rule). By default values are traced and a
+    rule is called as it is; the staging trace of ``tg.jit`` overrides both, so that each
+    rule call is recorded as one equation (:mod:`tracegrad.core.staging`).
+    """
 
     __slots__ = ("level", "active")
-    #: True for a trace whose boxes stand for plain arrays (staging, see
-    #: :mod:`tracegrad.core.staging`): traces above it run plain-array code on them
-    plain_values = False
 
     def __init__(self, level: int) -> None:
         self.level = level
         self.active = True
 
-    def process(self, prim: Primitive, args: tuple, kwargs: dict) -> Any:
+    def process(self, prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
         raise NotImplementedError
 
     def process1(self, prim: Primitive, x: Box) -> Any:
-        """``prim(x)`` for one argument, a box of this trace (traces may specialise it
-        and :meth:`process2`: one- and two-argument calls are the common ones)."""
+        """``process(prim, (x,), {})``: how the public one-argument elementwise functions
+        enter (a trace may take it faster: their ``impl`` handles every kind of value)."""
         return self.process(prim, (x,), _NO_KWARGS)
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> Any:
-        """``prim(x, y)`` where this trace is the highest among the arguments' traces."""
+        """``process(prim, (x, y), {})``: how the public two-argument elementwise
+        functions enter."""
         return self.process(prim, (x, y), _NO_KWARGS)
+
+    def holds_plain(self, values: Sequence[Any]) -> bool:
+        """True if the boxes among ``values`` stand for plain arrays, so that code written
+        for plain arrays (a fused rule's NumPy path, a residual forward) may run on them."""
+        return False
+
+    def rule(self, fn: Callable[..., Any], multiple: bool = False) -> Callable[..., Any]:
+        """The function a trace above this one calls for ``fn``, a derivative rule or a
+        primitive's plain forward, on values of this trace: ``fn`` itself. (The staging
+        trace records each call as one equation; ``multiple``: ``fn`` returns a sequence.)"""
+        return fn
+
+    def note_read(self, what: str) -> None:
+        """A function read a traced value as a Python or NumPy value (only the staging
+        trace, whose program would hold that call's answer, needs to know)."""
 
     def check_active(self) -> None:
         if not self.active:
@@ -135,6 +163,26 @@ class Trace:
                 "outside the function, e.g. in a global or a closure, and used after the "
                 "transformation returned); return it from the function instead"
             )
+
+
+class _NoTrace(Trace):
+    """What lies below the first transformation: plain values, rules called as they are."""
+
+    __slots__ = ()
+
+    def holds_plain(self, values: Sequence[Any]) -> bool:
+        return True
+
+
+#: the bottom of every trace stack (never on it): plain NumPy
+NO_TRACE = _NoTrace(0)
+
+
+def trace_below() -> Trace:
+    """The innermost active trace of this thread (:data:`NO_TRACE` if none): what a
+    trace created now sits on."""
+    stack = _state.stack
+    return stack[-1] if stack else NO_TRACE
 
 
 class new_trace:  # noqa: N801 (used as a function: ``with new_trace(cls) as trace``)
@@ -272,8 +320,7 @@ def get_value(x: Any) -> Any:
     not reproduce: the staging trace is told, and the function is not replayed."""
     while type(x) in box_types:
         t = x._trace
-        if t.plain_values:
-            t.note_read("it reads the value of a traced array (tracegrad.core.get_value)")
+        t.note_read("it reads the value of a traced array (tracegrad.core.get_value)")
         x = x._value
     return x
 
@@ -298,7 +345,7 @@ class Primitive:
 
     __slots__ = (
         "name", "impl", "vjp_rules", "jvp_rules", "vjp_argnum", "jvp_argnum", "vjp_joint",
-        "batch_rule", "saves", "fresh", "forward_residual", "array_impl", "float_impl",
+        "batch_rule", "saves", "fresh", "forward_residual", "array_impl",
     )  # fmt: skip
 
     def __init__(self, impl: Callable[..., Any], name: str | None = None) -> None:
@@ -316,14 +363,13 @@ class Primitive:
         #: the implementation when an argument is an ndarray (the NumPy function itself,
         #: without ``impl``'s cases for Python numbers), if there is a simpler one
         self.array_impl: Callable[..., Any] | None = None
-        #: the implementation on Python floats (the ``math`` module's, Python's
-        #: arithmetic; where it raises, ``impl`` answers as NumPy does), if there is one
-        self.float_impl: Callable[..., Any] | None = None
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run on plain values, or hand the call to the trace of the highest level among
+        the arguments' boxes (which calls the primitive again on what it unwraps)."""
         top = None
         for a in args:
             if type(a) in box_types:
@@ -331,26 +377,17 @@ class Primitive:
                 if top is None or t.level > top.level:
                     top = t
         if top is None:
-            return self.call_impl(args, kwargs)
+            return self.run(*args, **kwargs)
         return top.process(self, args, kwargs)
 
-    def apply(self, vals: tuple | list, kwargs: dict, nested: bool) -> Any:
-        """Evaluate on arguments a trace has unboxed: dispatch again while boxes of
-        enclosing transformations remain (``nested``), else run the implementation."""
-        if nested:
-            return self(*vals, **kwargs)
-        return self.call_impl(vals, kwargs)
-
-    def call_impl(self, args: tuple | list, kwargs: dict) -> Any:
-        """Run the implementation on plain values; a NumPy shape error comes back as a
-        :class:`ShapeError` naming this operation and the operand shapes."""
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """The implementation on plain values: every trace evaluates a primitive here.
+        A NumPy shape error comes back as a :class:`ShapeError` naming this operation and
+        the operand shapes."""
         try:
-            return self.impl(*args, **kwargs)
+            return self.impl(*args, **kwargs) if kwargs else self.impl(*args)
         except ValueError as e:
-            wrapped = _with_shapes(self.name, args, e)
-            if wrapped is e:
-                raise
-            raise wrapped from e
+            _raise_with_shapes(self.name, args, e)
 
     def defvjp(self, *rules: Rule | None) -> Primitive:
         """Set one VJP rule per positional argument (``None``: not differentiable)."""
@@ -459,58 +496,63 @@ class Primitive:
 def unary_function(
     prim: Primitive, fast: Callable[[Any], Any], on_float: Callable[[Any], Any] | None = None
 ) -> Callable[[Any], Any]:
-    """The public function for a one-argument primitive: what ``tnp.sin`` is.
+    """The public function of a one-argument elementwise primitive: what ``tnp.sin`` is.
 
     A closure, not the :class:`Primitive` itself, because it is the hottest path in the
-    library: plain values go straight to ``fast`` (the NumPy function), Python floats to
-    ``on_float`` (the ``math`` module's, several times faster on a scalar; where it
-    raises, NumPy answers with its nan/inf), a traced value straight to its trace.
-    ``fn.primitive`` is the primitive.
+    library, and it becomes the primitive's ``impl``: an array goes straight to ``fast``
+    (the NumPy function); a Python float to ``on_float`` (the ``math`` module's: a ufunc
+    on a scalar costs ten times as much, and a chain of scalar operations is nothing but
+    such calls; where it raises, NumPy answers with its nan or inf); a traced value to
+    its trace (:meth:`Trace.process1`). ``fn.primitive`` is the primitive.
     """
     prim.array_impl = fast
-    if on_float is None:
-        on_float = fast
-    else:
-        prim.float_impl = on_float
 
     def fn(x: Any) -> Any:
         t = type(x)
-        if t is float:
+        if t in box_types:
+            return x._trace.process1(prim, x)
+        if t is float and on_float is not None:
             try:
                 return on_float(x)
             except SCALAR_ERRORS:
-                return fast(x)
-        if t in box_types:
-            return x._trace.process1(prim, x)
+                pass
         return fast(x)
 
+    prim.impl = fn
     return _named(fn, prim)
 
 
-def binary_function(prim: Primitive, fast: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """The public function for a two-argument primitive (see :func:`unary_function`)."""
-    impl = prim.impl
+def binary_function(
+    prim: Primitive,
+    fast: Callable[[Any, Any], Any],
+    on_floats: Callable[[Any, Any], Any] | None = None,
+) -> Callable[[Any, Any], Any]:
+    """The public function of a two-argument elementwise primitive (see
+    :func:`unary_function`); ``on_floats`` (Python's arithmetic) is used when both
+    arguments are Python numbers and one is a float, so the result is the float NumPy's
+    would be. A traced value goes to the trace of the higher level among the two."""
     prim.array_impl = fast
 
     def fn(x: Any, y: Any) -> Any:
         tx, ty = type(x), type(y)
-        if tx in box_types:  # the trace of the higher level handles the call
-            top = x._trace
+        if tx in box_types or ty in box_types:
+            top = x._trace if tx in box_types else y._trace
             if ty in box_types and y._trace.level > top.level:
                 top = y._trace
             return top.process2(prim, x, y)
-        if ty in box_types:
-            return y._trace.process2(prim, x, y)
-        if tx is float or ty is float:
-            return impl(x, y)
+        if on_floats is not None and (
+            (tx is float and ty in PYTHON_SCALARS) or (ty is float and tx in PYTHON_SCALARS)
+        ):
+            try:
+                return on_floats(x, y)
+            except SCALAR_ERRORS:
+                pass
         try:
             return fast(x, y)
         except ValueError as e:
-            wrapped = _with_shapes(prim.name, (x, y), e)
-            if wrapped is e:
-                raise
-            raise wrapped from e
+            _raise_with_shapes(prim.name, (x, y), e)
 
+    prim.impl = fn
     return _named(fn, prim)
 
 
@@ -524,13 +566,17 @@ def _named(fn: Callable[..., Any], prim: Primitive) -> Callable[..., Any]:
 _SHAPE_WORDS = ("shape", "broadcast", "dimension", "mismatch", "size")
 
 
-def _with_shapes(name: str, args: tuple, err: ValueError) -> ValueError:
-    """Name the operation and its operand shapes in a NumPy shape error."""
+def _raise_with_shapes(name: str, args: tuple | list, err: ValueError) -> None:
+    """Raise ``err``, as a :class:`ShapeError` naming the operation and its operand shapes
+    if it is a NumPy shape error."""
     msg = str(err)
-    if isinstance(err, np.linalg.LinAlgError) or not any(w in msg for w in _SHAPE_WORDS):
-        return err
+    if (
+        isinstance(err, (ShapeError, np.linalg.LinAlgError))
+        or not any(w in msg for w in _SHAPE_WORDS)
+    ):
+        raise err
     shapes = ", ".join(str(np.shape(a)) for a in args if _is_arraylike(a))
-    return ShapeError(f"{name}: operands with shapes {shapes} do not fit together ({msg})")
+    raise ShapeError(f"{name}: operands with shapes {shapes} do not fit together ({msg})") from err
 
 
 def _is_arraylike(a: Any) -> bool:

@@ -17,7 +17,8 @@ import numpy as np
 
 from tracegrad.core.primitive import (
     _NO_KWARGS,
-    SCALAR_ERRORS,
+    NO_TRACE,
+    PYTHON_SCALARS,
     Box,
     Primitive,
     Pruned,
@@ -25,12 +26,14 @@ from tracegrad.core.primitive import (
     box_types,
     new_trace,
     shape_of,
-    trace_stack,
+    trace_below,
 )
 from tracegrad.core.shapes import unbroadcast
-from tracegrad.core.staging import StagedBox
 
-__all__ = ["Tape", "TapeStep", "VJPBox", "VJPTrace", "backward", "record"]
+__all__ = [
+    "Tape", "TapeStep", "VJPBox", "VJPTrace", "backward", "backward_reference", "record",
+    "cotangent", "fit_to", "joint_cotangents",
+]  # fmt: skip
 
 
 class TapeStep(NamedTuple):
@@ -88,85 +91,72 @@ def _prune(v: Any) -> Any:
 class VJPTrace(Trace):
     """Records a tape. With ``keep_values`` every argument and output stays on it (for
     showing the evaluation trace); otherwise each primitive keeps what its ``saves``
-    declares. Directly above a staging trace (``tg.jit``), its fast paths on plain
-    arrays run through the staging trace's ``call`` (``stage``)."""
+    declares. ``below`` is the trace the rules run on (see :meth:`Trace.rule`)."""
 
-    __slots__ = ("tape", "keep_values", "stage")
+    __slots__ = ("tape", "keep_values", "below")
 
     def __init__(self, level: int, keep_values: bool = False) -> None:
         super().__init__(level)
         self.tape = Tape()
         self.keep_values = keep_values
-        below = trace_stack()
-        self.stage = below[-1] if below and below[-1].plain_values else None
-
-    def _append_pruned(
-        self, prim: Primitive, vals: list, kwargs: dict, out: Any, parents: Any
-    ) -> int:
-        """Append a step, keeping of its values only what ``prim.saves`` says."""
-        saves = prim.saves
-        if saves != "args":  # the traced arguments are not read
-            for i, _ in parents:
-                vals[i] = _prune(vals[i])
-        tape = self.tape
-        tape.append((prim, vals, kwargs, out if saves == "out" else _prune(out), parents))
-        return len(tape) - 1
+        self.below = trace_below()
 
     def new_input(self, value: Any) -> VJPBox:
         self.tape.append((None, None, None, value, ()))
         return VJPBox(value, self, len(self.tape) - 1)
 
-    def process(self, prim: Primitive, args: tuple, kwargs: dict) -> VJPBox:
+    def process(self, prim: Primitive, args: tuple | list, kwargs: dict) -> VJPBox:
         if not self.active:
             self.check_active()
         vals = list(args)
         parents = []
-        nested = False
+        nested = False  # boxes of enclosing traces remain: the call is handed on
         for i, a in enumerate(args):
             if type(a) is VJPBox and a._trace is self:
-                vals[i] = v = a._value
                 parents.append((i, a._index))
-                if type(v) in box_types:
-                    nested = True
-            elif type(a) in box_types:
+                vals[i] = a = a._value
+            if type(a) in box_types:
                 nested = True
-        if prim.forward_residual is not None and not self.keep_values and (
-            not nested or (self.stage is not None and self.stage.owns_all(vals))
+        if (
+            prim.forward_residual is not None
+            and not self.keep_values
+            and (not nested or self.below.holds_plain(vals))
         ):
             try:
-                if nested:  # staged values: one equation with both outputs
-                    out, res = self.stage.call(prim.forward_residual, vals, kwargs, 2)
-                else:
-                    out, res = prim.forward_residual(*vals, **kwargs)
+                out, res = self.below.rule(prim.forward_residual, True)(*vals, **kwargs)
             except ValueError:
                 out = prim(*vals, **kwargs)  # raises, naming the shapes
             kwargs = {**kwargs, "residual": res}
+        elif nested:
+            out = prim(*vals, **kwargs)
         else:
-            out = prim.apply(vals, kwargs, nested)
+            out = prim.run(*vals, **kwargs)
         if prim.saves == "all" or self.keep_values:
-            tape = self.tape
-            tape.append((prim, vals, kwargs, out, parents))
-            return VJPBox(out, self, len(tape) - 1)
-        return VJPBox(out, self, self._append_pruned(prim, vals, kwargs, out, parents))
+            stored = out
+        else:
+            stored = self._prune(prim, vals, out, parents)
+        tape = self.tape
+        tape.append((prim, vals, kwargs, stored, parents))
+        return VJPBox(out, self, len(tape) - 1)
+
+    # The public elementwise functions (tnp.sin, a * b) enter here: process without its
+    # loop and keywords (the scalar chain of bench_core spends half its time recording).
+    # Their impl is the public function itself: a nested box is handed on, a Python float
+    # takes the math module, an array NumPy.
 
     def process1(self, prim: Primitive, x: VJPBox) -> VJPBox:
         if not self.active:
             self.check_active()
-        v = x._value
-        if type(v) is float and prim.float_impl is not None:  # a scalar chain's step
-            try:
-                out = prim.float_impl(v)
-            except SCALAR_ERRORS:
-                out = prim.impl(v)
-        else:
-            out = prim(v) if type(v) in box_types else prim.impl(v)
+        vals = [x._value]
+        out = prim.impl(vals[0])
         parents = ((0, x._index),)
-        # a float result has nothing worth pruning (and scalar chains are all floats)
         if type(out) is float or prim.saves == "all" or self.keep_values:
-            tape = self.tape
-            tape.append((prim, [v], _NO_KWARGS, out, parents))
-            return VJPBox(out, self, len(tape) - 1)
-        return VJPBox(out, self, self._append_pruned(prim, [v], _NO_KWARGS, out, parents))
+            stored = out
+        else:
+            stored = self._prune(prim, vals, out, parents)
+        tape = self.tape
+        tape.append((prim, vals, _NO_KWARGS, stored, parents))
+        return VJPBox(out, self, len(tape) - 1)
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> VJPBox:
         if not self.active:
@@ -178,24 +168,24 @@ class VJPTrace(Trace):
         if type(y) is VJPBox and y._trace is self:
             parents.append((1, y._index))
             y = y._value
-        tx, ty = type(x), type(y)
-        if tx is float and ty is float and prim.float_impl is not None:  # a scalar chain's
-            try:
-                out = prim.float_impl(x, y)
-            except SCALAR_ERRORS:
-                out = prim.impl(x, y)
-        elif tx in box_types or ty in box_types:
-            out = prim(x, y)
-        else:  # inlined Primitive.apply: this is the hottest path of a recording
-            try:
-                out = prim.impl(x, y)
-            except ValueError:
-                out = prim.call_impl((x, y), _NO_KWARGS)  # raises, naming the shapes
+        out = prim.impl(x, y)
+        vals = [x, y]
         if type(out) is float or prim.saves == "all" or self.keep_values:
-            tape = self.tape
-            tape.append((prim, [x, y], _NO_KWARGS, out, parents))
-            return VJPBox(out, self, len(tape) - 1)
-        return VJPBox(out, self, self._append_pruned(prim, [x, y], _NO_KWARGS, out, parents))
+            stored = out
+        else:
+            stored = self._prune(prim, vals, out, parents)
+        tape = self.tape
+        tape.append((prim, vals, _NO_KWARGS, stored, parents))
+        return VJPBox(out, self, len(tape) - 1)
+
+    def _prune(self, prim: Primitive, vals: list, out: Any, parents: Sequence) -> Any:
+        """What of a step the tape keeps, by what its rules read (``prim.saves``): the
+        traced arguments in ``vals`` are replaced in place, the output is returned."""
+        saves = prim.saves
+        if saves != "args":
+            for i, _ in parents:
+                vals[i] = _prune(vals[i])
+        return out if saves == "out" else _prune(out)
 
 
 def record(
@@ -222,72 +212,91 @@ def record(
     return values, indices, trace
 
 
-def _joint_cotangents(
-    prim: Primitive, argnums: tuple[int, ...], g: Any, out: Any, *args: Any, **kwargs: Any
-) -> Sequence[Any]:
-    """The cotangents of the arguments ``argnums`` from the primitive's joint VJP rule."""
+def cotangent(
+    prim: Primitive, argnum: int, g: Any, out: Any, args: list, kwargs: dict
+) -> Any:
+    """The cotangent one step hands to its argument ``argnum``: ``g · ∂out/∂args[argnum]``
+    from the primitive's VJP rule, summed down to that argument's shape."""
+    try:
+        rule = prim.vjp_rules[argnum]
+    except IndexError:
+        rule = None
+    if rule is None:
+        c = prim.vjp(argnum, g, out, args, kwargs)
+    elif kwargs:
+        c = rule(g, out, *args, **kwargs)
+    else:  # the common case, without keyword packing
+        c = rule(g, out, *args)
+    x = args[argnum]
+    # nothing to undo, the common cases, decided here without a call
+    if type(x) is np.ndarray and type(c) is np.ndarray and c.shape == x.shape:
+        return c
+    if type(x) in PYTHON_SCALARS and isinstance(c, float):
+        return c
+    return fit_to(c, x)
+
+
+def joint_cotangents(
+    prim: Primitive, parents: Sequence[tuple[int, int]], g: Any, out: Any, args: list,
+    kwargs: dict,
+) -> list[Any]:  # fmt: skip
+    """The cotangents of all traced arguments (``parents``: ``(argnum, index)`` pairs) of
+    a step whose primitive has a joint VJP rule, from one call of it."""
+    argnums = tuple([a for a, _ in parents])
     cts = prim.vjp_joint(argnums, g, out, *args, **kwargs)
     if len(cts) != len(argnums):
         raise ValueError(
             f"the joint VJP rule of `{prim.name}` returned {len(cts)} cotangent(s) for "
             f"{len(argnums)} differentiated argument(s)"
         )
-    return cts
+    return [fit_to(c, args[a]) for c, a in zip(cts, argnums)]
 
 
-def _cotangent(prim: Primitive, argnum: int, g: Any, out: Any, *args: Any, **kwargs: Any) -> Any:
-    return prim.vjp(argnum, g, out, args, kwargs)
+def fit_to(c: Any, x: Any) -> Any:
+    """The cotangent ``c`` of an operand ``x`` that the operation broadcast, summed back to
+    ``x``'s shape (:func:`unbroadcast`; nothing to do, the common case, costs two checks)."""
+    tx = type(x)
+    if tx is np.ndarray and type(c) is np.ndarray:
+        return c if c.shape == x.shape else unbroadcast(c, x.shape)
+    if tx in PYTHON_SCALARS:  # a scalar takes a scalar cotangent
+        return unbroadcast(c, ()) if not isinstance(c, float) and getattr(c, "ndim", 0) else c
+    shape = shape_of(x)
+    return c if shape_of(c) == shape else unbroadcast(c, shape)
 
 
-def _add_into(acc: np.ndarray, c: np.ndarray) -> np.ndarray:
-    return np.add(acc, c, out=acc)
+def _accumulate(cts: list, owned: set[int], p: int, c: Any, fresh: bool) -> None:
+    """Add the contribution ``c`` to the cotangent of value ``p``: v̄_p = v̄_p + c.
 
-
-def _staged_step(
-    stage: Trace, prim: Primitive, parents: Sequence[tuple[int, int]], g: Any, out: Any,
-    args: list, kwargs: dict,
-) -> list[Any] | None:  # fmt: skip
-    """The cotangents of one step whose values are all staged, each rule call recorded
-    as one equation of plain-array code; ``None`` if some value is not staged."""
-    if not (stage.owns_all((g, out, *args)) and stage.owns_all(list(kwargs.values()))):
-        return None
-    if prim.vjp_joint:
-        argnums = tuple([a for a, _ in parents])
-        return stage.call(_joint_cotangents, [prim, argnums, g, out, *args], kwargs, len(parents))
-    cts = []
-    rules = prim.vjp_rules
-    for a, _ in parents:
-        rule = rules[a] if a < len(rules) else None
-        if rule is not None:  # the rule itself is the equation: no call in between
-            cts.append(stage.call(rule, [g, out, *args], kwargs))
-        elif prim.vjp_argnum is not None:
-            cts.append(stage.call(prim.vjp_argnum, [a, g, out, *args], kwargs))
-        else:
-            cts.append(stage.call(_cotangent, [prim, a, g, out, *args], kwargs))
-    return cts
-
-
-def _staged_sum(stage: Trace, prev: Any, c: Any, owned: bool) -> tuple[Any, bool]:
-    """``prev + c`` for staged values, in place when the sweep owns ``prev``'s buffer;
-    also whether it owns the result's."""
-    pv, cv = prev._value, c._value
-    if type(pv) is np.ndarray and type(cv) is np.ndarray:
-        if owned and pv.shape == cv.shape and pv.dtype == cv.dtype:
-            return stage.call(_add_into, [prev, c], _NO_KWARGS), True
-        return stage.call(np.add, [prev, c], _NO_KWARGS), True
-    return prev + c, False
+    Into the buffer of ``v̄_p`` in place when this sweep allocated it (``p in owned``: a
+    sum it formed, or the output of a rule whose primitive declares ``fresh`` cotangents),
+    since a value used many times (a weight in its layer and in the penalty) would
+    otherwise cost one buffer per use."""
+    prev = cts[p]
+    if prev is None:
+        cts[p] = c
+        if fresh and type(c) is np.ndarray and c.base is None:  # not a view
+            owned.add(p)
+    elif type(prev) is not np.ndarray or type(c) is not np.ndarray:
+        cts[p] = prev + c  # floats, boxes: a new value
+    elif p in owned and prev.shape == c.shape and prev.dtype == c.dtype:
+        np.add(prev, c, out=prev)
+    else:
+        cts[p] = prev + c
+        owned.add(p)
 
 
 def backward(
-    tape: Tape, seeds: Sequence[tuple[int, Any]], n_inputs: int, stage: Trace | None = None
+    tape: Tape, seeds: Sequence[tuple[int, Any]], n_inputs: int, below: Trace = NO_TRACE
 ) -> list[Any]:
     """Sweep cotangents from ``seeds`` (``(index, cotangent)`` pairs) back to the inputs.
 
-    Implements v̄_i = Σ_k v̄_k ∂v_k/∂v_i over the reversed tape: each step hands its
-    cotangent to its parents through the primitive's VJP rule, and contributions to a
-    value used several times are summed (into a buffer the sweep owns, when it has one).
-    Returns one cotangent per input (``None`` for inputs the seeds do not reach).
-    ``stage``: the staging trace below the tape's trace (its ``stage``), if any.
+    Implements v̄_i = Σ_k v̄_k ∂v_k/∂v_i over the reversed tape (:func:`backward_reference`
+    is that sentence and nothing more): each step hands its cotangent to its parents
+    (:func:`cotangent`, or :func:`joint_cotangents` for a joint rule), and contributions
+    to a value used several times are summed (:func:`_accumulate`). Returns one cotangent
+    per input (``None`` for inputs the seeds do not reach). ``below``: the trace the
+    tape's trace sits on, which the rules run on (under ``tg.jit``, the staging trace:
+    it records each rule call as one equation).
     """
     if not seeds:
         return [None] * n_inputs
@@ -295,62 +304,42 @@ def backward(
     cts: list[Any] = [None] * (start + 1)
     for i, g in seeds:
         cts[i] = g if cts[i] is None else cts[i] + g
-    # indices whose cotangent is a buffer this sweep allocated (a sum it formed, or a
-    # rule's output declared fresh): further contributions are added into it in place
-    owned: set[int] = set()
+    one = below.rule(cotangent)
+    joint = below.rule(joint_cotangents, True)
+    owned: set[int] = set()  # indices whose cotangent buffer the sweep allocated
     for i in range(start, n_inputs - 1, -1):
         g = cts[i]
         if g is None:
             continue
         cts[i] = None  # release as we go: memory falls during the sweep
         prim, args, kwargs, out, parents = tape[i]
-        staged = stage and _staged_step(stage, prim, parents, g, out, args, kwargs)
-        if staged:
-            joint = iter(staged)
-        else:
-            rules = prim.vjp_rules
-            joint = prim.vjp_joint and iter(
-                _joint_cotangents(prim, tuple([a for a, _ in parents]), g, out, *args, **kwargs)
-            )
-        for argnum, p in parents:
-            if joint:
-                c = next(joint)
-            else:
-                try:
-                    rule = rules[argnum]
-                except IndexError:
-                    rule = None
-                if rule is None:
-                    c = prim.vjp(argnum, g, out, args, kwargs)
-                elif kwargs:
-                    c = rule(g, out, *args, **kwargs)
-                else:  # the common case, kept free of method calls and keyword packing
-                    c = rule(g, out, *args)
-            a = args[argnum]
-            if type(c) is not float or type(a) is not float:  # two floats: both scalars
-                if type(c) is np.ndarray and type(a) is np.ndarray:
-                    if c.shape != a.shape:
-                        c = unbroadcast(c, a.shape)
+        if prim.vjp_joint is None:
+            for a, p in parents:
+                c = one(prim, a, g, out, args, kwargs)
+                if cts[p] is None and not prim.fresh:  # a first contribution: nothing to add
+                    cts[p] = c
                 else:
-                    shape = shape_of(a)
-                    if shape_of(c) != shape:
-                        c = unbroadcast(c, shape)
-            prev = cts[p]
-            if prev is None:
-                cts[p] = c
-                if staged and type(c) is StagedBox:
-                    c = c._value
-                if prim.fresh and type(c) is np.ndarray and c.base is None:  # not a view
-                    owned.add(p)
-            elif staged and type(prev) is StagedBox and type(c) is StagedBox:
-                cts[p], mine = _staged_sum(stage, prev, c, p in owned)
-                if mine:
-                    owned.add(p)
-            elif type(prev) is not np.ndarray or type(c) is not np.ndarray:
-                cts[p] = prev + c  # floats, boxes: a new value
-            elif p in owned and prev.shape == c.shape and prev.dtype == c.dtype:
-                np.add(prev, c, out=prev)
-            else:
-                cts[p] = prev + c
-                owned.add(p)
+                    _accumulate(cts, owned, p, c, prim.fresh)
+        else:
+            for (_, p), c in zip(parents, joint(prim, parents, g, out, args, kwargs)):
+                _accumulate(cts, owned, p, c, prim.fresh)
     return cts[:n_inputs] + [None] * (n_inputs - len(cts))
+
+
+def backward_reference(tape: Tape, seeds: Sequence[tuple[int, Any]], n_inputs: int) -> list[Any]:
+    """The backward sweep with nothing but the chain rule, as the lecture notes write it:
+    v̄_i = Σ_k v̄_k ∂v_k/∂v_i, k running over the steps that use v_i. The definition
+    :func:`backward` must agree with (the tests hold it to this on every rule and on
+    random programs); it is not used otherwise."""
+    cts: list[Any] = [None] * len(tape)
+    for i, g in seeds:
+        cts[i] = g if cts[i] is None else cts[i] + g
+    for i in reversed(range(n_inputs, len(tape))):
+        g = cts[i]
+        if g is None:
+            continue
+        prim, args, kwargs, out, parents = tape[i]
+        for argnum, p in parents:
+            c = unbroadcast(prim.vjp(argnum, g, out, args, kwargs), shape_of(args[argnum]))
+            cts[p] = c if cts[p] is None else cts[p] + c
+    return cts[:n_inputs]

@@ -8,27 +8,63 @@ numbered values. A :class:`Program` is that list; running it on new input arrays
 the same NumPy functions in the same order with no boxes, no dispatch and no tape: the
 Python cost of a traced step, paid once.
 
-Traces above a staging trace treat its boxes as plain arrays: they run their plain-NumPy
-fast paths (fused VJP rules, residuals, in-place buffers) through :meth:`StagingTrace.call`,
-which records the whole rule as one equation. What cannot be replayed is a function that
-reads a value (``if x > 0``, ``float(x)``, an index taken from data): the program would
-hold that call's answer. Such reads are noted (:attr:`StagingTrace.reads`), and ``jit``
-then runs the function as it is instead of replaying it.
+A staging trace is one hook for the traces above it (:meth:`StagingTrace.rule`): a
+derivative rule they call on staged values is recorded as one equation of plain-array
+code (a fused VJP rule with its NumPy fast path, a residual forward, one step's
+cotangents), instead of one equation per operation inside it.
+
+What cannot be replayed is a function that reads a value (``if x > 0``, ``float(x)``, an
+index taken from data): the program would hold that call's answer. Such reads are noted
+(:attr:`StagingTrace.reads`), and ``jit`` then runs the function as it is instead.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from tracegrad.core.primitive import _NO_KWARGS, Box, Primitive, Trace, box_types
+from tracegrad.core.primitive import (
+    _NO_KWARGS,
+    PYTHON_SCALARS,
+    Box,
+    Primitive,
+    Trace,
+    box_types,
+)
 
-__all__ = ["Program", "StagedBox", "StagingTrace", "call_plain", "fresh_constant", "plain"]
+__all__ = [
+    "Equation", "Output", "Program", "Slot", "StagedBox", "StagingTrace", "call_plain",
+    "fresh_constant", "plain",
+]  # fmt: skip
 
 _SEQ = (tuple, list)
+#: containers an argument may hold staged values in (one level deep)
+_CONTAINERS = (tuple, list, dict)
+
+
+class Slot(NamedTuple):
+    """Where an equation reads a staged value: argument ``position`` (or keyword name),
+    or element ``element`` (an index, or a key) of the tuple, list or dict there;
+    ``ref``: the value's number."""
+
+    position: int | str
+    element: Any
+    ref: int
+
+
+class Equation(NamedTuple):
+    """One recorded call ``outputs = fn(*args, **kwargs)``. ``args`` and ``kwargs`` hold
+    the constants, with ``None`` where ``slots`` put a staged value; ``n_out``: ``None``
+    for one output, else the number of outputs of ``fn`` (a sequence)."""
+
+    fn: Callable[..., Any]
+    args: list
+    kwargs: dict
+    slots: tuple[Slot, ...]
+    n_out: int | None
 
 
 class StagedBox(Box):
@@ -68,8 +104,6 @@ class StagedBox(Box):
 
 box_types.add(StagedBox)
 
-_PY_NUMBERS = (int, float, bool)
-
 
 def _python_operator(name: str, op: Callable[..., Any], reflected: bool) -> Callable[..., Any]:
     """An operator of staged values that keeps Python's arithmetic on Python numbers
@@ -77,12 +111,14 @@ def _python_operator(name: str, op: Callable[..., Any], reflected: bool) -> Call
     it; anything else goes to the traced operation (the ``Box`` method)."""
 
     def method(self: StagedBox, other: Any = None) -> Any:
-        if type(self._value) in _PY_NUMBERS:
+        if type(self._value) in PYTHON_SCALARS:
             if other is None and name in _UNARY:
                 return self._trace.call(op, [self], _NO_KWARGS)
             t = type(other)
-            if t in _PY_NUMBERS or (
-                t is StagedBox and other._trace is self._trace and type(other._value) in _PY_NUMBERS
+            if t in PYTHON_SCALARS or (
+                t is StagedBox
+                and other._trace is self._trace
+                and type(other._value) in PYTHON_SCALARS
             ):
                 args = [other, self] if reflected else [self, other]
                 return self._trace.call(op, args, _NO_KWARGS)
@@ -110,12 +146,10 @@ class StagingTrace(Trace):
     """Records the equations of one call (see the module docstring)."""
 
     __slots__ = ("eqns", "n_values", "n_inputs", "reads")
-    plain_values = True
 
     def __init__(self, level: int) -> None:
         super().__init__(level)
-        #: ``(fn, args, slots, kwargs, kwslots, n_out)`` per call, in order
-        self.eqns: list[tuple] = []
+        self.eqns: list[Equation] = []
         self.n_values = self.n_inputs = 0
         #: why the function cannot be replayed (empty: it can)
         self.reads: list[str] = []
@@ -134,122 +168,152 @@ class StagingTrace(Trace):
         return None if value is None else StagedBox(value, self, ref)
 
     def owns_all(self, values: Sequence[Any]) -> bool:
-        """True if every box among ``values`` (and one level into tuples and lists) is
-        one of this trace's: only then may they be handed to plain-array code."""
+        """True if every box among ``values`` (and one level into tuples, lists and
+        dicts) is one of this trace's: only then may they be handed to plain-array code."""
         for v in values:
             t = type(v)
             if t in box_types:
                 if t is not StagedBox or v._trace is not self:
                     return False
-            elif t in _SEQ and not self.owns_all(v):
+            elif t in _CONTAINERS and not self._owns_elements(v.values() if t is dict else v):
                 return False
         return True
 
-    def _unbox(self, args: Sequence[Any]) -> tuple[list, tuple]:
-        """The values behind this trace's boxes, and where they were: ``(position,
-        ref)`` or, one level into a tuple or list, ``(position, element, ref)``."""
+    def _owns_elements(self, values: Any) -> bool:
+        for e in values:
+            if type(e) in box_types and (type(e) is not StagedBox or e._trace is not self):
+                return False
+        return True
+
+    def holds_plain(self, values: Sequence[Any]) -> bool:
+        return self.owns_all(values)
+
+    def rule(self, fn: Callable[..., Any], multiple: bool = False) -> Callable[..., Any]:
+        """``fn`` as a trace above calls it: on staged values (and plain ones), one
+        equation of plain-array code; on anything else, ``fn`` itself, whose operations
+        are then recorded one by one."""
+
+        def staged(*args: Any, **kwargs: Any) -> Any:
+            if self.owns_all(args) and self.owns_all(kwargs.values()):
+                return self._record(fn, fn, args, kwargs, multiple)
+            return fn(*args, **kwargs)
+
+        return staged
+
+    def call(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: dict) -> Any:
+        """``fn(*args, **kwargs)`` on the values behind this trace's boxes, recorded as one
+        equation with one output. ``fn`` must be a function of its arguments alone (no
+        state, no values from elsewhere)."""
+        return self._record(fn, fn, args, kwargs, False)
+
+    def process(self, prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
+        if not self.owns_all(args):  # a box of an enclosing trace: compute, note, go on
+            self.note_read("it uses a value traced by an enclosing transformation")
+            vals, _ = self._unbox(args)
+            return self._box(prim(*vals, **kwargs))
+        # replayed as the NumPy function itself when an argument is an array (the same
+        # types come back on every replay), else as Primitive.run (Python floats stay
+        # floats); run now through Primitive.run, whose shape errors name the operation
+        fn = prim.run
+        if prim.array_impl is not None:
+            for a in args:
+                if type(a) is StagedBox and type(a._value) is np.ndarray:
+                    fn = prim.array_impl
+                    break
+        return self._record(fn, prim.run, args, kwargs, False)
+
+    def _unbox(self, args: Sequence[Any]) -> tuple[list, list[Slot]]:
+        """The values behind this trace's boxes among ``args`` (and one level into a
+        tuple, list or dict there), and the slots they came from."""
         vals = list(args)
         slots = []
         for i, a in enumerate(args):
             t = type(a)
             if t is StagedBox and a._trace is self:
                 vals[i] = a._value
-                slots.append((i, a._ref))
+                slots.append(Slot(i, None, a._ref))
             elif t in box_types:
                 self.note_read("it uses a value traced by an enclosing transformation")
-            elif t in _SEQ and any(type(e) in box_types for e in a):
-                seq = list(a)
-                for j, e in enumerate(a):
-                    if type(e) is StagedBox and e._trace is self:
-                        seq[j] = e._value
-                        slots.append((i, j, e._ref))
-                    elif type(e) in box_types:
-                        self.note_read("it uses a value traced by an enclosing transformation")
-                vals[i] = t(seq)
-        return vals, tuple(slots)
-
-    def call(
-        self, fn: Callable[..., Any], args: Sequence[Any], kwargs: dict, n_out: int | None = None
-    ) -> Any:
-        """``fn(*args, **kwargs)`` on the values behind this trace's boxes, recorded as one
-        equation. ``fn`` must be a function of its arguments alone (no state, no values
-        from elsewhere). ``n_out``: ``fn`` returns a sequence of that many values, each
-        boxed; ``None``: one value."""
-        return self._record(fn, fn, args, kwargs, n_out)
-
-    def process(self, prim: Primitive, args: tuple, kwargs: dict) -> Any:
-        if not self.owns_all(args):  # a box of an enclosing trace: compute, note, go on
-            self.note_read("it uses a value traced by an enclosing transformation")
-            vals, _ = self._unbox(args)
-            return self._box(prim(*vals, **kwargs))
-        # replayed as the bare implementation (the NumPy function itself when an argument
-        # is an array: the same types come back on every replay); run now through
-        # call_impl, whose shape errors name the operation
-        fn = prim.impl
-        if prim.array_impl is not None:
-            for a in args:
-                if type(a) is StagedBox and type(a._value) is np.ndarray:
-                    fn = prim.array_impl
-                    break
-        return self._record(fn, lambda *a, **k: prim.call_impl(a, k), args, kwargs)
+            elif t in _CONTAINERS:
+                items = a.items() if t is dict else enumerate(a)
+                if any(type(e) in box_types for _, e in items):
+                    inner = dict(a) if t is dict else list(a)
+                    for j, e in a.items() if t is dict else enumerate(a):
+                        if type(e) is StagedBox and e._trace is self:
+                            inner[j] = e._value
+                            slots.append(Slot(i, j, e._ref))
+                        elif type(e) in box_types:
+                            self.note_read("it uses a value traced by an enclosing transformation")
+                    vals[i] = inner if t is not tuple else tuple(inner)
+        return vals, slots
 
     def _record(
         self, fn: Callable[..., Any], run: Callable[..., Any], args: Sequence[Any],
-        kwargs: dict, n_out: int | None = None,
+        kwargs: dict, multiple: bool,
     ) -> Any:  # fmt: skip
+        """Run ``run`` on the values behind the boxes now, and write down ``fn`` (what a
+        replay calls) as an equation; box the result (each element, if ``multiple``)."""
         if not self.active:
             self.check_active()
         vals, slots = self._unbox(args)
-        kw, kwslots = kwargs, ()
+        kw = kwargs
         if kwargs and any(type(v) in box_types for v in kwargs.values()):
             kw = dict(kwargs)
-            kwslots = tuple(
-                (k, v._ref) for k, v in kwargs.items() if type(v) is StagedBox and v._trace is self
-            )
-            for k, _ in kwslots:
-                kw[k] = kwargs[k]._value
-            if any(type(v) in box_types for v in kw.values()):
-                self.note_read("it uses a value traced by an enclosing transformation")
+            for k, v in kwargs.items():
+                if type(v) is StagedBox and v._trace is self:
+                    kw[k] = v._value
+                    slots.append(Slot(k, None, v._ref))
+                elif type(v) in box_types:
+                    self.note_read("it uses a value traced by an enclosing transformation")
         out = run(*vals, **kw)
-        if n_out is not None and len(out) != n_out:
-            name = getattr(fn, "__name__", repr(fn))
-            raise ValueError(f"{name} returned {len(out)} values where {n_out} were expected")
         # the equation keeps constants only, not the values of this call
-        template = list(vals)
+        const_args = list(vals)
+        const_kw = dict(kw)
         for s in slots:
-            if len(s) == 2:
-                template[s[0]] = None
+            if type(s.position) is str:
+                del const_kw[s.position]
+            elif s.element is None:
+                const_args[s.position] = None
             else:
-                seq = list(template[s[0]])
-                seq[s[1]] = None
-                template[s[0]] = type(vals[s[0]])(seq)
-        kw_template = {k: v for k, v in kw.items() if all(k != n for n, _ in kwslots)}
-        self.eqns.append((fn, template, slots, kw_template, kwslots, n_out))
-        if n_out is None:
-            return self._box(out)
-        return [self._box(o) for o in out]
+                kind = type(vals[s.position])
+                inner = (
+                    dict(const_args[s.position]) if kind is dict else list(const_args[s.position])
+                )
+                inner[s.element] = None
+                const_args[s.position] = tuple(inner) if kind is tuple else inner
+        n_out = len(out) if multiple else None
+        self.eqns.append(Equation(fn, const_args, const_kw, tuple(slots), n_out))
+        if multiple:
+            return [self._box(o) for o in out]
+        return self._box(out)
 
     def finish(self, outputs: Sequence[Any]) -> Program:
         """The program computing ``outputs`` (this trace's boxes, or constants)."""
         outs = []
         for o in outputs:
             if type(o) is StagedBox and o._trace is self:
-                outs.append((o._ref, None))
+                outs.append(Output(o._ref, None))
             else:
-                outs.append((-1, o))
+                outs.append(Output(None, o))
         return Program(self.eqns, outs, self.n_inputs)
 
 
-def _last_uses(eqns: Sequence[tuple], outs: Sequence[tuple]) -> list[list[int]]:
+class Output(NamedTuple):
+    """An output of a program: the value numbered ``ref``, or (``ref`` ``None``) the
+    constant ``const``."""
+
+    ref: int | None
+    const: Any
+
+
+def _last_uses(eqns: Sequence[Equation], outs: Sequence[Output]) -> list[list[int]]:
     """Per equation, the values no later equation or output reads (freed after it)."""
     last: dict[int, int] = {}
-    for k, (_fn, _args, slots, _kw, kwslots, _n) in enumerate(eqns):
-        for s in slots:
-            last[s[-1]] = k
-        for _name, ref in kwslots:
-            last[ref] = k
-    for ref, _ in outs:
-        last.pop(ref, None)
+    for k, eqn in enumerate(eqns):
+        for s in eqn.slots:
+            last[s.ref] = k
+    for o in outs:
+        last.pop(o.ref, None)
     frees: list[list[int]] = [[] for _ in eqns]
     for ref, k in last.items():
         frees[k].append(ref)
@@ -269,9 +333,7 @@ class Program:
 
     __slots__ = ("eqns", "outs", "n_inputs", "source", "function")
 
-    def __init__(
-        self, eqns: Sequence[tuple], outs: Sequence[tuple[int, Any]], n_inputs: int
-    ) -> None:
+    def __init__(self, eqns: Sequence[Equation], outs: Sequence[Output], n_inputs: int) -> None:
         self.eqns = list(eqns)
         self.outs = tuple(outs)
         self.n_inputs = n_inputs
@@ -290,22 +352,28 @@ class Program:
     def __repr__(self) -> str:
         lines = []
         n = self.n_inputs
-        for fn, args, slots, kw, kwslots, n_out in self.eqns:
-            shown = [_show_const(a) for a in args]
-            for s in slots:
-                shown[s[0]] = f"v{s[1]}" if len(s) == 2 else f"{shown[s[0]]}[{s[1]}]=v{s[2]}"
-            shown += [f"{k}={_show_const(v)}" for k, v in kw.items() if v is not None]
-            shown += [f"{k}=v{ref}" for k, ref in kwslots]
-            outs = f"v{n}" if n_out is None else ", ".join(f"v{n + i}" for i in range(n_out))
-            n += 1 if n_out is None else n_out
-            name = getattr(fn, "__name__", type(fn).__name__)
+        for eqn in self.eqns:
+            shown = [_show_const(a) for a in eqn.args]
+            named = {k: _show_const(v) for k, v in eqn.kwargs.items() if v is not None}
+            for s in eqn.slots:
+                if type(s.position) is str:
+                    named[s.position] = f"v{s.ref}"
+                elif s.element is None:
+                    shown[s.position] = f"v{s.ref}"
+                else:
+                    shown[s.position] = f"{shown[s.position]}[{s.element!r}]=v{s.ref}"
+            shown += [f"{k}={v}" for k, v in named.items()]
+            k = 1 if eqn.n_out is None else eqn.n_out
+            outs = ", ".join(f"v{n + i}" for i in range(k))
+            n += k
+            name = getattr(eqn.fn, "__name__", type(eqn.fn).__name__)
             lines.append(f"  {outs} = {name}({', '.join(shown)})")
-        outs = ", ".join(f"v{ref}" if ref >= 0 else "const" for ref, _ in self.outs)
+        outs = ", ".join("const" if o.ref is None else f"v{o.ref}" for o in self.outs)
         return "\n".join([f"Program({self.n_inputs} inputs, {len(self)} equations)", *lines,
                           f"  return [{outs}]"])  # fmt: skip
 
 
-def _source(eqns: Sequence[tuple], outs: Sequence[tuple], n_inputs: int) -> tuple[str, dict]:
+def _source(eqns: Sequence[Equation], outs: Sequence[Output], n_inputs: int) -> tuple[str, dict]:
     """The source of ``program(v0, ..., v{n_inputs-1})`` and the names it refers to."""
     names: dict[str, Any] = {"_fresh": fresh_constant}
 
@@ -317,38 +385,51 @@ def _source(eqns: Sequence[tuple], outs: Sequence[tuple], n_inputs: int) -> tupl
     frees = _last_uses(eqns, outs)
     lines = [f"def program({', '.join(f'v{i}' for i in range(n_inputs))}):"]
     n = n_inputs
-    for (fn, args, slots, kw, kwslots, n_out), free in zip(eqns, frees):
-        parts = [const(a) for a in args]
-        nested: dict[int, list[str]] = {}
-        for s in slots:
-            if len(s) == 2:
-                parts[s[0]] = f"v{s[1]}"
+    for eqn, free in zip(eqns, frees):
+        parts = [const(a) for a in eqn.args]
+        nested: dict[int, dict[Any, str]] = {}
+        kwrefs: dict[str, int] = {}
+        for s in eqn.slots:
+            if type(s.position) is str:
+                kwrefs[s.position] = s.ref
+            elif s.element is None:
+                parts[s.position] = f"v{s.ref}"
             else:
-                pos = s[0]
-                seq = nested.setdefault(pos, [f"{parts[pos]}[{j}]" for j in range(len(args[pos]))])
-                seq[s[1]] = f"v{s[2]}"
-        for pos, seq in nested.items():
-            items = ", ".join(seq) + ("," if len(seq) == 1 else "")
-            parts[pos] = f"[{items}]" if type(args[pos]) is list else f"({items})"
-        kwrefs = dict(kwslots)
+                nested.setdefault(s.position, {})[s.element] = f"v{s.ref}"
+        for pos, refs in nested.items():
+            parts[pos] = _container_source(eqn.args[pos], parts[pos], refs, const)
+        kw = eqn.kwargs
         if all(k.isidentifier() for k in [*kw, *kwrefs]):
             parts += [f"{k}={const(v)}" for k, v in kw.items()]
             parts += [f"{k}=v{ref}" for k, ref in kwrefs.items()]
         else:  # keyword names that are not identifiers: one dict
             refs = ", ".join(f"{k!r}: v{r}" for k, r in kwrefs.items())
             parts.append(f"**{{**{const(kw)}, {refs}}}")
-        if n_out is None:
+        if eqn.n_out is None:
             target = f"v{n}"
             n += 1
         else:
-            target = "".join(f"v{n + i}, " for i in range(n_out)) or "_"
-            n += n_out
-        lines.append(f"    {target} = {const(fn)}({', '.join(parts)})")
+            target = "".join(f"v{n + i}, " for i in range(eqn.n_out)) or "_"
+            n += eqn.n_out
+        lines.append(f"    {target} = {const(eqn.fn)}({', '.join(parts)})")
         if free:
             lines.append(f"    del {', '.join(f'v{r}' for r in sorted(set(free)))}")
-    results = [f"v{ref}" if ref >= 0 else f"_fresh({const(c)})" for ref, c in outs]
+    results = [f"_fresh({const(o.const)})" if o.ref is None else f"v{o.ref}" for o in outs]
     lines.append(f"    return [{', '.join(results)}]")
     return "\n".join(lines) + "\n", names
+
+
+def _container_source(
+    template: Any, name: str, refs: dict[Any, str], const: Callable[[Any], str]
+) -> str:
+    """The source of a tuple, list or dict argument whose elements ``refs`` (index or
+    key -> value name) are staged; the others come from the constant ``name``."""
+    if type(template) is dict:
+        items = ", ".join(f"{const(k)}: {v}" for k, v in refs.items())
+        return f"{{**{name}, {items}}}"
+    seq = [refs.get(j, f"{name}[{j}]") for j in range(len(template))]
+    items = ", ".join(seq) + ("," if len(seq) == 1 else "")
+    return f"[{items}]" if type(template) is list else f"({items})"
 
 
 def fresh_constant(value: Any) -> Any:
@@ -371,7 +452,7 @@ def plain(x: Any) -> Any:
     """``x`` with the boxes of differentiating transformations stripped, down to a plain
     value or a staged one (which stands for a plain array): what a function of values
     with no derivative (a comparison, an index) takes."""
-    while type(x) in box_types and not x._trace.plain_values:
+    while type(x) in box_types and type(x) is not StagedBox:
         x = x._value
     return x
 

@@ -17,7 +17,6 @@ import numpy as np
 
 from tracegrad.core.batching import elementwise_batch
 from tracegrad.core.primitive import (
-    SCALAR_ERRORS,
     Primitive,
     binary_function,
     get_value,
@@ -69,48 +68,6 @@ _LN2 = float(np.log(2.0))
 _LN10 = float(np.log(10.0))
 
 
-_PY_NUMBERS = (float, int)
-
-
-def _on_floats(np_fn: Callable[[Any], Any], py_fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``np_fn``, computed by ``py_fn`` for a Python float.
-
-    A NumPy ufunc on a scalar costs ten times a ``math`` call, and a chain of scalar
-    operations is nothing but such calls. Where Python raises instead (log of a negative,
-    exp overflow, division by zero) NumPy answers, with its nan/inf and warning.
-    """
-
-    def impl(x: Any) -> Any:
-        if type(x) is float:
-            try:
-                return py_fn(x)
-            except SCALAR_ERRORS:
-                pass
-        return np_fn(x)
-
-    impl.__name__ = getattr(np_fn, "__name__", "impl")
-    return impl
-
-
-def _on_floats2(
-    np_fn: Callable[[Any, Any], Any], py_fn: Callable[[Any, Any], Any]
-) -> Callable[[Any, Any], Any]:
-    """The two-argument :func:`_on_floats`: Python arithmetic when both are Python
-    numbers and one is a float (so the result is a float, as NumPy's would be)."""
-
-    def impl(x: Any, y: Any) -> Any:
-        tx, ty = type(x), type(y)
-        if (tx is float and ty in _PY_NUMBERS) or (ty is float and tx in _PY_NUMBERS):
-            try:
-                return py_fn(x, y)
-            except SCALAR_ERRORS:
-                pass
-        return np_fn(x, y)
-
-    impl.__name__ = getattr(np_fn, "__name__", "impl")
-    return impl
-
-
 def _unary(
     np_fn: Callable[[Any], Any],
     name: str,
@@ -119,9 +76,11 @@ def _unary(
     saves: str = "all",
 ) -> Callable[[Any], Any]:
     """A one-argument primitive from its derivative ``deriv(x, out)``; returns its public
-    function (the primitive is ``fn.primitive``). ``saves``: what ``deriv`` reads
-    (see :meth:`Primitive.saving`)."""
-    prim = Primitive(np_fn if py_fn is None else _on_floats(np_fn, py_fn), name).saving(saves)
+    function (the primitive is ``fn.primitive``). ``py_fn``: the function on a Python
+    float (the ``math`` module's: a NumPy ufunc on a scalar costs ten times as much, and
+    a chain of scalar operations is nothing but such calls). ``saves``: what ``deriv``
+    reads (see :meth:`Primitive.saving`)."""
+    prim = Primitive(np_fn, name).saving(saves)
 
     def scale(g: Any, out: Any, x: Any) -> Any:
         d = deriv(x, out)
@@ -145,11 +104,11 @@ def _binary(
     py_fn: Callable[[Any, Any], Any] | None = None,
     saves: str = "all",
 ) -> Callable[[Any, Any], Any]:
-    """A two-argument primitive with its rules; returns its public function."""
-    prim = Primitive(np_fn if py_fn is None else _on_floats2(np_fn, py_fn), name).saving(saves)
-    prim.float_impl = py_fn  # for two Python floats (impl answers where it raises)
+    """A two-argument primitive with its rules; returns its public function. ``py_fn``:
+    Python's arithmetic, for two Python numbers one of which is a float."""
+    prim = Primitive(np_fn, name).saving(saves)
     prim.defvjp(*vjps).defjvp(*jvps).defbatch(elementwise_batch(prim))
-    return binary_function(prim, np_fn)
+    return binary_function(prim, np_fn, py_fn)
 
 
 def _py_sigmoid(x: float) -> float:

@@ -175,7 +175,7 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
                 )
             if idx is not None:
                 seeds.append((idx, ct))
-        cts = backward(trace.tape, seeds, len(part.leaves), trace.stage)
+        cts = backward(trace.tape, seeds, len(part.leaves), trace.below)
         return tuple(part.rebuild([_cast_like(c, x) for c, x in zip(cts, part.leaves)], False))
 
     if has_aux:
@@ -201,7 +201,7 @@ def value_and_grad(
         _check_scalar(out)
         idx = indices[0]
         seeds = [] if idx is None else [(idx, _one_like(out))]
-        cts = backward(trace.tape, seeds, len(part.leaves), trace.stage)
+        cts = backward(trace.tape, seeds, len(part.leaves), trace.below)
         g = part.rebuild(
             [_cast_like(c, x) for c, x in zip(cts, part.leaves)], isinstance(argnums, int)
         )

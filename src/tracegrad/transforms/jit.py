@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -47,6 +47,15 @@ CACHE_SIZE = 64
 _EAGER = object()  # cache entry: this signature runs the function as it is
 
 
+class _Compiled(NamedTuple):
+    """A cache entry that replays: the generated function itself and the output
+    builder (two calls per replay), and the program they came from."""
+
+    function: Callable[..., list]
+    build: Callable[[list], Any]
+    program: Program
+
+
 class JitFallbackWarning(UserWarning):
     """A jitted function read a traced value, so it runs without replay."""
 
@@ -57,8 +66,7 @@ def no_replay(reason: str) -> None:
     (random draws, outside state). ``reason`` appears in the warning. Without an active
     ``jit`` it does nothing."""
     for t in trace_stack():
-        if t.plain_values:
-            t.note_read(reason)
+        t.note_read(reason)
 
 
 class _Identity:
@@ -110,6 +118,29 @@ def _aux_arrays(td: tree.TreeDef) -> tuple:
             found.extend(_Identity(b) for b in buffers if isinstance(b, np.ndarray))
         stack.extend(c for c in node.children if c.children or not c.num_leaves)  # not leaves
     return tuple(found)
+
+
+class CacheKey(NamedTuple):
+    """What selects a program: the structure of the traced arguments, their leaves'
+    shapes and dtypes (or static values), the static arguments, the arrays in the
+    structure's static data (by identity), and whether keywords were traced."""
+
+    treedef: tree.TreeDef
+    leaves: tuple
+    static: tuple
+    buffers: tuple
+    has_kwargs: bool
+
+
+class Signature(NamedTuple):
+    """A call as ``jit`` sees it: its cache key, the leaves of its traced part and their
+    structure, its static arguments, and the leaves the program takes as inputs."""
+
+    key: CacheKey
+    leaves: list
+    treedef: tree.TreeDef
+    static: tuple
+    inputs: list
 
 
 class Jitted:
@@ -179,10 +210,9 @@ class Jitted:
                 kwargs[where] = v
         return tuple(args), kwargs
 
-    def _signature(self, args: tuple, kwargs: dict) -> tuple | None:
-        """``(key, leaves, treedef, static, inputs)`` of a call: its cache key, the leaves
-        of its traced part and their structure, its static arguments and the leaves the
-        program takes; ``None`` when a leaf is traced by an enclosing transformation."""
+    def _signature(self, args: tuple, kwargs: dict) -> Signature | None:
+        """The :class:`Signature` of a call; ``None`` when a leaf is traced by an
+        enclosing transformation."""
         dynamic, static, has_kwargs = self._split(args, kwargs)
         leaves, td = tree.flatten(dynamic)
         keys, inputs = [], []
@@ -197,25 +227,25 @@ class Jitted:
                 keys.append(_leaf_key(x))
                 if _is_traced(x):
                     inputs.append(x)
-        key = (td, tuple(keys), static, _aux_arrays(td), has_kwargs)
-        return key, leaves, td, static, inputs
+        key = CacheKey(td, tuple(keys), static, _aux_arrays(td), has_kwargs)
+        return Signature(key, leaves, td, static, inputs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         sig = self._signature(args, kwargs)
         if sig is None:  # under an enclosing transformation: run as is
             return self.fun(*args, **kwargs)
-        entry = self._cache.get(sig[0])
+        entry = self._cache.get(sig.key)
         if entry is None:
-            return self._trace(*sig[:4])
+            return self._trace(sig)
         if entry is _EAGER:
             return self.fun(*args, **kwargs)
-        run, build, _ = entry
-        return build(run(*sig[4]))
+        return entry.build(entry.function(*sig.inputs))
 
-    def _trace(self, key: tuple, leaves: list, td: tree.TreeDef, static: tuple) -> Any:
+    def _trace(self, sig: Signature) -> Any:
         with new_trace(StagingTrace) as stage:
-            staged = [stage.new_input(x) if _is_traced(x) else x for x in leaves]
-            args, kwargs = self._join(tree.unflatten(td, staged), static, key[-1])
+            staged = [stage.new_input(x) if _is_traced(x) else x for x in sig.leaves]
+            dynamic = tree.unflatten(sig.treedef, staged)
+            args, kwargs = self._join(dynamic, sig.static, sig.key.has_kwargs)
             out_leaves, out_tree = tree.flatten(self.fun(*args, **kwargs))
         if len(self._cache) >= CACHE_SIZE:
             del self._cache[next(iter(self._cache))]
@@ -230,11 +260,10 @@ class Jitted:
                 stacklevel=3,
             )
         if stage.reads:
-            self._cache[key] = _EAGER
+            self._cache[sig.key] = _EAGER
         else:
             program = stage.finish(out_leaves)
-            # the generated function itself, and the output builder: two calls per replay
-            self._cache[key] = (program.function, tree.builder(out_tree), program)
+            self._cache[sig.key] = _Compiled(program.function, tree.builder(out_tree), program)
         # constants are the program's own: the caller gets copies, as from a replay
         values = [
             o._value if type(o) is StagedBox and o._trace is stage else fresh_constant(o)
@@ -246,10 +275,10 @@ class Jitted:
         sig = self._signature(args, kwargs)
         if sig is None:
             return None
-        if sig[0] not in self._cache:
-            self._trace(*sig[:4])
-        entry = self._cache[sig[0]]
-        return None if entry is _EAGER else entry[2]
+        if sig.key not in self._cache:
+            self._trace(sig)
+        entry = self._cache[sig.key]
+        return None if entry is _EAGER else entry.program
 
 
 def jit(
