@@ -4,7 +4,7 @@ Each :class:`Case` names a tracegrad function, the NumPy function it mirrors, fl
 inputs chosen away from kinks and domain edges, and the primitives it exercises. For
 every case we check (1) the value equals NumPy's, as a plain NumPy type when no
 transformation is active, and (2) ``check_grads`` to order 2 in forward and reverse mode.
-Shape families follow LESSONS 10.16: unary ops on (), (3,), (2,3), (4,2,3); binary ops
+Shape families (docs/design.md): unary ops on (), (3,), (2,3), (4,2,3); binary ops
 on every broadcasting pair of (), (3,), (2,3), (2,1), (1,3), (4,2,3).
 
 ``EXERCISED`` (the union of the cases' ``covers``) is what tests/test_registry.py
@@ -1168,7 +1168,7 @@ def test_prod_with_zero_second_derivative() -> None:
     np.testing.assert_allclose(hess, [[0, 3, 0], [3, 0, 2], [0, 2, 0]])
 
 
-# --- derivative conventions (DESIGN.md) ---------------------------------------------
+# --- derivative conventions (docs/design.md) ---------------------------------------------
 
 
 def _both_modes_grad(f, x):

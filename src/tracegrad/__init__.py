@@ -8,6 +8,7 @@
 """
 
 from tracegrad import nn, numpy, optim
+from tracegrad._version import __version__
 from tracegrad.core import tree
 from tracegrad.core.primitive import Primitive, ShapeError
 from tracegrad.traces import Trace, trace
@@ -32,8 +33,6 @@ from tracegrad.transforms import (
     value_and_grad,
     vjp,
 )
-
-__version__ = "0.1.0"
 
 # Submodules with optional dependencies load on first use: ``tg.sklearn`` needs
 # scikit-learn, and ``import tracegrad`` must stay NumPy-only and fast.

@@ -35,6 +35,7 @@ __all__ = [
     "loop_batch",
     "move_batch_front",
     "reduction_batch",
+    "set_stack",
 ]
 
 
@@ -77,8 +78,6 @@ class BatchTrace(Trace):
         self.size = size
 
     def process(self, prim: Primitive, args: tuple, kwargs: dict) -> BatchBox:
-        if not self.active:
-            self.check_active()
         vals = list(args)
         batched = [False] * len(args)
         for i, a in enumerate(args):
@@ -91,16 +90,26 @@ class BatchTrace(Trace):
         return BatchBox(rule(self.size, batched, *vals, **kwargs), self)
 
 
+#: how :func:`loop_batch` joins its per-example results along a new axis 0: NumPy's stack
+#: until tracegrad.numpy installs its differentiable one (:func:`set_stack`; the results
+#: may be traced by enclosing transformations, and the core defines no such operation)
+_stack: Callable[[list[Any]], Any] = np.stack
+
+
+def set_stack(stack: Callable[[list[Any]], Any]) -> None:
+    """Install the function :func:`loop_batch` stacks its results with."""
+    global _stack
+    _stack = stack
+
+
 def loop_batch(
     prim: Primitive, size: int, batched: Sequence[bool], vals: Sequence[Any], kwargs: dict
 ) -> Any:
     """The fallback for a primitive without a batch rule: one call per example."""
-    from tracegrad.numpy.shape import stack  # the op set; needed only on this slow path
-
     outs = [
         prim(*[v[b] if bt else v for v, bt in zip(vals, batched)], **kwargs) for b in range(size)
     ]
-    return stack(outs)
+    return _stack(outs)
 
 
 def logical_shape(v: Any, batched: bool) -> tuple[int, ...]:

@@ -49,8 +49,6 @@ class JVPTrace(Trace):
         self.tangent = self.below.rule(step_tangent)
 
     def process(self, prim: Primitive, args: tuple | list, kwargs: dict) -> JVPBox:
-        if not self.active:
-            self.check_active()
         vals = list(args)
         argnums = []
         tangents = []
@@ -69,8 +67,6 @@ class JVPTrace(Trace):
     # loop and keywords. Their impl is the public function itself (see VJPTrace.process1).
 
     def process1(self, prim: Primitive, x: JVPBox) -> JVPBox:
-        if not self.active:
-            self.check_active()
         v = x._value
         if type(v) in box_types:  # nested: the rule runs on the trace below (Trace.rule)
             return self.process(prim, (x,), _NO_KWARGS)
@@ -79,8 +75,6 @@ class JVPTrace(Trace):
         return JVPBox(out, prim.jvp_rules[0](x._tangent, out, v), self)
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> JVPBox:
-        if not self.active:
-            self.check_active()
         argnums = []
         tangents = []
         if type(x) is JVPBox and x._trace is self:

@@ -122,11 +122,14 @@ class Trace:
     rule call is recorded as one equation (:mod:`tracegrad.core.staging`).
     """
 
-    __slots__ = ("level", "active")
+    __slots__ = ("level",)
+    #: False once the trace has ended (:meth:`end`)
+    active = True
+    #: the methods through which values enter the trace: an ended trace raises in each
+    entry_points: tuple[str, ...] = ("process", "process1", "process2")
 
     def __init__(self, level: int) -> None:
         self.level = level
-        self.active = True
 
     def process(self, prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
         raise NotImplementedError
@@ -156,13 +159,30 @@ class Trace:
         """A function read a traced value as a Python or NumPy value (only the staging
         trace, whose program would hold that call's answer, needs to know)."""
 
-    def check_active(self) -> None:
-        if not self.active:
-            raise RuntimeError(
-                "a traced value escaped the transformation that created it (it was stored "
-                "outside the function, e.g. in a global or a closure, and used after the "
-                "transformation returned); return it from the function instead"
-            )
+    def end(self) -> None:
+        """End the trace: from now on a box of it that escaped (stored in a global, a
+        closure) raises a clear error when used, instead of giving wrong results. The
+        trace becomes an instance of its class's ended twin, whose entry points raise, so
+        that no call into a live trace pays for a check."""
+        cls = type(self)
+        ended = _ENDED.get(cls)
+        if ended is None:
+            body = {"__slots__": (), "active": False}
+            body.update((name, _escaped) for name in cls.entry_points)
+            ended = _ENDED[cls] = type(f"Ended{cls.__name__}", (cls,), body)
+        self.__class__ = ended
+
+
+def _escaped(self: Trace, *args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError(
+        "a traced value escaped the transformation that created it (it was stored "
+        "outside the function, e.g. in a global or a closure, and used after the "
+        "transformation returned); return it from the function instead"
+    )
+
+
+#: trace class -> its ended twin (see Trace.end)
+_ENDED: dict[type, type] = {}
 
 
 class _NoTrace(Trace):
@@ -204,7 +224,7 @@ class new_trace:  # noqa: N801 (used as a function: ``with new_trace(cls) as tra
         return self.trace
 
     def __exit__(self, *exc: object) -> None:
-        self.trace.active = False
+        self.trace.end()
         _state.stack.pop()
 
 
@@ -570,9 +590,8 @@ def _raise_with_shapes(name: str, args: tuple | list, err: ValueError) -> None:
     """Raise ``err``, as a :class:`ShapeError` naming the operation and its operand shapes
     if it is a NumPy shape error."""
     msg = str(err)
-    if (
-        isinstance(err, (ShapeError, np.linalg.LinAlgError))
-        or not any(w in msg for w in _SHAPE_WORDS)
+    if isinstance(err, (ShapeError, np.linalg.LinAlgError)) or not any(
+        w in msg for w in _SHAPE_WORDS
     ):
         raise err
     shapes = ", ".join(str(np.shape(a)) for a in args if _is_arraylike(a))

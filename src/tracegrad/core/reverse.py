@@ -106,8 +106,6 @@ class VJPTrace(Trace):
         return VJPBox(value, self, len(self.tape) - 1)
 
     def process(self, prim: Primitive, args: tuple | list, kwargs: dict) -> VJPBox:
-        if not self.active:
-            self.check_active()
         vals = list(args)
         parents = []
         nested = False  # boxes of enclosing traces remain: the call is handed on
@@ -145,8 +143,6 @@ class VJPTrace(Trace):
     # takes the math module, an array NumPy.
 
     def process1(self, prim: Primitive, x: VJPBox) -> VJPBox:
-        if not self.active:
-            self.check_active()
         vals = [x._value]
         out = prim.impl(vals[0])
         parents = ((0, x._index),)
@@ -159,8 +155,6 @@ class VJPTrace(Trace):
         return VJPBox(out, self, len(tape) - 1)
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> VJPBox:
-        if not self.active:
-            self.check_active()
         parents = []
         if type(x) is VJPBox and x._trace is self:
             parents.append((0, x._index))
@@ -212,9 +206,7 @@ def record(
     return values, indices, trace
 
 
-def cotangent(
-    prim: Primitive, argnum: int, g: Any, out: Any, args: list, kwargs: dict
-) -> Any:
+def cotangent(prim: Primitive, argnum: int, g: Any, out: Any, args: list, kwargs: dict) -> Any:
     """The cotangent one step hands to its argument ``argnum``: ``g · ∂out/∂args[argnum]``
     from the primitive's VJP rule, summed down to that argument's shape."""
     try:

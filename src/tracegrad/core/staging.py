@@ -146,6 +146,7 @@ class StagingTrace(Trace):
     """Records the equations of one call (see the module docstring)."""
 
     __slots__ = ("eqns", "n_values", "n_inputs", "reads")
+    entry_points = (*Trace.entry_points, "_record")
 
     def __init__(self, level: int) -> None:
         super().__init__(level)
@@ -253,8 +254,6 @@ class StagingTrace(Trace):
     ) -> Any:  # fmt: skip
         """Run ``run`` on the values behind the boxes now, and write down ``fn`` (what a
         replay calls) as an equation; box the result (each element, if ``multiple``)."""
-        if not self.active:
-            self.check_active()
         vals, slots = self._unbox(args)
         kw = kwargs
         if kwargs and any(type(v) in box_types for v in kwargs.values()):

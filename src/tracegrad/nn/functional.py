@@ -35,9 +35,10 @@ import numpy as np
 
 import tracegrad.numpy as tnp
 from tracegrad.core.batching import loop_batch
-from tracegrad.core.primitive import Primitive, ShapeError, dtype_of, get_value, is_boxed
+from tracegrad.core.primitive import Primitive, ShapeError, dtype_of, is_boxed
 from tracegrad.core.staging import call_plain
 from tracegrad.nn.activations import ACTIVATIONS
+from tracegrad.numpy.elementwise import OUTPUT_DERIVATIVES
 from tracegrad.numpy.reductions import stable_logsumexp
 
 __all__ = ["FUSED_ACTIVATIONS", "class_target", "dense", "softmax_cross_entropy", "sum_of_squares"]
@@ -73,30 +74,20 @@ FUSED_ACTIVATIONS = frozenset(_FORWARD)
 def _act_cotangent_np(activation: str, g: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``g * activation'(z)`` from the output, on plain arrays, in one new buffer (or
     ``g`` itself for the identity; ``g`` and ``out`` are never written)."""
-    if activation == "identity":
+    d = _act_factor(activation, out)
+    if d is None:
         return g
-    if activation == "tanh":  # 1 - y²
-        gz = np.multiply(out, out)
-        np.subtract(1, gz, out=gz)
-    elif activation == "sigmoid":  # y (1 - y)
-        gz = np.subtract(1, out)
-        gz *= out
-    else:  # relu: 1 where y > 0 (relu'(0) = 0)
-        return np.multiply(g, out > 0)
-    gz *= g
-    return gz
+    if d.dtype == g.dtype and d.shape == g.shape:  # d is the rule's own temporary
+        return np.multiply(d, g, out=d)
+    return g * d
 
 
 def _act_factor(activation: str, out: Any) -> Any:
-    """``activation'(z)`` from the output in tracegrad.numpy (``None`` for the identity)."""
+    """``activation'(z)`` from the output (``None`` for the identity): the activation
+    primitive's own derivative (tracegrad.numpy.elementwise.OUTPUT_DERIVATIVES)."""
     if activation == "identity":
         return None
-    if activation == "tanh":
-        return 1.0 - out * out
-    if activation == "sigmoid":
-        return out * (1.0 - out)
-    # relu: a constant mask (the comparison has zero derivative) of the output's dtype
-    return (get_value(out) > 0).astype(dtype_of(out))
+    return OUTPUT_DERIVATIVES[activation](None, out)
 
 
 def _dense_impl(x: Any, W: Any, b: Any = None, activation: str = "identity") -> np.ndarray:

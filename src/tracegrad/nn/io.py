@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad._version import __version__
 from tracegrad.files import atomic_open
 from tracegrad.nn.activations import ACTIVATIONS, activation_name
-from tracegrad.nn.module import MODULE_REGISTRY, Module, _Fields
+from tracegrad.nn.module import MODULE_REGISTRY, Module, ModuleStructure
 
 __all__ = ["ModelFileError", "load", "save"]
 
@@ -76,16 +77,14 @@ def _decode(value: Any) -> Any:
 
 
 def _describe(m: Module, prefix: str, arrays: dict[str, np.ndarray]) -> dict:
-    f = m._freeze()
+    s = m.structure()
     cls = type(m)
-    d = m.__dict__
-    for n in f.params:
-        arrays[f"params/{prefix}{n}"] = np.asarray(d[n])
-    for n in f.buffers:
-        arrays[f"buffers/{prefix}{n}"] = np.asarray(d[n])
+    for n, v in s.params.items():
+        arrays[f"params/{prefix}{n}"] = np.asarray(v)
+    for n, v in s.buffers.items():
+        arrays[f"buffers/{prefix}{n}"] = np.asarray(v)
     modules: dict[str, Any] = {}
-    for n in f.modules:
-        v = d[n]
+    for n, v in s.modules.items():
         if isinstance(v, Module):
             modules[n] = _describe(v, f"{prefix}{n}.", arrays)
         else:
@@ -95,9 +94,9 @@ def _describe(m: Module, prefix: str, arrays: dict[str, np.ndarray]) -> dict:
             }
     return {
         "class": f"{cls.__module__}.{cls.__qualname__}",
-        "params": list(f.params),
-        "buffers": list(f.buffers),
-        "static": {n: _encode(d[n], f"{cls.__name__}.{n}") for n in f.static},
+        "params": list(s.params),
+        "buffers": list(s.buffers),
+        "static": {n: _encode(v, f"{cls.__name__}.{n}") for n, v in s.static.items()},
         "modules": modules,
     }
 
@@ -113,8 +112,6 @@ def save(path: str | os.PathLike, model: Module) -> None:
     path = os.fspath(path)
     arrays: dict[str, np.ndarray] = {}
     meta = {"format": FORMAT, "model": _describe(model, "", arrays)}
-    from tracegrad import __version__
-
     meta["tracegrad_version"] = __version__
     arrays[META_KEY] = np.array(json.dumps(meta))
     with atomic_open(path, "wb") as fh:
@@ -191,27 +188,24 @@ def _build(desc: dict, prefix: str, arrays: dict[str, np.ndarray], path: str) ->
             f"{path!r}: the model uses the class {cls_name!r}, which is not defined; import "
             "the module that defines it before loading"
         )
-    obj = object.__new__(cls)
-    d = obj.__dict__
-    for n, v in desc["static"].items():
-        d[n] = _decode(v)
-    for kind, names in (("params", desc["params"]), ("buffers", desc["buffers"])):
-        for n in names:
+    found: dict[str, dict[str, Any]] = {"params": {}, "buffers": {}}
+    for kind, names in found.items():
+        for n in desc[kind]:
             key = f"{kind}/{prefix}{n}"
             if key not in arrays:
                 raise ModelFileError(f"{path!r}: the entry {key!r} is missing")
-            d[n] = arrays[key]
+            names[n] = arrays[key]
+    modules: dict[str, Any] = {}
     for n, sub in desc["modules"].items():
         if "class" in sub:
-            d[n] = _build(sub, f"{prefix}{n}.", arrays, path)
+            modules[n] = _build(sub, f"{prefix}{n}.", arrays, path)
         else:
             items = [
                 _build(s, f"{prefix}{n}.{i}.", arrays, path) for i, s in enumerate(sub["items"])
             ]
-            d[n] = tuple(items)  # a module's sequence of sub-modules is a tuple (immutable)
-    d["_fields"] = _Fields(
-        tuple(desc["params"]), tuple(desc["buffers"]), tuple(desc["modules"]), tuple(desc["static"])
-    )
+            modules[n] = tuple(items)  # a module's sequence of sub-modules is a tuple
+    static = {n: _decode(v) for n, v in desc["static"].items()}
+    obj = cls.rebuild(ModuleStructure(found["params"], found["buffers"], modules, static))
     _check_arrays(obj, prefix, path)
     return obj
 
@@ -220,12 +214,12 @@ def _check_arrays(m: Module, prefix: str, path: str) -> None:
     """Reject arrays that do not fit the configuration stored with them, naming both
     shapes: an edited or mixed-up file would otherwise load and fail later, deep inside
     a matrix product."""
-    f = m._freeze()
+    s = m.structure()
     expected = m._array_shapes()
     where = f"the {type(m).__name__} at {prefix[:-1]!r}" if prefix else f"the {type(m).__name__}"
-    for kind, names in (("params", f.params), ("buffers", f.buffers)):
-        for n in names:
-            key, value = f"{kind}/{prefix}{n}", m.__dict__[n]
+    for kind, named in (("params", s.params), ("buffers", s.buffers)):
+        for n, value in named.items():
+            key = f"{kind}/{prefix}{n}"
             # parameters are what grad differentiates and optimisers update: floats only;
             # buffers of the built-in layers are floats too, a user's may be any number
             floats_only = kind == "params" or n in expected

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import ShapeError
+from tracegrad.core.primitive import ShapeError, dtype_of
 from tracegrad.nn import activations as acts
 from tracegrad.nn.activations import activation_name, get_activation
 from tracegrad.nn.functional import dense
 from tracegrad.nn.init import Initializer, RNGLike, as_generator, get_initializer
-from tracegrad.nn.module import Module, check_features, current_context, dtype_of
+from tracegrad.nn.module import Module, check_features, current_context
 
 __all__ = ["MLP", "Activation", "Dropout", "Linear", "Residual", "Sequential"]
 

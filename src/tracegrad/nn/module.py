@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextvars
 import functools
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from tracegrad.core.primitive import ShapeError
 from tracegrad.nn.init import RNGLike, as_generator
 from tracegrad.transforms.jit import no_replay
 
-__all__ = ["Module", "ShapeError", "is_training"]
+__all__ = ["Module", "ModuleStructure", "ShapeError", "is_training"]
 
 # Classes by qualified name, for loading saved models without pickle.
 MODULE_REGISTRY: dict[str, type[Module]] = {}
@@ -78,11 +78,6 @@ def current_context() -> _Context:
 def is_training() -> bool:
     """True inside ``apply(..., train=True)``: for user-defined modules."""
     return current_context().train
-
-
-def dtype_of(x: Any) -> np.dtype:
-    """The dtype of an array, a traced value (which has ``.dtype``) or a Python scalar."""
-    return np.dtype(x.dtype) if hasattr(x, "dtype") else np.result_type(x)
 
 
 def _is_float_array(v: Any) -> bool:
@@ -129,6 +124,19 @@ class _Fields:
 
     def __hash__(self) -> int:
         return hash(self.key())
+
+
+class ModuleStructure(NamedTuple):
+    """What a module holds, by kind, each a dict by attribute name in the module's own
+    order: ``params`` (float arrays, the pytree's leaves), ``buffers`` (non-trainable
+    arrays), ``modules`` (a sub-module, or a tuple of them), ``static`` (configuration).
+    :meth:`Module.structure` gives it and :meth:`Module.rebuild` takes it back (what
+    :func:`tracegrad.nn.save` writes and :func:`tracegrad.nn.load` reads)."""
+
+    params: dict[str, Any]
+    buffers: dict[str, Any]
+    modules: dict[str, Any]
+    static: dict[str, Any]
 
 
 class _Aux:
@@ -228,6 +236,24 @@ class Module:
         fields = _Fields(tuple(params), tuple(buffers), tuple(modules), tuple(static))
         self.__dict__["_fields"] = fields
         return fields
+
+    def structure(self) -> ModuleStructure:
+        """The module's attributes by kind (see :class:`ModuleStructure`)."""
+        f = self._freeze()
+        d = self.__dict__
+        return ModuleStructure(*({n: d[n] for n in names} for names in f.key()))
+
+    @classmethod
+    def rebuild(cls, structure: ModuleStructure) -> Module:
+        """The module holding ``structure``'s attributes, made without calling
+        ``__init__`` (the inverse of :meth:`structure`; the caller checks the arrays, e.g.
+        against :meth:`_array_shapes`)."""
+        obj = object.__new__(cls)
+        d = obj.__dict__
+        for part in structure:
+            d.update(part)
+        d["_fields"] = _Fields(*(tuple(part) for part in structure))
+        return obj
 
     def __getstate__(self) -> dict[str, Any]:
         # the kept flattening holds functions (pickle cannot take them) and is rebuilt

@@ -25,6 +25,7 @@ from tracegrad.core.primitive import (
 from tracegrad.core.staging import plain
 
 __all__ = [
+    "OUTPUT_DERIVATIVES",
     "abs",
     "absolute",
     "add",
@@ -169,7 +170,31 @@ arctanh = _unary(
 )
 sinh = _unary(np.sinh, "sinh", lambda x, out: cosh(x), math.sinh, saves="args")
 cosh = _unary(np.cosh, "cosh", lambda x, out: sinh(x), math.cosh, saves="args")
-tanh = _unary(np.tanh, "tanh", lambda x, out: 1.0 - out * out, math.tanh, saves="out")
+
+
+def _tanh_derivative(x: Any, out: Any) -> Any:
+    return 1.0 - out * out
+
+
+def _sigmoid_derivative(x: Any, out: Any) -> Any:
+    return out * (1.0 - out)
+
+
+def _relu_derivative(x: Any, out: Any) -> Any:
+    # relu'(0) = 0 (docs/design.md; a maximum with 0 would split the tie): a constant mask
+    return get_value(out) > 0
+
+
+#: the activations whose derivative is a function of the output alone, as
+#: ``derivative(x, out)`` (``x`` unused): what a fused layer applies once its forward pass
+#: has overwritten the pre-activation (tracegrad.nn.functional.dense)
+OUTPUT_DERIVATIVES: dict[str, Callable[[Any, Any], Any]] = {
+    "tanh": _tanh_derivative,
+    "sigmoid": _sigmoid_derivative,
+    "relu": _relu_derivative,
+}
+
+tanh = _unary(np.tanh, "tanh", _tanh_derivative, math.tanh, saves="out")
 # abs'(0) = 0: the sign of the primal value, which is itself piecewise constant.
 abs = _unary(np.abs, "abs", lambda x, out: np.sign(get_value(x)), builtins.abs, saves="args")  # noqa: A001
 absolute = abs
@@ -182,22 +207,15 @@ def _sigmoid_impl(x: Any) -> Any:
     return np.exp(-np.logaddexp(0.0, -x, dtype=dtype))[()]
 
 
-sigmoid = _unary(
-    _sigmoid_impl, "sigmoid", lambda x, out: out * (1.0 - out), _py_sigmoid, saves="out"
-)
+sigmoid = _unary(_sigmoid_impl, "sigmoid", _sigmoid_derivative, _py_sigmoid, saves="out")
 
 
 def _relu_impl(x: Any) -> Any:
     return np.maximum(x, 0)
 
 
-# relu'(0) = 0, as DESIGN fixes (a maximum with 0 would split the tie).
 relu = _unary(
-    _relu_impl,
-    "relu",
-    lambda x, out: get_value(out) > 0,
-    lambda x: x if x > 0 or x != x else 0.0,
-    saves="out",
+    _relu_impl, "relu", _relu_derivative, lambda x: x if x > 0 or x != x else 0.0, saves="out"
 )
 
 

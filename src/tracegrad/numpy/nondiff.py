@@ -1,6 +1,6 @@
 """Operations with zero derivative: comparisons, rounding, sign, arg-reductions, tests.
 
-They take traced or plain values and return plain NumPy values (DESIGN: comparisons,
+They take traced or plain values and return plain NumPy values (docs/design.md: comparisons,
 ``floor``, ``argmax`` and integer outputs have zero derivative).
 """
 

@@ -1,6 +1,6 @@
 """Reductions: sum, mean, prod, max, min, var, std, cumsum, logsumexp.
 
-``max``/``min`` split the derivative evenly between tied maxima (DESIGN's convention).
+``max``/``min`` split the derivative evenly between tied maxima (the convention of docs/design.md).
 """
 
 from __future__ import annotations

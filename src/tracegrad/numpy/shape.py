@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.batching import logical_shape
+from tracegrad.core.batching import logical_shape, set_stack
 from tracegrad.core.primitive import Primitive, box_types, dtype_of
 from tracegrad.core.shapes import broadcast_to, normalize_axis, reshape, static_int
 
@@ -184,6 +184,9 @@ def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
     if len(shapes) != 1:
         raise ValueError(f"stack: all arrays must have the same shape, got {sorted(shapes)}")
     return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
+
+
+set_stack(stack)
 
 
 def hstack(arrays: Sequence[Any]) -> Any:

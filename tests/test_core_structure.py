@@ -1,0 +1,204 @@
+"""The core's structure: the fast backward sweep against the plain chain rule, the fast
+entry paths against the general one, and the core's independence of the operation set.
+
+``backward_reference`` is the sweep as the lecture notes write it (v̄_i = Σ_k v̄_k
+∂v_k/∂v_i, nothing else); ``backward`` adds named steps, joint rules, undone broadcasting
+with shortcuts and in-place accumulation. On every systematic op case and on random
+programs both must give the same cotangents.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tracegrad as tg
+import tracegrad.numpy as tnp
+from test_ops_systematic import CASE_IDS, CASES  # tests/ is on sys.path (rootdir conftest)
+from tracegrad.core.reverse import backward, backward_reference, record
+from tracegrad.nn.functional import dense, sum_of_squares
+
+CORE = Path(__file__).resolve().parents[1] / "src" / "tracegrad" / "core"
+
+
+def _both_sweeps(f, args, rng):
+    """The cotangents of ``f``'s inputs from both sweeps, seeded with random output
+    cotangents (copies, so that an in-place sweep cannot change the other's seeds)."""
+    outs, indices, trace = record(lambda *xs: [f(*xs)], list(args))
+    seed = rng.standard_normal(np.shape(outs[0]))
+    seed = seed if np.ndim(outs[0]) else float(seed)
+    seeds = [] if indices[0] is None else [(indices[0], seed)]
+    fast = backward(trace.tape, [(i, np.copy(g)) for i, g in seeds], len(args))
+    ref = backward_reference(trace.tape, [(i, np.copy(g)) for i, g in seeds], len(args))
+    return fast, ref
+
+
+def _assert_same(fast, ref):
+    assert len(fast) == len(ref)
+    for a, b in zip(fast, ref):
+        assert (a is None) == (b is None), (a, b)
+        if a is not None:
+            assert np.shape(a) == np.shape(b)
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_fast_sweep_agrees_with_the_reference_on_every_case(case) -> None:
+    fast, ref = _both_sweeps(case.f, case.args, np.random.default_rng(0))
+    _assert_same(fast, ref)
+
+
+def test_the_reference_can_tell_a_wrong_sweep():
+    # guards the oracle itself: a sweep that drops the second use of a value differs
+    def f(x):
+        return tnp.sin(x) * x
+
+    outs, idx, trace = record(lambda x: [f(x)], [np.array([0.3, 0.7])])
+    seeds = [(idx[0], np.ones(2))]
+    ref = backward_reference(trace.tape, seeds, 1)
+    np.testing.assert_allclose(ref[0], np.cos([0.3, 0.7]) * [0.3, 0.7] + np.sin([0.3, 0.7]))
+    trace.tape[-1] = trace.tape[-1][:4] + (trace.tape[-1][4][:1],)  # forget one parent
+    assert not np.allclose(backward_reference(trace.tape, seeds, 1)[0], ref[0])
+
+
+# --- random programs ----------------------------------------------------------------
+
+_SHAPES = [(), (3,), (2, 3), (2, 1), (1, 3)]
+_UNARY = [tnp.sin, tnp.tanh, tnp.negative, tnp.square, lambda v: tnp.exp(tnp.tanh(v))]
+_BINARY = [tnp.add, tnp.subtract, tnp.multiply, lambda a, b: a / (1.5 + tnp.tanh(b))]
+
+
+@st.composite
+def programs(draw):
+    """A straight-line program: inputs of broadcasting shapes, then steps that each apply
+    a unary or binary operation (or a reduction) to earlier values, reusing them freely."""
+    n_in = draw(st.integers(1, 3))
+    shapes = [draw(st.sampled_from(_SHAPES)) for _ in range(n_in)]
+    steps = []
+    for k in range(draw(st.integers(1, 10))):
+        n = n_in + k
+        kind = draw(st.sampled_from(["unary", "binary", "binary", "sum", "fused"]))
+        steps.append((kind, draw(st.integers(0, 4)), draw(st.integers(0, n - 1)),
+                      draw(st.integers(0, n - 1))))  # fmt: skip
+    return shapes, steps
+
+
+def _run(steps, *xs):
+    vals = list(xs)
+    for kind, op, i, j in steps:
+        a, b = vals[i], vals[j]
+        if kind == "unary":
+            vals.append(_UNARY[op](a))
+        elif kind == "binary":
+            vals.append(_BINARY[op % len(_BINARY)](a, b))
+        elif kind == "sum":
+            vals.append(tnp.sum(a, axis=-1, keepdims=bool(op % 2)) if np.ndim(a) else a)
+        else:  # a fresh-cotangent primitive, whose buffers the sweep adds into in place
+            vals.append(a + sum_of_squares(a, b, scale=0.5))
+    return tnp.sum(vals[-1] * vals[-1]) + tnp.sum(vals[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(programs(), st.integers(0, 2**32 - 1))
+def test_fast_sweep_agrees_with_the_reference_on_random_programs(prog, seed):
+    shapes, steps = prog
+    rng = np.random.default_rng(seed)
+    args = [rng.uniform(-1.5, 1.5, s) for s in shapes]
+    fast, ref = _both_sweeps(lambda *xs: _run(steps, *xs), args, rng)
+    _assert_same(fast, ref)
+
+
+def test_in_place_accumulation_agrees_with_the_reference():
+    # a weight used by its layer (a joint, fresh rule) and by the penalty (fresh): the fast
+    # sweep adds the second contribution into the first's buffer
+    rng = np.random.default_rng(3)
+    x, W, b = rng.standard_normal((5, 4)), rng.standard_normal((4, 3)), rng.standard_normal(3)
+
+    def f(x, W, b):
+        h = dense(x, W, b, activation="tanh")
+        return tnp.sum(dense(h, tnp.transpose(W), None) ** 2) + sum_of_squares(W, scale=0.1)
+
+    _assert_same(*_both_sweeps(f, (x, W, b), rng))
+
+
+# --- the fast entry paths -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", [tnp.sin, tnp.exp, tnp.tanh, tnp.sqrt, tnp.relu, tnp.negative])
+@pytest.mark.parametrize("x", [0.7, np.float64(0.7), np.array([0.2, 1.3]), np.array(0.4)])
+def test_one_argument_fast_path_is_the_general_path(fn, x):
+    """tnp.sin(box) enters its trace by process1; Primitive.__call__ by process. Both must
+    give the same values and derivatives, of the same types, in both modes."""
+    prim = fn.primitive
+    for transform in (tg.value_and_grad, _jvp_value_and_tangent):
+        fast = transform(lambda v: tnp.sum(fn(v)))(x)
+        general = transform(lambda v: tnp.sum(prim(v)))(x)
+        for a, b in zip(fast, general):
+            assert type(a) is type(b)
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("fn", [tnp.add, tnp.multiply, tnp.power, tnp.maximum, tnp.divide])
+@pytest.mark.parametrize(
+    "x, y", [(0.7, 1.3), (0.7, np.array([0.5, 2.0])), (np.ones((2, 1)), np.array([0.5, 2.0]))]
+)
+def test_two_argument_fast_path_is_the_general_path(fn, x, y):
+    prim = fn.primitive
+    fast = tg.value_and_grad(lambda a, b: tnp.sum(fn(a, b)), argnums=(0, 1))(x, y)
+    general = tg.value_and_grad(lambda a, b: tnp.sum(prim(a, b)), argnums=(0, 1))(x, y)
+    np.testing.assert_array_equal(fast[0], general[0])
+    for a, b in zip(fast[1], general[1]):
+        assert type(a) is type(b)
+        np.testing.assert_array_equal(a, b)
+    t = (np.ones_like(np.asarray(x)), np.ones_like(np.asarray(y)))
+    t = tuple(ti if np.ndim(xi) else float(ti) for ti, xi in zip(t, (x, y)))
+    fast_t = tg.jvp(lambda a, b: fn(a, b), (x, y), t)
+    general_t = tg.jvp(lambda a, b: prim(a, b), (x, y), t)
+    for a, b in zip(fast_t, general_t):
+        np.testing.assert_array_equal(a, b)
+
+
+def _jvp_value_and_tangent(f):
+    def run(x):
+        return tg.jvp(f, (x,), (np.ones_like(x) if isinstance(x, np.ndarray) else type(x)(1.0),))
+
+    return run
+
+
+# --- layering -----------------------------------------------------------------------
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """Every module ``path`` imports, at any depth of its code (function bodies too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def test_core_sources_import_nothing_above_the_core():
+    """core/ must not import the operation set or any layer above it, not even inside a
+    function (an import-time check cannot see those): only tracegrad.core and the leaf
+    module tracegrad._version."""
+    allowed = ("tracegrad.core", "tracegrad._version")
+    bad = [
+        f"{p.name}:{line}: {mod}"
+        for p in sorted(CORE.glob("*.py"))
+        for line, mod in _imports(p)
+        if mod.split(".")[0] == "tracegrad" and not mod.startswith(allowed)
+    ]
+    assert not bad, bad
+
+
+def test_the_layering_check_sees_function_level_imports(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("def f():\n    from tracegrad.numpy.shape import stack\n    return stack\n")
+    assert (2, "tracegrad.numpy.shape") in _imports(src)
