@@ -13,7 +13,8 @@ read as on the slides: ``one`` (``v̄_k``), ``neg`` (``v̄_k · (-1)``), ``mul``
 
 A primitive whose partials have no short formula (``matmul``, ``getitem``) is registered
 with ``partials=GENERIC`` and shows ``∂v_j/∂v_k``. Every primitive of tracegrad has a
-registration (tests check it); a primitive of a user's that has none reads as generic.
+registration (tests check it); a table of a primitive without one is an error that says
+how to register it (a user's own primitive too: the library cannot guess its formula).
 """
 
 from __future__ import annotations
@@ -100,19 +101,17 @@ def display(
 
 
 def template_of(prim: Primitive) -> Template:
-    """``prim``'s template. Raises ``LookupError`` for a primitive of tracegrad that has
-    none (a missing registration in :mod:`tracegrad.traces.templates`); a user's
-    primitive without one reads as generic."""
+    """``prim``'s template; ``LookupError`` naming the fix when it has none (a table
+    never falls back to the generic ``∂v_j/∂v_k`` on its own)."""
     found = _TEMPLATES.get(prim)
-    if found is not None:
-        return found
-    if getattr(prim.impl, "__module__", "").startswith("tracegrad."):
+    if found is None:
         raise LookupError(
-            f"primitive `{prim.name}` has no display template: register one in "
-            "tracegrad/traces/templates.py with display(prim, primal=..., partials=...) "
-            "or display(prim, partials=GENERIC)"
+            f"primitive `{prim.name}` has no display template for trace tables: register "
+            "one with tracegrad.traces.display(prim, primal=..., partials=...), or "
+            "display(prim, partials=GENERIC) for the generic ∂ (tracegrad's own primitives: "
+            "in tracegrad/traces/templates.py)"
         )
-    return Template(None, GENERIC)
+    return found
 
 
 def affine_rule(prim: Primitive) -> Callable[[list[int]], bool] | None:
