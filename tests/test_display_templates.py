@@ -33,8 +33,8 @@ def _formula_templates() -> list[Primitive]:
 def test_every_primitive_has_a_display_template():
     missing = [name for name, prim in sorted(PRIMITIVES.items()) if prim not in _TEMPLATES]
     assert not missing, (
-        f"primitives without a display template (add a display(...) line to "
-        f"tracegrad/traces/templates.py): {missing}"
+        f"primitives without a display template (a display(...) line, or an entry of the "
+        f"generic list, in tracegrad/traces/templates.py): {missing}"
     )
 
 

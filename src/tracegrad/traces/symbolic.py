@@ -267,50 +267,26 @@ def _function(name: str, x: Any) -> Expr:
     return Expr(name, (e,), _quiet(_FUNCTIONS[name][0], e.value))
 
 
-def cos(x: Any) -> Expr:
-    return _function("cos", x)
+def _named(name: str, doc: str = "") -> Any:
+    """The function ``name`` of templates: an :class:`Expr` on an :class:`Expr`."""
+
+    def fn(x: Any) -> Expr:
+        return _function(name, x)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc or f"``{name}(x)`` in a formula."
+    return fn
 
 
-def sin(x: Any) -> Expr:
-    return _function("sin", x)
-
-
-def tan(x: Any) -> Expr:
-    return _function("tan", x)
-
-
-def tanh(x: Any) -> Expr:
-    return _function("tanh", x)
-
-
-def sinh(x: Any) -> Expr:
-    return _function("sinh", x)
-
-
-def cosh(x: Any) -> Expr:
-    return _function("cosh", x)
-
-
-def exp(x: Any) -> Expr:
-    return _function("exp", x)
-
-
-def ln(x: Any) -> Expr:
-    return _function("ln", x)
-
-
-def sqrt(x: Any) -> Expr:
-    return _function("sqrt", x)
-
-
-def sigmoid(x: Any) -> Expr:
-    return _function("sigma", x)
-
-
-def heaviside(x: Any) -> Expr:
-    """``H(x)``: 1 for ``x > 0``, else 0 (relu's slope, ``relu'(0) = 0``)."""
-    return _function("H", x)
-
-
-def sign(x: Any) -> Expr:
-    return _function("sign", x)
+cos = _named("cos")
+sin = _named("sin")
+tan = _named("tan")
+tanh = _named("tanh")
+sinh = _named("sinh")
+cosh = _named("cosh")
+exp = _named("exp")
+ln = _named("ln")
+sqrt = _named("sqrt")
+sigmoid = _named("sigma")
+heaviside = _named("H", "``H(x)``: 1 for ``x > 0``, else 0 (relu's slope, ``relu'(0) = 0``).")
+sign = _named("sign")

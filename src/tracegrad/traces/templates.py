@@ -1,9 +1,10 @@
-"""The display templates of tracegrad's primitives: one :func:`display` line each.
+"""The display templates of tracegrad's primitives: one line each (a :func:`display` call,
+or an entry of the list of generic ones at the end).
 
 Partials are functions of the operands and the output written with
 :mod:`tracegrad.traces.symbolic`; the tables show them and tests check their numbers
 against each primitive's VJP rule. A new primitive needs a line here (tests fail until
-it has one): a formula, or ``partials=GENERIC`` for one that has no short formula.
+it has one): a formula, or an entry of the generic list for one with no short formula.
 """
 
 from __future__ import annotations
@@ -74,10 +75,6 @@ display(
 )
 display(tnp.square.primitive, "#0^2", lambda a, out: (2 * a,), symbol="²")
 display(tnp.reciprocal.primitive, "1 / #0", lambda a, out: (-1 / a**2,))
-display(tnp.remainder.primitive, partials=GENERIC)
-display(tnp.maximum.primitive, partials=GENERIC)
-display(tnp.minimum.primitive, partials=GENERIC)
-display(elementwise._where, partials=GENERIC)
 
 # --- elementary functions ------------------------------------------------------------
 display(tnp.sqrt.primitive, "\\sqrt{#0}", lambda a, out: (1 / (2 * sqrt(a)),))
@@ -108,27 +105,36 @@ display(
 )
 display(tnp.relu.primitive, "\\mathrm{ReLU}(#0)", lambda a, out: (heaviside(a),), symbol="ReLU")
 
-# --- reductions, contractions, shapes, linear algebra, layers ------------------------
+# --- reductions and contractions with a formula or a template -----------------------
 display(shapes._sum, "\\Sigma #0", lambda a, out: (1,), symbol="Σ")
-display(reductions.prod, partials=GENERIC)
-display(reductions.max, partials=GENERIC)
-display(reductions.min, partials=GENERIC)
-display(reductions.cumsum, partials=GENERIC)
-display(reductions._logsumexp, partials=GENERIC)
-display(special._log_softmax, partials=GENERIC)
 display(contractions._matmul, "#0 @ #1", GENERIC, symbol="@")
-display(contractions._einsum, partials=GENERIC)
-display(shapes._reshape, partials=GENERIC)
-display(shapes._broadcast_to, partials=GENERIC)
-display(_transpose, partials=GENERIC)
-display(_concatenate, partials=GENERIC)
-display(indexing.getitem, partials=GENERIC)
-display(indexing.scatter_add, partials=GENERIC)
-display(box_methods.astype, partials=GENERIC)
-display(linalg.inv, partials=GENERIC)
-display(linalg.det, partials=GENERIC)
-display(linalg._logabsdet, partials=GENERIC)
-display(linalg.solve, partials=GENERIC)
-display(nnf._dense, partials=GENERIC)
-display(nnf._sce, partials=GENERIC)
-display(nnf._sos, partials=GENERIC)
+
+# --- no short formula: the tables show the generic ∂v_j/∂v_k -------------------------
+for _prim in (
+    tnp.remainder.primitive,
+    tnp.maximum.primitive,
+    tnp.minimum.primitive,
+    elementwise._where,
+    reductions.prod,
+    reductions.max,
+    reductions.min,
+    reductions.cumsum,
+    reductions._logsumexp,
+    special._log_softmax,
+    contractions._einsum,
+    shapes._reshape,
+    shapes._broadcast_to,
+    _transpose,
+    _concatenate,
+    indexing.getitem,
+    indexing.scatter_add,
+    box_methods.astype,
+    linalg.inv,
+    linalg.det,
+    linalg._logabsdet,
+    linalg.solve,
+    nnf._dense,
+    nnf._sce,
+    nnf._sos,
+):
+    display(_prim, partials=GENERIC)
