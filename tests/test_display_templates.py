@@ -91,6 +91,31 @@ def test_constants_show_rounded_and_fold():
     assert partial(tnp.divide.primitive, 1, ops[::-1], ("v_1", 0.75)).latex == "(-1.5 / v_0^2)"
 
 
+V0, V1 = ("v_0", 0.7, True), ("v_1", 1.3, True)
+
+
+@pytest.mark.parametrize(
+    "prim, operands, argnum, kind, latex",
+    [
+        (tnp.divide.primitive, [V0, V1], 0, "div", "v_1"),
+        (tnp.divide.primitive, [V0, V1], 1, "mul", "(-v_0 / v_1^2)"),
+        (tnp.power.primitive, [V0, V1], 0, "mul", "v_1 \\cdot v_0^{v_1 - 1}"),
+        (tnp.power.primitive, [V0, V1], 1, "mul", "\\ln v_0 \\cdot v_9"),
+        (tnp.power.primitive, [V0, ("2.5", 2.5, False)], 0, "mul", "2.5v_0^{1.5}"),
+        (tnp.reciprocal.primitive, [V0], 0, "mul", "(-1 / v_0^2)"),
+        (tnp.sqrt.primitive, [V0], 0, "div", "2\\sqrt{v_0}"),
+        (tnp.cos.primitive, [V0], 0, "mul", "(-\\sin v_0)"),
+        (tnp.tan.primitive, [V0], 0, "div", "\\cos^2 v_0"),
+        (tnp.tanh.primitive, [V0], 0, "mul", "(1 - \\tanh^2 v_0)"),
+        (tnp.sigmoid.primitive, [V0], 0, "mul", "\\sigma(v_0) \\cdot (1 - \\sigma(v_0))"),
+        (mse, [V0, V1], 1, "mul", "(-2(v_0 - v_1))"),
+        (mse, [("v_0", np.ones(3), True), V1], 0, "mul", "(2/3)(v_0 - v_1)"),
+    ],
+)
+def test_partials_read_as_the_slides_write_them(prim, operands, argnum, kind, latex):
+    assert partial(prim, argnum, operands, ("v_9", 1.0))[:2] == (kind, latex)
+
+
 def test_a_wrong_formula_is_caught():
     """The check fails for a partial that disagrees with the rule (here: sin' = -cos)."""
     from tracegrad.traces.symbolic import cos
