@@ -11,7 +11,7 @@ from tracegrad import nn, numpy, optim
 from tracegrad._version import __version__
 from tracegrad.core import tree
 from tracegrad.core.primitive import Primitive, ShapeError
-from tracegrad.traces import Trace, trace
+from tracegrad.traces import EvaluationTrace, trace
 from tracegrad.train import fit
 from tracegrad.transforms import (
     JitFallbackWarning,
@@ -44,14 +44,23 @@ def __getattr__(name: str) -> object:
         import importlib
 
         return importlib.import_module(f"tracegrad.{name}")
+    if name == "Trace":  # the table class's name until 0.2; a Trace is a transformation
+        import warnings
+
+        warnings.warn(
+            "tg.Trace is deprecated: the evaluation-trace table is tg.EvaluationTrace",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return EvaluationTrace
     raise AttributeError(f"module 'tracegrad' has no attribute {name!r}")
 
 
 __all__ = [
+    "EvaluationTrace",
     "JitFallbackWarning",
     "Primitive",
     "ShapeError",
-    "Trace",
     "__version__",
     "check_grads",
     "defjvp",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from tracegrad.cli._formula import (
 )
 from tracegrad.cli.main import UsageError, write_error_message
 from tracegrad.files import write_atomic
-from tracegrad.traces import Trace, trace
+from tracegrad.traces import EvaluationTrace, trace
 from tracegrad.traces.dot import GraphvizError, check_path, render
 from tracegrad.traces.notation import format_value
 
@@ -40,15 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="NAME",
         default=None,
-        help="inputs for the forward tangent traces (a unit seed each; default: the first input)",
+        help="inputs for the forward tangent traces (a unit tangent each; default: the first "
+        "input)",
     )
     parser.add_argument(
-        "--seed",
+        "--tangent",
         nargs="+",
         metavar="NAME=VALUE",
         default=None,
-        help="forward tangent seed, e.g. --seed x1=1 x2=0 (others 0)",
+        help="the input tangent of the forward trace, e.g. --tangent x1=1 x2=0 (others 0)",
     )
+    # the name of --tangent until 0.2 (a tangent, not a lecture note nor an RNG seed)
+    parser.add_argument("--seed", nargs="+", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--mode",
         choices=("forward", "reverse", "both"),
@@ -93,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build(args: argparse.Namespace) -> Trace:
+def build(args: argparse.Namespace) -> EvaluationTrace:
     formula, names, values = load(args)
     fun = formula.function(names)
     with evaluation_errors():  # e.g. shapes that do not broadcast
@@ -124,19 +128,30 @@ def check_destinations(args: argparse.Namespace) -> None:
         raise UsageError(str(e)) from None
 
 
-def _tangent_seeds(args: argparse.Namespace, tr: Trace) -> list[Any]:
-    if args.seed:
-        seed = parse_assignments(args.seed, "--seed")
-        unknown = [k for k in seed if k not in tr.input_names]
+def _tangent_option(args: argparse.Namespace) -> str:
+    """The option that gave the tangent, as the user typed it (for messages)."""
+    if args.tangent and args.seed:
+        raise UsageError("--seed is the old name of --tangent: give only --tangent")
+    return "--seed" if args.seed else "--tangent"
+
+
+def _directions(args: argparse.Namespace, tr: EvaluationTrace) -> list[Any]:
+    """The tangent directions of the forward traces: --tangent's, or a unit tangent for
+    each --wrt input."""
+    given = args.tangent or args.seed
+    if given:
+        option = _tangent_option(args)
+        tangent = parse_assignments(given, option)
+        unknown = [k for k in tangent if k not in tr.input_names]
         if unknown:
             raise UsageError(
-                f"--seed {', '.join(unknown)}: not an input (inputs: {', '.join(tr.input_names)})"
+                f"{option} {', '.join(unknown)}: not an input (inputs: {', '.join(tr.input_names)})"
             )
-        # a seed that does not fit its input's shape: one line now, not a traceback
+        # a tangent that does not fit its input's shape: one line now, not a traceback
         # from the middle of the tangent table
-        with evaluation_errors("--seed"):
-            tr.tangents(seed)
-        return [seed]
+        with evaluation_errors(option):
+            tr.tangents(tangent)
+        return [tangent]
     wrt = args.wrt or tr.input_names[:1]
     unknown = [k for k in wrt if k not in tr.input_names]
     if unknown:
@@ -146,7 +161,7 @@ def _tangent_seeds(args: argparse.Namespace, tr: Trace) -> list[Any]:
     return list(wrt)
 
 
-def _sections(tr: Trace, args: argparse.Namespace) -> list[tuple[str, Any]]:
+def _sections(tr: EvaluationTrace, args: argparse.Namespace) -> list[tuple[str, Any]]:
     """(heading, table) pairs; tables have to_text/to_markdown/to_latex."""
     p = args.precision
     out: list[tuple[str, Any]] = []
@@ -155,10 +170,9 @@ def _sections(tr: Trace, args: argparse.Namespace) -> list[tuple[str, Any]]:
     else:
         out.append(("Primal trace", tr.primal_table(p)))
     if args.mode in ("forward", "both") and tr.inputs:
-        seeds = _tangent_seeds(args, tr)
-        for sd in seeds:
-            out.append(("Tangent trace", tr.tangent_table(sd, p)))
-        if len(tr.inputs) > 1 and not args.seed:
+        for direction in _directions(args, tr):
+            out.append(("Tangent trace", tr.tangent_table(direction, p)))
+        if len(tr.inputs) > 1 and not (args.tangent or args.seed):
             cols = args.wrt or tr.input_names
             adjoint = 1.0 if args.mode == "both" else None
             out.append(
@@ -171,7 +185,7 @@ def _sections(tr: Trace, args: argparse.Namespace) -> list[tuple[str, Any]]:
     return out
 
 
-def _summary(tr: Trace, args: argparse.Namespace) -> str:
+def _summary(tr: EvaluationTrace, args: argparse.Namespace) -> str:
     p = args.precision
     vals = tr.output_values
     parts = [f"{n} = {format_value(v, p)}" for n, v in zip(tr.output_names, vals)]
@@ -185,7 +199,7 @@ def _summary(tr: Trace, args: argparse.Namespace) -> str:
     return line + "\n"
 
 
-def render_text(tr: Trace, args: argparse.Namespace, form: str) -> str:
+def render_text(tr: EvaluationTrace, args: argparse.Namespace, form: str) -> str:
     chunks = []
     for heading, table in _sections(tr, args):
         if form == "text":
@@ -220,6 +234,11 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     except OSError as e:
         raise UsageError(write_error_message(e)) from None
+    if args.seed:  # after the work, so that an error stays the one line on stderr
+        print(
+            "tracegrad trace: --seed is deprecated, use --tangent (the same values)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -1,7 +1,37 @@
 """Evaluation traces as the lecture notes print them: ``tg.trace`` and the formula parser."""
 
+from tracegrad.traces import templates as _templates  # noqa: F401 (registers the displays)
+from tracegrad.traces.evaluation import EvaluationTrace, trace
 from tracegrad.traces.expr import Formula, ParseError, parse
 from tracegrad.traces.ops import mse
-from tracegrad.traces.wengert import Step, Table, Trace, trace
+from tracegrad.traces.registry import GENERIC, display
+from tracegrad.traces.steps import TraceStep
+from tracegrad.traces.tables import Table
 
-__all__ = ["Formula", "ParseError", "Step", "Table", "Trace", "mse", "parse", "trace"]
+__all__ = [
+    "GENERIC",
+    "EvaluationTrace",
+    "Formula",
+    "ParseError",
+    "Table",
+    "TraceStep",
+    "display",
+    "mse",
+    "parse",
+    "trace",
+]
+
+#: names kept for a release: old name -> (new object, new name)
+_DEPRECATED = {"Trace": (EvaluationTrace, "EvaluationTrace"), "Step": (TraceStep, "TraceStep")}
+
+
+def __getattr__(name: str) -> object:
+    if name in _DEPRECATED:
+        import warnings
+
+        obj, new = _DEPRECATED[name]
+        warnings.warn(
+            f"tracegrad.traces.{name} is deprecated: use {new}", DeprecationWarning, stacklevel=2
+        )
+        return obj
+    raise AttributeError(f"module 'tracegrad.traces' has no attribute {name!r}")

@@ -8,11 +8,12 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 from tracegrad.files import write_atomic
-from tracegrad.traces import rules
 from tracegrad.traces.notation import format_value, to_unicode
+from tracegrad.traces.registry import template_of
 
 if TYPE_CHECKING:
-    from tracegrad.traces.wengert import Trace
+    from tracegrad.traces.evaluation import EvaluationTrace
+    from tracegrad.traces.steps import TraceStep
 
 __all__ = ["DOT_TIMEOUT", "GraphvizError", "GraphvizMissing", "check_path", "render", "to_dot"]
 
@@ -33,7 +34,7 @@ def _q(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def to_dot(tr: Trace, seed: Any = 1.0, precision: int = 3) -> str:
+def to_dot(tr: EvaluationTrace, seed: Any = 1.0, precision: int = 3) -> str:
     """Inputs (ellipses), operations (boxes: ``v_j = formula``, value, adjoint) and
     outputs (double octagons), edges from operands to the steps that read them."""
     adj = tr.adjoints(seed) if seed is not None else {}
@@ -53,7 +54,7 @@ def to_dot(tr: Trace, seed: Any = 1.0, precision: int = 3) -> str:
             style = 'shape=ellipse, style=filled, fillcolor="#dbeafe"'
         else:
             style = 'shape=box, style="rounded,filled", fillcolor="#f3f4f6"'
-            sym = rules.SYMBOLS.get(s.op, s.op)
+            sym = _symbol(tr, s)
             parts.insert(0, f"[{sym}]")
         lines.append(f"  {_node(s.index)} [label={_q(chr(10).join(parts))}, {style}];")
     for s in tr.operations:
@@ -69,6 +70,13 @@ def to_dot(tr: Trace, seed: Any = 1.0, precision: int = 3) -> str:
             lines.append(f"  {_node(tr.steps[p].index)} -> out{k};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _symbol(tr: EvaluationTrace, s: TraceStep) -> str:
+    """The operation's short name in the picture (``σ``, ``×``; ``+`` for a folded step)."""
+    if s.op == "affine":
+        return "+"
+    return template_of(tr.graph.tape.step(s._root).prim).symbol or s.op
 
 
 def _node(index: int) -> str:

@@ -2,8 +2,8 @@
 
 Formulas are written once, in a small subset of LaTeX (``\\bar{v}_{-1} \\cdot 1.5``), and
 converted to Unicode text (``v̄₋₁ · 1.5``) for the terminal and Markdown. Only what
-the templates in :mod:`tracegrad.traces.rules` produce needs converting, so the converter is
-a short recursive reader, not a TeX implementation.
+the display templates (:mod:`tracegrad.traces.registry`) produce needs converting, so the
+converter is a short recursive reader, not a TeX implementation.
 """
 
 from __future__ import annotations

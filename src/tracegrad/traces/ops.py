@@ -8,6 +8,8 @@ import numpy as np
 
 import tracegrad.numpy as tnp
 from tracegrad.core.primitive import get_value, shape_of
+from tracegrad.traces.registry import display
+from tracegrad.traces.symbolic import size
 from tracegrad.transforms import defjvp, defvjp, primitive
 
 __all__ = ["mse"]
@@ -41,4 +43,10 @@ defjvp(
     mse,
     lambda t, out, y_hat, y: tnp.sum(t * (y_hat - y)) * (2.0 / _n(y_hat, y)),
     lambda t, out, y_hat, y: tnp.sum(t * (y_hat - y)) * (-2.0 / _n(y_hat, y)),
+)
+display(
+    mse,
+    "\\mathrm{MSE}(#0, #1)",
+    lambda y_hat, y, out: (2 / size(y_hat) * (y_hat - y), -(2 / size(y_hat) * (y_hat - y))),
+    symbol="MSE",
 )
