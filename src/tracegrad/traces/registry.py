@@ -13,8 +13,8 @@ read as on the slides: ``one`` (``v̄_k``), ``neg`` (``v̄_k · (-1)``), ``mul``
 
 A primitive whose partials have no short formula (``matmul``, ``getitem``) is registered
 with ``partials=GENERIC`` and shows ``∂v_j/∂v_k``. Every primitive of tracegrad has a
-registration (tests check it); a table of a primitive without one is an error that says
-how to register it (a user's own primitive too: the library cannot guess its formula).
+registration (tests check it); a user's own primitive without one reads as a generic one
+until it is registered.
 """
 
 from __future__ import annotations
@@ -100,18 +100,15 @@ def display(
     return prim
 
 
+#: the template of a primitive nobody registered: a user's own, whose formula the
+#: library cannot know (tracegrad's own primitives all have one: tests check it)
+_UNREGISTERED = Template(None, GENERIC)
+
+
 def template_of(prim: Primitive) -> Template:
-    """``prim``'s template; ``LookupError`` naming the fix when it has none (a table
-    never falls back to the generic ``∂v_j/∂v_k`` on its own)."""
-    found = _TEMPLATES.get(prim)
-    if found is None:
-        raise LookupError(
-            f"primitive `{prim.name}` has no display template for trace tables: register "
-            "one with tracegrad.traces.display(prim, primal=..., partials=...), or "
-            "display(prim, partials=GENERIC) for the generic ∂ (tracegrad's own primitives: "
-            "in tracegrad/traces/templates.py)"
-        )
-    return found
+    """``prim``'s template: function notation and the generic ``∂v_j/∂v_k`` for a
+    primitive without one (register a formula with :func:`display`)."""
+    return _TEMPLATES.get(prim, _UNREGISTERED)
 
 
 def affine_rule(prim: Primitive) -> Callable[[list[int]], bool] | None:
