@@ -1163,3 +1163,41 @@ def test_python_numbers_keep_python_arithmetic():
     assert div(1.0, 4.0) == 0.25
     with pytest.raises(ZeroDivisionError):
         div(1.0, 0.0)
+
+
+# --- reads through text and plain NumPy ufuncs --------------------------------------
+
+
+@pytest.mark.parametrize("read", [repr, str, lambda v: f"{v}"])
+def test_a_branch_on_the_text_of_a_value_is_a_read(read):
+    # the program would hold the first call's branch: 3·x for every later x
+    def f(x):
+        return x * (3.0 if "1." in read(x) else 5.0)
+
+    jf = tg.jit(f)
+    with pytest.warns(JitFallbackWarning, match="text"):
+        np.testing.assert_array_equal(jf(np.ones(2)), [3.0, 3.0])
+    np.testing.assert_array_equal(jf(np.full(2, 2.0)), [10.0, 10.0])
+
+
+def test_a_plain_numpy_ufunc_on_a_staged_value_is_a_read():
+    def f(x):
+        return tnp.where(np.isnan(x), 0.0, x) + np.isnan(x).sum()
+
+    jf = tg.jit(f)
+    with pytest.warns(JitFallbackWarning, match=r"numpy\.isnan"):
+        np.testing.assert_array_equal(jf(np.ones(2)), [1.0, 1.0])
+    np.testing.assert_array_equal(jf(np.array([np.nan, 2.0])), [1.0, 3.0])
+
+
+def test_a_plain_numpy_ufunc_under_grad_in_jit_still_names_the_fix():
+    # a derivative would be lost: the error of eager code, not a silent read
+    with pytest.raises(TypeError, match="tracegrad.numpy.isnan"):
+        tg.jit(tg.grad(lambda x: tnp.sum(x * np.isnan(x))))(np.ones(2))
+
+
+def test_operators_with_an_array_on_the_left_stay_traced():
+    jf = tg.jit(lambda x: np.ones(2) * x + np.arange(2.0))
+    np.testing.assert_array_equal(jf(np.ones(2)), [1.0, 2.0])
+    assert jf.program(np.ones(2)) is not None
+    np.testing.assert_array_equal(jf(np.full(2, 3.0)), [3.0, 4.0])

@@ -101,6 +101,30 @@ class StagedBox(Box):
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return np.asarray(self._read("a NumPy array (plain NumPy used on it)"), dtype=dtype)
 
+    def __repr__(self) -> str:  # also str() and f-strings: a branch on the text is a read
+        self._read("text (repr, str or format)")
+        return super().__repr__()
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        # A traced operation where tracegrad.numpy has one (np.ones(3) * x); any other
+        # ufunc (np.isnan(x)) is plain NumPy on values that carry no derivative here: a
+        # read of this call's values, computed as it is.
+        try:
+            return Box.__array_ufunc__(self, ufunc, method, *inputs, **kwargs)
+        except TypeError:
+            if not self._trace.owns_all([*inputs, *kwargs.get("out", ())]):
+                raise
+        self._read(f"plain NumPy (numpy.{getattr(ufunc, '__name__', ufunc)})")
+        vals = [plain_value(a) for a in inputs]
+        if "out" in kwargs:
+            kwargs = {**kwargs, "out": tuple(plain_value(o) for o in kwargs["out"])}
+        return getattr(ufunc, method)(*vals, **kwargs)
+
+
+def plain_value(x: Any) -> Any:
+    """The value behind a staged box (anything else as it is)."""
+    return x._value if type(x) is StagedBox else x
+
 
 box_types.add(StagedBox)
 
