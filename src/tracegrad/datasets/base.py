@@ -178,12 +178,12 @@ def is_path(source: str | os.PathLike) -> bool:
     A path with a directory separator or a ``.csv``/``.tsv``/``.txt`` name is a file; a
     bare name of a data set (``iris``) is that set even where a file or directory of
     the name exists in the working directory (write ``./iris`` for the file); any
-    other bare name is a file.
+    other bare name is a file if one exists.
     """
     key = os.fspath(source)
     if key.lower().endswith(_FILE_SUFFIXES) or os.sep in key or (os.altsep and os.altsep in key):
         return True
-    return key.lower().replace("-", "_") not in names()
+    return key.lower().replace("-", "_") not in names() and os.path.exists(key)
 
 
 def load(source: str | os.PathLike, **kwargs: Any) -> Dataset:
@@ -198,9 +198,11 @@ def load(source: str | os.PathLike, **kwargs: Any) -> Dataset:
 
     key = os.fspath(source)
     low = key.lower().replace("-", "_")
-    if not is_path(key):
-        return BUNDLED[low]() if low in BUNDLED else GENERATED[low](**kwargs)
-    if key.lower().endswith(_FILE_SUFFIXES) or os.path.exists(key):
+    if low in BUNDLED:
+        return BUNDLED[low]()
+    if low in GENERATED:
+        return GENERATED[low](**kwargs)
+    if is_path(key):
         return load_csv(key, **kwargs)
     raise ValueError(
         f"unknown data set {key!r}; choose one of {', '.join(names())} or a .csv path "
