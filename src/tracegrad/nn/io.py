@@ -331,10 +331,10 @@ def _check_configuration(m: Module, prefix: str, path: str) -> None:
             raise bad("a negative running variance")
     if isinstance(m, Dropout) and not (_real(d.get("p")) and 0.0 <= d["p"] < 1.0):
         raise bad(f"p = {d.get('p')!r}; it must be in [0, 1)")
+    for name, child in m._children():  # first: a Predictor's check runs its parts
+        _check_configuration(child, f"{prefix}{name}.", path)
     if isinstance(m, Predictor):
         _check_predictor(m, bad)
-    for name, child in m._children():
-        _check_configuration(child, f"{prefix}{name}.", path)
 
 
 def _real(v: Any) -> bool:
