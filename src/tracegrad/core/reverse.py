@@ -130,10 +130,8 @@ class VJPTrace(Trace):
                     nested = True
             elif type(a) in box_types:
                 nested = True
-        if (
-            prim.forward_residual is not None
-            and not self.keep_values
-            and (not nested or (self.stage is not None and self.stage.owns_all(vals)))
+        if prim.forward_residual is not None and not self.keep_values and (
+            not nested or (self.stage is not None and self.stage.owns_all(vals))
         ):
             try:
                 if nested:  # staged values: one equation with both outputs
