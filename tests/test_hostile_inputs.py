@@ -213,6 +213,12 @@ def test_out_with_other_files_keeps_them_and_replaces_the_run(tmp_path):
     names = sorted(os.listdir(out))
     # a 1-feature run draws no decision regions: the old picture is not left as if it were
     assert names == ["history.csv", "history.json", "loss.png", "model.npz", "notes.txt"]
+    # the working directory is never renamed away, even when it holds a run only
+    (out / "notes.txt").unlink()
+    inode = os.stat(out).st_ino
+    r = tg_cli("train", *TINY, "--out", ".", cwd=out)
+    assert r.returncode == 0, r.stderr
+    assert os.stat(out).st_ino == inode and sorted(os.listdir(out)) == sorted(RUN_FILES)
 
 
 # --- 3. duplicate column names --------------------------------------------------------------

@@ -255,8 +255,9 @@ def replace_directory(path: str | os.PathLike, names: Collection[str]) -> Iterat
     When ``path`` holds nothing but files of such a set, the fresh directory is built
     beside it (hidden, ``.tmp-<pid>-<name>-…``) and swapped into its place in one
     rename: a reader sees the old set or the new one, never a mixture, and a kill
-    leaves the old one. When ``path`` holds other files too (``--out .``), or its
-    parent cannot be written, each file is moved into ``path`` in turn (each atomic)
+    leaves the old one. When ``path`` holds other files too, is the working directory
+    or above it (``--out .``) or a mount point, or its parent cannot be written, each
+    file is moved into ``path`` in turn (each atomic)
     and files of ``names`` the new set lacks are removed. Temporaries of writers
     that were killed before are removed. A symbolic link ``path`` is kept: its target
     is replaced.
@@ -269,9 +270,18 @@ def replace_directory(path: str | os.PathLike, names: Collection[str]) -> Iterat
     if not exists:
         os.makedirs(parent, exist_ok=True)
     own = set(names)
-    whole = _parent_writable(target) and (
-        not exists
-        or all(n in own and os.path.isfile(os.path.join(target, n)) for n in os.listdir(target))
+    # not a directory the process (and likely the user's shell) is in, nor a mount
+    # point: neither can be renamed away
+    movable = not exists or not (
+        os.path.ismount(target) or os.path.commonpath([target, os.getcwd()]) == target
+    )
+    whole = (
+        movable
+        and _parent_writable(target)
+        and (
+            not exists
+            or all(n in own and os.path.isfile(os.path.join(target, n)) for n in os.listdir(target))
+        )
     )
     if whole:
         _remove_stale(parent, base)
