@@ -8,6 +8,11 @@ The bundled data sets (iris, digits, wine, breast_cancer, diabetes) are scikit-l
 copies and need it installed: pip install 'tracegrad[sklearn]'. moons, circles, spirals
 and CSV files need nothing more. Plots need matplotlib ('tracegrad[plot]'); without it
 they are skipped and everything else is still written.
+
+--out DIR is checked before training; the run's files then replace the previous run's
+there as one set (a killed run leaves the previous set whole). A bare name such as
+iris means the bundled set even where a file or directory of that name exists: write
+./iris for the file.
 """
 
 from __future__ import annotations
