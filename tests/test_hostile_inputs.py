@@ -404,6 +404,24 @@ def test_train_os_errors_are_one_line(tmp_path):
     one_line_error(r, "not enough memory")
 
 
+def test_a_full_disk_while_saving_is_one_line_naming_the_file_in_out(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from tracegrad.cli.main import main
+
+    def full(path, model):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
+
+    monkeypatch.setattr(nn, "save", full)
+    out = tmp_path / "o"
+    assert main(["train", *TINY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"tracegrad train: error: --out: cannot write {out}/model.npz: {os.strerror(errno.ENOSPC)}"
+    ]
+    assert os.listdir(tmp_path) == []  # nothing half-written left, not even the directory
+
+
 # --- 10. a closed pipe -----------------------------------------------------------------------
 
 

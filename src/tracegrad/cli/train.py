@@ -406,12 +406,16 @@ def _run(args: argparse.Namespace) -> int:
         ],
     )
 
+    fresh = ""
     try:
         with replace_directory(out_dir, OUTPUTS) as fresh:
             written = _write_outputs(
                 fresh, predictor, history, ds, train, test, results, seconds, args
             )
     except OSError as e:
+        if fresh and isinstance(e.filename, str) and e.filename.startswith(fresh):
+            # the file as the user will look for it, not in the hidden directory
+            e.filename = os.path.join(out_dir, os.path.relpath(e.filename, fresh))
         raise UsageError(f"--out: {write_error_message(e)}") from None
     print(f"wrote {', '.join(written)} to {out_dir}{os.sep}")
     return 0
