@@ -205,7 +205,7 @@ def test_csv_file_train_and_predict(tmp_path):
     "args, message",
     [
         (["train", "--data", "mnist"], "unknown data set 'mnist'"),
-        (["train", "--lr", "-1"], "--lr must be positive"),
+        (["train", "--lr", "-1"], "--lr must be a finite number in (0, inf)"),
         (["train", "--optimizer", "rmsprop"], "invalid choice"),
         (["train", "--hidden", "x"], "invalid int value"),
         (["train", "--features", "9"], "out of range"),

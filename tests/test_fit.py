@@ -321,10 +321,15 @@ def test_progress_is_silent_off_a_terminal_and_plain_or_rich_when_asked(capsys):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_nonfinite_loss_stops_training():
+def test_nonfinite_loss_is_an_error_naming_epoch_and_step():
     X, y = blobs(12)
-    _, h = tg.fit(small_model(), lambda out, t: tnp.sum(out) * np.inf, X, y, max_epochs=5)
-    assert "loss became" in h.stop_reason and h.epochs == 1
+    with pytest.raises(tg.train.NonFiniteLossError, match="epoch 1, step 1") as err:
+        tg.fit(small_model(), lambda out, t: tnp.sum(out) * np.inf, X, y, max_epochs=5)
+    assert (err.value.epoch, err.value.step) == (1, 1) and not np.isfinite(err.value.value)
+    # a rate that diverges after a few steps: the error names the step it happened in
+    with pytest.raises(tg.train.NonFiniteLossError) as err:
+        tg.fit(small_model(), "mse", X, np.eye(3)[y], optim.SGD(1e150), max_epochs=50)
+    assert err.value.step > 1 and err.value.epoch == err.value.step  # full batch
 
 
 def test_resume_from_opt_state():

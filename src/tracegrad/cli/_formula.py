@@ -122,7 +122,9 @@ def parse_assignments(items: list[str], option: str) -> dict[str, Any]:
 def load(args: argparse.Namespace) -> tuple[Formula, list[str], list[Any]]:
     """The parsed formula, the input names (in ``--at`` order) and their values."""
     try:
-        formula = parse(args.expr)
+        # a formula that starts with "-" comes with a leading space (cli.main)
+        text = args.expr
+        formula = parse(text[1:] if text.startswith(" -") else text)
     except ParseError as e:
         raise UsageError(f"in the formula, {e}") from None
     point = parse_assignments(args.at, "--at")

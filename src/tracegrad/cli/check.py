@@ -101,8 +101,8 @@ def _run(args: argparse.Namespace) -> int:
                 forward = _forward(fk, values, i)
                 numeric = tg.numerical_grad(fk, *values, argnums=i, eps=args.eps)
             rev = reverse[i]
-            ok_ad = np.allclose(forward, rev, rtol=1e-9, atol=1e-12)
-            ok_fd = np.allclose(rev, numeric, rtol=args.rtol, atol=args.atol)
+            ok_ad = np.allclose(forward, rev, rtol=1e-9, atol=1e-12, equal_nan=True)
+            ok_fd = np.allclose(rev, numeric, rtol=args.rtol, atol=args.atol, equal_nan=True)
             status = (
                 "ok"
                 if ok_ad and ok_fd

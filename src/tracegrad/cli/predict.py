@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import sys
 from typing import Any
 
@@ -95,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = _load_model(args.model)
     src = args.data
-    if src.lower().endswith((".csv", ".tsv", ".txt")) or os.path.exists(src):
+    if datasets.is_path(src):
         X, labelled = _read_csv(src, model, args.target)
     else:
         try:

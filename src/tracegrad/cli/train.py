@@ -8,6 +8,11 @@ The bundled data sets (iris, digits, wine, breast_cancer, diabetes) are scikit-l
 copies and need it installed: pip install 'tracegrad[sklearn]'. moons, circles, spirals
 and CSV files need nothing more. Plots need matplotlib ('tracegrad[plot]'); without it
 they are skipped and everything else is still written.
+
+--out DIR is checked before training; the run's files then replace the previous run's
+there as one set (a killed run leaves the previous set whole). A bare name such as
+iris means the bundled set even where a file or directory of that name exists: write
+./iris for the file.
 """
 
 from __future__ import annotations
@@ -23,13 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.cli.main import UsageError
-from tracegrad.files import write_atomic
+from tracegrad.cli.main import UsageError, write_error_message
+from tracegrad.files import check_directory, replace_directory, write_atomic
 from tracegrad.train.metrics import get_metric
 
 # seed 001 uses Iris' petal length and width (columns 2 and 3)
 DEFAULT_FEATURES = {"iris": ["2", "3"]}
 ACTIVATIONS = ("sigmoid", "logistic", "tanh", "relu", "leaky_relu", "identity")
+#: what a run writes to --out, replaced as one set
+OUTPUTS = ("model.npz", "history.csv", "history.json", "loss.png", "decision_regions.png")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,9 +118,9 @@ def _load_data(args: argparse.Namespace) -> Any:
     from tracegrad import datasets
 
     source = args.data
-    is_csv = source.lower().endswith((".csv", ".tsv", ".txt")) or os.path.sep in source
+    is_csv = datasets.is_path(source)
     try:
-        if is_csv or os.path.exists(source):
+        if is_csv:
             target: Any = -1 if args.target is None else args.target
             ds = datasets.load_csv(source, target=target)
         else:
@@ -126,6 +133,8 @@ def _load_data(args: argparse.Namespace) -> Any:
         raise UsageError(str(e).splitlines()[0]) from None
     except ImportError as e:  # a bundled set without scikit-learn: the message says what to install
         raise UsageError(f"--data {source}: {str(e).splitlines()[0]}") from None
+    except OSError as e:  # no permission, a device that fails reads (/proc/self/mem)
+        raise UsageError(f"--data {source}: cannot read it ({e.strerror or e})") from None
     spec = args.features
     if spec is None:
         spec_list = DEFAULT_FEATURES.get(ds.name) if not is_csv else None
@@ -149,17 +158,41 @@ def _load_data(args: argparse.Namespace) -> Any:
     return ds
 
 
+#: option -> (low, high, closed): the value must lie in that interval ("left": [low,
+#: high), "right": (low, high], "both", "neither"; None: unbounded). As scikit-learn's
+#: Interval constraints (tracegrad.sklearn uses them for the same quantities): NaN is in
+#: no interval and an infinite value only in one closed at that infinite end, which none
+#: of these is.
+RANGES: dict[str, tuple[float | None, float | None, str]] = {
+    "test_split": (0.0, 1.0, "neither"),
+    "val_split": (0.0, 1.0, "left"),
+    "lr": (0.0, None, "neither"),
+    "momentum": (0.0, 1.0, "left"),
+    "l2": (0.0, None, "left"),
+    "tol": (0.0, None, "left"),
+}
+
+
+def _check_range(option: str, value: float) -> None:
+    low, high, closed = RANGES[option]
+    lo_ok = low is None or (value >= low if closed in ("left", "both") else value > low)
+    hi_ok = high is None or (value <= high if closed in ("right", "both") else value < high)
+    if not (math.isfinite(value) and lo_ok and hi_ok):
+        left = "(" if low is None or closed in ("right", "neither") else "["
+        right = ")" if high is None or closed in ("left", "neither") else "]"
+        interval = f"{left}{'-inf' if low is None else f'{low:g}'}, "
+        interval += f"{'inf' if high is None else f'{high:g}'}{right}"
+        name = "--" + option.replace("_", "-")
+        raise UsageError(f"{name} must be a finite number in {interval}, got {value}")
+
+
 def _check_args(args: argparse.Namespace) -> None:
-    if not 0.0 < args.test_split < 1.0:
-        raise UsageError(f"--test-split must be in (0, 1), got {args.test_split}")
-    if not 0.0 <= args.val_split < 1.0:
-        raise UsageError(f"--val-split must be in [0, 1), got {args.val_split}")
+    for option in RANGES:
+        value = getattr(args, option)
+        if value is not None:  # --lr's default depends on the optimiser
+            _check_range(option, value)
     if args.hidden and min(args.hidden) < 1:
         raise UsageError(f"--hidden sizes must be positive, got {args.hidden}")
-    if args.lr is not None and not args.lr > 0:
-        raise UsageError(f"--lr must be positive, got {args.lr}")
-    if not 0.0 <= args.momentum < 1.0:
-        raise UsageError(f"--momentum must be in [0, 1), got {args.momentum}")
     if args.optimizer == "adam" and args.momentum:
         raise UsageError("--momentum applies to --optimizer sgd (Adam has its own moments)")
     if args.batch_size < 0:
@@ -168,8 +201,6 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--batch-norm needs batches of at least 2 samples (not --batch-size 1)")
     if args.epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {args.epochs}")
-    if args.l2 < 0 or args.tol < 0:
-        raise UsageError("--l2 and --tol must be >= 0")
 
 
 def _build(args: argparse.Namespace, n_in: int, n_out: int, out_act: str) -> Any:
@@ -235,11 +266,30 @@ def _print_summary(rows: list[tuple[str, ...]], header: tuple[str, ...], info: l
 
 
 def run(args: argparse.Namespace) -> int:
+    # a run that diverges ends with one line (NonFiniteLossError); NumPy's overflow
+    # warnings on the way there would only repeat it on stderr
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            return _run(args)
+        except MemoryError:
+            raise UsageError(
+                "not enough memory for this network and data (fewer or smaller --hidden "
+                "layers, or a smaller --batch-size)"
+            ) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     _check_args(args)
     import tracegrad as tg
     from tracegrad import nn
+    from tracegrad.train import NonFiniteLossError
 
     ds = _load_data(args)
+    out_dir = args.out or os.path.join("runs", ds.name)
+    try:  # before training: a bad --out must not cost the run
+        check_directory(out_dir, OUTPUTS)
+    except OSError as e:
+        raise UsageError(f"--out: {write_error_message(e)}") from None
     classification = ds.task == "classification"
     try:
         rest, test = ds.split(args.test_split, seed=args.seed)
@@ -296,22 +346,25 @@ def run(args: argparse.Namespace) -> int:
     # by name: fit records it under that name (accuracy / r2, val_accuracy / val_r2)
     metric_fn = get_metric(metric_name)[1]
     t0 = time.perf_counter()
-    model, history = tg.fit(
-        model,
-        loss_name,
-        inputs(train),
-        targets(train),
-        opt,
-        batch_size=args.batch_size or None,
-        max_epochs=args.epochs,
-        tol=args.tol or None,
-        seed=args.seed,
-        validation_data=None if val is None else (inputs(val), targets(val)),
-        metrics=[metric_name],
-        penalty=penalty,
-        # fit's own bar, on a terminal only: piped output (logs, CI) gets the summary
-        progress=False if args.quiet else None,
-    )
+    try:
+        model, history = tg.fit(
+            model,
+            loss_name,
+            inputs(train),
+            targets(train),
+            opt,
+            batch_size=args.batch_size or None,
+            max_epochs=args.epochs,
+            tol=args.tol or None,
+            seed=args.seed,
+            validation_data=None if val is None else (inputs(val), targets(val)),
+            metrics=[metric_name],
+            penalty=penalty,
+            # fit's own bar, on a terminal only: piped output (logs, CI) gets the summary
+            progress=False if args.quiet else None,
+        )
+    except NonFiniteLossError as e:
+        raise UsageError(f"{e}; nothing written") from None
     seconds = time.perf_counter() - t0
     loss_fn = nn.get_loss(loss_name)
 
@@ -353,12 +406,17 @@ def run(args: argparse.Namespace) -> int:
         ],
     )
 
-    out_dir = args.out or os.path.join("runs", ds.name)
+    fresh = ""
     try:
-        os.makedirs(out_dir, exist_ok=True)
+        with replace_directory(out_dir, OUTPUTS) as fresh:
+            written = _write_outputs(
+                fresh, predictor, history, ds, train, test, results, seconds, args
+            )
     except OSError as e:
-        raise UsageError(f"--out {out_dir}: cannot create the directory ({e.strerror})") from None
-    written = _write_outputs(out_dir, predictor, history, ds, train, test, results, seconds, args)
+        if fresh and isinstance(e.filename, str) and e.filename.startswith(fresh):
+            # the file as the user will look for it, not in the hidden directory
+            e.filename = os.path.join(out_dir, os.path.relpath(e.filename, fresh))
+        raise UsageError(f"--out: {write_error_message(e)}") from None
     print(f"wrote {', '.join(written)} to {out_dir}{os.sep}")
     return 0
 

@@ -24,7 +24,7 @@ The bundled sets are scikit-learn's copies (installed with the ``sklearn`` extra
 network access); the generated ones are pure NumPy and repeat exactly for a seed.
 """
 
-from tracegrad.datasets.base import DataFileError, Dataset, load, names
+from tracegrad.datasets.base import DataFileError, Dataset, is_path, load, names
 from tracegrad.datasets.bundled import (
     load_breast_cancer,
     load_diabetes,
@@ -39,6 +39,7 @@ __all__ = [
     "DataFileError",
     "Dataset",
     "csv_columns",
+    "is_path",
     "load",
     "load_breast_cancer",
     "load_csv",

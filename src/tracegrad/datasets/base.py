@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["DataFileError", "Dataset", "load", "names"]
+__all__ = ["DataFileError", "Dataset", "is_path", "load", "names"]
 
 Task = Literal["classification", "regression"]
 
@@ -169,6 +169,23 @@ def names() -> list[str]:
     return [*BUNDLED, *GENERATED]
 
 
+_FILE_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+def is_path(source: str | os.PathLike) -> bool:
+    """Whether ``source`` names a file rather than a data set of :func:`names`.
+
+    A path with a directory separator or a ``.csv``/``.tsv``/``.txt`` name is a file; a
+    bare name of a data set (``iris``) is that set even where a file or directory of
+    the name exists in the working directory (write ``./iris`` for the file); any
+    other bare name is a file if one exists.
+    """
+    key = os.fspath(source)
+    if key.lower().endswith(_FILE_SUFFIXES) or os.sep in key or (os.altsep and os.altsep in key):
+        return True
+    return key.lower().replace("-", "_") not in names() and os.path.exists(key)
+
+
 def load(source: str | os.PathLike, **kwargs: Any) -> Dataset:
     """A data set by name (``"iris"``, ``"moons"``, …, see :func:`names`) or a CSV path.
 
@@ -185,6 +202,9 @@ def load(source: str | os.PathLike, **kwargs: Any) -> Dataset:
         return BUNDLED[low]()
     if low in GENERATED:
         return GENERATED[low](**kwargs)
-    if key.lower().endswith((".csv", ".tsv", ".txt")) or os.path.exists(key):
+    if is_path(key):
         return load_csv(key, **kwargs)
-    raise ValueError(f"unknown data set {key!r}; choose one of {', '.join(names())} or a .csv path")
+    raise ValueError(
+        f"unknown data set {key!r}; choose one of {', '.join(names())} or a .csv path "
+        "(a bare name of a data set means the set, not a file: ./NAME is the file)"
+    )

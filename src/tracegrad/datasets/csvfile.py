@@ -101,6 +101,14 @@ def _read_table(
         has_header = bool(header)
     if has_header:
         columns = [c or f"column {i}" for i, c in enumerate(first)]
+        seen: dict[str, int] = {}
+        for i, c in enumerate(columns):
+            if c in seen:  # columns are found by name: a second "a" would never be read
+                raise DataFileError(
+                    f"{path}, line {rows[0][0]}: the column name {c!r} is given twice (columns "
+                    f"{seen[c] + 1} and {i + 1}); every column needs its own name"
+                )
+            seen[c] = i
         body = rows[1:]
     else:
         columns = [f"x{i}" for i in range(width)]

@@ -7,11 +7,19 @@ atomically (a temporary file in the same directory, then ``os.replace``), so a c
 never leaves half a model behind, and read with ``allow_pickle=False``, so loading a file
 cannot run code. Classes are found by qualified name among the ``Module`` subclasses
 already imported; activations by their registered name.
+
+Loading reads only the entries the description names, each checked against a size
+limit (:data:`MAX_ENTRY_BYTES`, :data:`MAX_META_BYTES`) before a byte of its data is
+read, and validates what it read: shapes and dtypes against the configuration, every
+floating-point array finite, and the configuration of the built-in classes (a
+``Predictor``'s task, output, names and target scaling, a ``Standardize``'s positive
+scales, ``BatchNorm``'s and ``Dropout``'s constants).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -27,6 +35,10 @@ __all__ = ["ModelFileError", "load", "save"]
 FORMAT = "tracegrad.nn/1"
 META_KEY = "__tracegrad__"
 NOT_A_MODEL = "not a tracegrad model file (.npz written by tracegrad.nn.save)"
+#: the largest array entry :func:`load` reads (bytes of data); larger is refused
+MAX_ENTRY_BYTES = 1 << 31
+#: the largest description (the ``__tracegrad__`` entry) it reads
+MAX_META_BYTES = 1 << 24
 
 
 class ModelFileError(ValueError):
@@ -141,20 +153,67 @@ def load(path: str | os.PathLike) -> Module:
                     f"{path!r} is an .npz archive but {NOT_A_MODEL}: it has no "
                     f"{META_KEY!r} entry (its entries: {sorted(data.files)[:5]})"
                 )
-            meta = json.loads(str(data[META_KEY]))
+            meta = json.loads(str(_read_entry(data, META_KEY, path, MAX_META_BYTES)))
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise ModelFileError(
-                    f"{path!r}: unsupported model format {meta.get('format')!r} "
+                    f"{path!r}: unsupported model format "
+                    f"{meta.get('format') if isinstance(meta, dict) else None!r} "
                     f"(this tracegrad reads {FORMAT!r})"
                 )
-            arrays = {k: data[k] for k in data.files if k != META_KEY}
-            return _build(meta["model"], "", arrays, path)
+            model = _build(meta["model"], "", _Entries(data, path), path)
+            _check_configuration(model, "", path)
+            return model
     except ModelFileError:
         raise
     except Exception as e:
         raise ModelFileError(
             f"{path!r} is corrupt or truncated, or {NOT_A_MODEL} ({_reason(e, path)})"
         ) from e
+
+
+def _read_entry(data: Any, key: str, path: str, limit: int) -> np.ndarray:
+    """The array ``key`` of the open archive ``data``, read only after its header shows
+    a plain (non-object) array of at most ``limit`` bytes that the entry can hold."""
+    try:
+        info = data.zip.getinfo(f"{key}.npy")
+    except KeyError:
+        raise ModelFileError(f"{path!r}: the entry {key!r} is missing") from None
+    with data.zip.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ModelFileError(f"{path!r}: the entry {key!r} has .npy version {version}")
+    if dtype.hasobject:
+        raise ModelFileError(
+            f"{path!r} is {NOT_A_MODEL}: an archive entry ({key!r}) holds Python objects, "
+            "which tracegrad never loads"
+        )
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > limit:
+        raise ModelFileError(
+            f"{path!r}: the entry {key!r} has {nbytes:,} bytes of data; a model file's "
+            f"entries are read up to {limit:,}"
+        )
+    if nbytes > info.file_size:
+        raise ModelFileError(f"{path!r}: the entry {key!r} is truncated")
+    return data[key]
+
+
+class _Entries:
+    """The arrays of an open model archive, read (with :func:`_read_entry`) only when
+    the description asks for them: an entry nothing refers to is never decompressed."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        self._data, self._path = data, path
+
+    def __contains__(self, key: str) -> bool:
+        return key != META_KEY and key in self._data.files
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return _read_entry(self._data, key, self._path, MAX_ENTRY_BYTES)
 
 
 def _reason(e: Exception, path: str) -> str:
@@ -180,7 +239,7 @@ def _reason(e: Exception, path: str) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _build(desc: dict, prefix: str, arrays: dict[str, np.ndarray], path: str) -> Module:
+def _build(desc: dict, prefix: str, arrays: Any, path: str) -> Module:
     cls_name = desc["class"]
     cls = MODULE_REGISTRY.get(cls_name)
     if cls is None:
@@ -235,3 +294,72 @@ def _check_arrays(m: Module, prefix: str, path: str) -> None:
                     f"{path!r}: the array {key!r} has shape {value.shape}, but {where} "
                     f"({m.extra_repr()}) needs shape {tuple(expected[n])}"
                 )
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise ModelFileError(
+                    f"{path!r}: the array {key!r} holds NaN or infinite values; {where} "
+                    "needs finite numbers"
+                )
+
+
+def _check_configuration(m: Module, prefix: str, path: str) -> None:
+    """Reject configuration values the built-in classes would never have accepted or
+    written (their constructors check them; a loaded file skips the constructors)."""
+    from tracegrad.nn.layers import Dropout
+    from tracegrad.nn.norm import BatchNorm
+    from tracegrad.nn.preprocessing import Predictor, Standardize
+
+    where = f"the {type(m).__name__} at {prefix[:-1]!r}" if prefix else f"the {type(m).__name__}"
+    d = m.__dict__
+
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"{path!r}: {where} has {what}")
+
+    if isinstance(m, Standardize) and not (m.scale > 0).all():
+        raise bad("a scale that is not positive (inputs would be divided by it)")
+    if isinstance(m, BatchNorm):
+        if not (_real(d.get("eps")) and d["eps"] > 0):
+            raise bad(f"eps = {d.get('eps')!r}; it must be a positive number")
+        if not (_real(d.get("momentum")) and 0.0 <= d["momentum"] <= 1.0):
+            raise bad(f"momentum = {d.get('momentum')!r}; it must be in [0, 1]")
+        if not (m.running_var >= 0).all():
+            raise bad("a negative running variance")
+    if isinstance(m, Dropout) and not (_real(d.get("p")) and 0.0 <= d["p"] < 1.0):
+        raise bad(f"p = {d.get('p')!r}; it must be in [0, 1)")
+    for name, child in m._children():  # first: a Predictor's check runs its parts
+        _check_configuration(child, f"{prefix}{name}.", path)
+    if isinstance(m, Predictor):
+        _check_predictor(m, bad)
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_predictor(m: Any, bad: Any) -> None:
+    d = m.__dict__
+    task, output = d.get("task"), d.get("output")
+    if task not in m.OUTPUTS:
+        raise bad(f"task = {task!r}; it must be one of {', '.join(map(repr, m.OUTPUTS))}")
+    if output not in m.OUTPUTS[task]:
+        raise bad(f"output = {output!r}; for {task} it must be one of {m.OUTPUTS[task]}")
+    for name in ("feature_names", "class_names"):
+        names = d.get(name)
+        if not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
+            raise bad(f"{name} = {names!r}; it must be a list of strings")
+    if not isinstance(d.get("target_name"), str):
+        raise bad(f"target_name = {d.get('target_name')!r}; it must be a string")
+    for name in ("target_mean", "target_scale"):
+        if not _real(d.get(name)):
+            raise bad(f"{name} = {d.get(name)!r}; it must be a finite number")
+    if m.target_scale == 0:
+        raise bad("target_scale = 0 (every prediction would be the mean)")
+    n_features = len(m.feature_names)
+    try:  # the network must take the features and give one output per class
+        out = np.asarray(m(np.zeros((1, n_features))))
+    except Exception as e:
+        raise bad(f"{n_features} feature names, which its network cannot take ({e})") from None
+    n_out = out.reshape(1, -1).shape[1]
+    wanted = len(m.class_names) if task == "classification" else 1
+    if n_out != wanted:
+        what = f"{wanted} classes" if task == "classification" else "one regression value"
+        raise bad(f"a network with {n_out} outputs for {what}")

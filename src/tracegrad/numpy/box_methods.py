@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import Box, Primitive, dtype_of
+from tracegrad.core.primitive import Box, Primitive, dtype_of, get_value
 from tracegrad.core.shapes import reshape, sum
 from tracegrad.numpy import contractions as c
 from tracegrad.numpy import elementwise as ew
@@ -57,6 +57,18 @@ def _reduction(fn: Any) -> Any:
 
     method.__name__ = name
     return method
+
+
+def _item(self: Box, *args: Any) -> Any:
+    """``ndarray.item``: a Python scalar read from the value, as NumPy gives it (no
+    derivative flows through it). Under ``tg.jit`` the read is noted (``get_value``),
+    so the function runs as it is instead of replaying this call's number."""
+    return np.asarray(get_value(self)).item(*args)
+
+
+def _tolist(self: Box) -> Any:
+    """``ndarray.tolist``: the value as nested Python lists, read like :func:`_item`."""
+    return np.asarray(get_value(self)).tolist()
 
 
 # the forward operators are the public functions themselves (self is their first
@@ -115,6 +127,8 @@ _methods: dict[str, Any] = {
     "any": lambda s, axis=None: nd.any(s, axis=axis),
     "nonzero": lambda s: nd.nonzero(s),
     "copy": lambda s: s,
+    "item": _item,
+    "tolist": _tolist,
 }
 
 # NumPy ufuncs that stand for an operator: ``ndarray op box`` calls these ufuncs with the

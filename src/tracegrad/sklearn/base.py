@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tracegrad.nn.layers import MLP
@@ -131,6 +133,35 @@ class BaseMLP(BaseEstimator):
     # set by subclasses: output activation name (scikit-learn's ``out_activation_``)
     _is_classifier = False
 
+    # checked by BaseEstimator._validate_params at the start of every fit, as
+    # scikit-learn's own MLP does: an Interval holds no NaN, and no infinity unless
+    # closed at that end; its errors are InvalidParameterError (a ValueError). The same
+    # rules as ``tracegrad train``'s options (cli.train.RANGES) where they meet.
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(_ACTIVATIONS))],
+        "solver": [StrOptions({"sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         hidden_layer_sizes: tuple[int, ...] | list[int] | int = (100,),
@@ -214,41 +245,6 @@ class BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}")
         return tuple(int(s) for s in sizes)
 
-    def _check_params(self) -> None:
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}"
-            )
-        if self.solver not in ("sgd", "adam"):
-            raise ValueError(f"solver must be 'sgd' or 'adam', got {self.solver!r}")
-        if self.learning_rate not in ("constant", "invscaling", "adaptive"):
-            raise ValueError(
-                "learning_rate must be 'constant', 'invscaling' or 'adaptive', got "
-                f"{self.learning_rate!r}"
-            )
-        checks = [
-            ("alpha", self.alpha, 0.0, None, True),
-            ("learning_rate_init", self.learning_rate_init, 0.0, None, False),
-            ("max_iter", self.max_iter, 1, None, True),
-            ("tol", self.tol, 0.0, None, True),
-            ("momentum", self.momentum, 0.0, 1.0, True),
-            ("validation_fraction", self.validation_fraction, 0.0, 1.0, False),
-            ("beta_1", self.beta_1, 0.0, 1.0, True),
-            ("beta_2", self.beta_2, 0.0, 1.0, True),
-            ("epsilon", self.epsilon, 0.0, None, False),
-            ("n_iter_no_change", self.n_iter_no_change, 1, None, True),
-            ("power_t", self.power_t, 0.0, None, True),
-        ]
-        for name, value, low, high, low_ok in checks:
-            if not isinstance(value, numbers.Real) or isinstance(value, bool):
-                raise ValueError(f"{name} must be a number, got {value!r}")
-            if value < low or (value == low and not low_ok) or (high is not None and value >= high):
-                bound = f"{'[' if low_ok else '('}{low}, {high if high is not None else 'inf'})"
-                raise ValueError(f"{name} must be in {bound}, got {value!r}")
-        bs = self.batch_size
-        if not (bs == "auto" or (isinstance(bs, numbers.Integral) and bs >= 1)):
-            raise ValueError(f"batch_size must be 'auto' or a positive int, got {bs!r}")
-
     def _batch_size(self, n: int) -> int:
         if self.batch_size == "auto":
             return min(200, n)
@@ -295,10 +291,28 @@ class BaseMLP(BaseEstimator):
 
     # --- training -----------------------------------------------------------------
 
+    def _same_architecture(self) -> bool:
+        """Whether the fitted network has the hidden layers and activation asked for
+        (``set_params`` may have changed them since: warm starting would then train
+        the old network silently)."""
+        model = self.model_
+        act = _ACTIVATIONS[self.activation]
+        return tuple(model.sizes[1:-1]) == self._hidden_sizes() and all(
+            a == act for a in model.activations[:-1]
+        )
+
     def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> BaseMLP:
-        self._check_params()
+        self._validate_params()
         first = not hasattr(self, "model_")
         fresh = first or (not incremental and not self.warm_start)
+        if not fresh and not self._same_architecture():
+            if incremental:
+                raise ValueError(
+                    f"partial_fit: hidden_layer_sizes={self.hidden_layer_sizes!r} and "
+                    f"activation={self.activation!r} do not describe the fitted network; "
+                    "call fit to train a new one"
+                )
+            fresh = True  # warm_start with another architecture: a new network
         X, y = validate_data(
             self,
             X,
@@ -360,6 +374,7 @@ class BaseMLP(BaseEstimator):
             return l2_penalty(model, alpha / n_batch)
 
         epochs = 1 if incremental else int(self.max_iter)
+        self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them (t_ goes on)
         monitor = _Monitor(self, n, validation, check_stop=not incremental)
         model, history = tg_fit(
             self.model_,

@@ -14,17 +14,22 @@ The result is a tree of tuples, turned into a Python function over
 ``tracegrad.numpy`` by walking the tree: nothing is ever passed to ``eval`` or
 ``exec``, and only the functions in :data:`FUNCTIONS` can be called. Identical
 subexpressions are computed once, so ``relu(w*x + b) + (w*x + b)`` records ``w*x + b``
-as one value used twice, as in seed 004's graph. Errors are :class:`ParseError` with the
+as one value used twice, as in seed 004's graph. Trees are walked with an explicit
+stack, so a long flat formula (``x + x + … + x``, thousands of terms) is no deeper a
+problem than a short one. Errors are :class:`ParseError` with the
 1-based column of the problem.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 import tracegrad.numpy as tnp
 from tracegrad.traces.ops import mse
@@ -183,7 +188,12 @@ class _Parser:
         t = self.tok
         if t.kind == "num":
             self.i += 1
-            return ("num", float(t.text))
+            value = float(t.text)
+            if math.isinf(value):  # as --at refuses it: inf is no number one types
+                raise self.error(
+                    f"the number {t.text} is too large (a float64 ends near 1.8e308)", t
+                )
+            return ("num", value)
         if t.kind == "name":
             self.i += 1
             if self.tok.kind == "op" and self.tok.text == "(":
@@ -234,24 +244,79 @@ class _Parser:
         return ("call", fname, *args)
 
 
+#: one step of a formula's program: ``(kind, payload, *operand step indices)`` for
+#: ``num`` (payload the value), ``var`` (the name) and ``call`` (the function's name);
+#: ``(kind, *operand step indices)`` for the operators
+Step = tuple
+
+
+def _operands(node: tuple) -> tuple:
+    kind = node[0]
+    if kind in ("num", "var"):
+        return ()
+    return node[2:] if kind == "call" else node[1:]
+
+
+def _program(outputs: tuple[tuple, ...]) -> tuple[tuple[Step, ...], tuple[int, ...]]:
+    """The distinct subexpressions of ``outputs``, each after its operands, in the order
+    a left-to-right evaluation meets them, and the step of each output.
+
+    A walk with an explicit stack, not recursion: a flat sum of thousands of terms is a
+    tree thousands deep. Steps are keyed by their operands' step indices, so equal
+    subexpressions share a step without deep tuples ever being compared.
+    """
+    steps: list[Step] = []
+    keys: dict[Step, int] = {}
+    done: dict[int, int] = {}  # id(node) -> its step; the trees outlive the walk
+    for root in outputs:
+        stack = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            if id(node) in done:
+                continue
+            kids = _operands(node)
+            if not ready:
+                stack.append((node, True))
+                stack.extend((k, False) for k in reversed(kids))
+                continue
+            head = node[:2] if node[0] in ("num", "var", "call") else node[:1]
+            key = (*head, *(done[id(k)] for k in kids))
+            if key not in keys:
+                keys[key] = len(steps)
+                steps.append(key)
+            done[id(node)] = keys[key]
+    return tuple(steps), tuple(done[id(root)] for root in outputs)
+
+
 @dataclass(frozen=True)
 class Formula:
     """A parsed formula: ``variables`` in order of first appearance, ``outputs`` trees.
 
     Call it with the variables' values (positionally, in ``variables`` order) to evaluate
-    it on ``tracegrad.numpy``; several outputs come back as a tuple.
+    it on ``tracegrad.numpy``; several outputs come back as a tuple. Numbers in the
+    formula are float64 scalars, so arithmetic on them alone follows NumPy too:
+    ``(-2)^0.5`` is NaN (not complex), ``10^400`` is inf (not an OverflowError).
     """
 
     text: str
     variables: tuple[str, ...]
     outputs: tuple[tuple, ...]
+    steps: tuple[Step, ...] = field(init=False, repr=False, compare=False)
+    results: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        steps, results = _program(self.outputs)
+        object.__setattr__(self, "steps", steps)
+        object.__setattr__(self, "results", results)
 
     def __call__(self, *values: Any) -> Any:
         if len(values) != len(self.variables):
             raise TypeError(f"expected {len(self.variables)} values, got {len(values)}")
         env = dict(zip(self.variables, values))
-        memo: dict[tuple, Any] = {}  # one value per distinct subexpression
-        outs = tuple(_evaluate(node, env, memo) for node in self.outputs)
+        vals: list[Any] = []  # one value per distinct subexpression
+        for step in self.steps:
+            vals.append(_apply(step, self.steps, vals, env))
+        outs = tuple(vals[k] for k in self.results)
         return outs[0] if len(outs) == 1 else outs
 
     def function(self, variables: tuple[str, ...] | list[str]) -> Callable[..., Any]:
@@ -268,48 +333,29 @@ class Formula:
         return fun
 
 
-def _evaluate(node: tuple, env: dict[str, Any], memo: dict[tuple, Any]) -> Any:
-    if node in memo:
-        return memo[node]
-    kind = node[0]
+def _apply(step: Step, steps: tuple[Step, ...], vals: list[Any], env: dict[str, Any]) -> Any:
+    kind = step[0]
     if kind == "num":
-        result = node[1]
-    elif kind == "var":
-        result = env[node[1]]
-    elif kind == "neg":
-        result = -_evaluate(node[1], env, memo)
-    elif kind == "call":
-        fn = FUNCTIONS[node[1]][0]
-        result = fn(*(_evaluate(a, env, memo) for a in node[2:]))
-    else:
-        a = _evaluate(node[1], env, memo)
-        b = _evaluate(node[2], env, memo)
-        if kind == "add":
-            result = a + b
-        elif kind == "sub":
-            result = a - b
-        elif kind == "mul":
-            result = a * b
-        elif kind == "div":
-            result = a / b
-        else:  # pow: an integer exponent keeps x**2 the seeds' square step
-            if node[2][0] == "num" and float(b).is_integer() and abs(b) < 2**31:
-                b = int(b)
-            result = a**b
-    memo[node] = result
-    return result
-
-
-def _variables(node: tuple, out: list[str]) -> None:
-    if node[0] == "var":
-        if node[1] not in out:
-            out.append(node[1])
-    elif node[0] == "call":
-        for a in node[2:]:
-            _variables(a, out)
-    elif node[0] != "num":
-        for a in node[1:]:
-            _variables(a, out)
+        return np.float64(step[1])
+    if kind == "var":
+        return env[step[1]]
+    if kind == "neg":
+        return -vals[step[1]]
+    if kind == "call":
+        return FUNCTIONS[step[1]][0](*(vals[k] for k in step[2:]))
+    a, b = vals[step[1]], vals[step[2]]
+    if kind == "add":
+        return a + b
+    if kind == "sub":
+        return a - b
+    if kind == "mul":
+        return a * b
+    if kind == "div":
+        return a / b
+    # pow: an integer exponent keeps x**2 the seeds' square step
+    if steps[step[2]][0] == "num" and float(b).is_integer() and abs(b) < 2**31:
+        b = int(b)
+    return a**b
 
 
 def parse(text: str) -> Formula:
@@ -326,8 +372,7 @@ def parse(text: str) -> Formula:
     if len(text) > _MAX_LENGTH:
         raise ParseError(f"formula longer than {_MAX_LENGTH} characters", _MAX_LENGTH + 1, "")
     parser = _Parser(text)
-    outputs = parser.formula()
-    names: list[str] = []
-    for node in outputs:
-        _variables(node, names)
-    return Formula(text, tuple(names), tuple(outputs))
+    outputs = tuple(parser.formula())
+    steps, _ = _program(outputs)
+    names = tuple(dict.fromkeys(st[1] for st in steps if st[0] == "var"))
+    return Formula(text, names, outputs)

@@ -23,7 +23,23 @@ from tracegrad.train.progress import make_progress
 from tracegrad.transforms import jit as compile_step
 from tracegrad.transforms import value_and_grad
 
-__all__ = ["fit"]
+__all__ = ["NonFiniteLossError", "fit"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss of a step became infinite or NaN (a learning rate too large,
+    inputs too large, a loss undefined at the data). ``epoch`` (1-based), ``step``
+    (1-based over the whole run) and ``value`` say where; the model is left as it was
+    before that step."""
+
+    def __init__(self, epoch: int, step: int, value: float) -> None:
+        super().__init__(
+            f"the training loss became {value} in epoch {epoch}, step {step} (try a "
+            "smaller learning rate, or scale the inputs)"
+        )
+        self.epoch = epoch
+        self.step = step
+        self.value = value
 
 
 def _param_dtype(model: Module) -> np.dtype:
@@ -150,8 +166,8 @@ def fit(
             for ``patience`` epochs (``history.best_epoch`` is the best epoch).
         restore_best: only when ``patience`` stops training, return the model as it was
             at the end of ``history.best_epoch`` instead of the last epoch's. Training
-            that ends any other way (``max_epochs``, ``tol``, a callback, a non-finite
-            loss) returns the last model, and ``history.opt_state`` is always the last
+            that ends any other way (``max_epochs``, ``tol``, a callback) returns the
+            last model, and ``history.opt_state`` is always the last
             epoch's optimiser state.
         shuffle: reshuffle mini-batches every epoch. seed: seed or generator for the
             shuffling, the validation split and Dropout masks (``None``: not repeatable).
@@ -175,6 +191,9 @@ def fit(
             (Dropout's draws, BatchNorm's batch statistics, a loss that branches on
             values) runs as it is, silently. ``False``: always run it eagerly (a loss or
             penalty with Python side effects).
+
+    Raises:
+        NonFiniteLossError: a step's loss is infinite or NaN (training stops there).
     """
     if not isinstance(model, Module):
         raise TypeError(f"fit: model must be a tracegrad.nn.Module, got {type(model).__name__}")
@@ -233,6 +252,8 @@ def fit(
                 idx = slice(b * bs, (b + 1) * bs) if order is None else order[b * bs : (b + 1) * bs]
                 xb, yb = X[idx], y[idx]
                 (value, new_state), grads = step_fn(model, xb, yb)
+                if not math.isfinite(float(value)):
+                    raise NonFiniteLossError(epoch, history.steps + 1, float(value))
                 w = len(xb) / n
                 total += float(value) * w
                 leaves = [np.asarray(g, dtype=np.float64) * w for g in tree.leaves(grads)]
@@ -260,9 +281,6 @@ def fit(
             if any(cb.on_epoch_end(epoch, dict(logs), model) for cb in cbs) and not stop:
                 stop = "stopped by a callback"
             if stop:
-                break
-            if not math.isfinite(total):
-                stop = f"the loss became {total} in epoch {epoch} (try a smaller learning rate)"
                 break
             if tol is not None and gnorm <= tol:
                 stop = f"converged: gradient norm {gnorm:.3g} <= tol={tol:g}"
