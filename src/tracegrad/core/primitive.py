@@ -191,7 +191,8 @@ class _NoTrace(Trace):
     __slots__ = ()
 
     def holds_plain(self, values: Sequence[Any]) -> bool:
-        return True
+        # boxes among them belong to traces entered later (a batch of cotangents)
+        return not any(type(v) in box_types for v in values)
 
 
 #: the bottom of every trace stack (never on it): plain NumPy

@@ -25,6 +25,7 @@ from tracegrad.core.primitive import (
     Trace,
     box_types,
     new_trace,
+    peek,
     shape_of,
     trace_below,
 )
@@ -129,13 +130,7 @@ class VJPTrace(Trace):
             out = prim(*vals, **kwargs)
         else:
             out = prim.run(*vals, **kwargs)
-        if prim.saves == "all" or self.keep_values:
-            stored = out
-        else:
-            stored = self._prune(prim, vals, out, parents)
-        tape = self.tape
-        tape.append((prim, vals, kwargs, stored, parents))
-        return VJPBox(out, self, len(tape) - 1)
+        return self._push(prim, vals, kwargs, out, parents)
 
     # The public elementwise functions (tnp.sin, a * b) enter here: process without its
     # loop and keywords (the scalar chain of bench_core spends half its time recording).
@@ -143,16 +138,8 @@ class VJPTrace(Trace):
     # takes the math module, an array NumPy.
 
     def process1(self, prim: Primitive, x: VJPBox) -> VJPBox:
-        vals = [x._value]
-        out = prim.impl(vals[0])
-        parents = ((0, x._index),)
-        if type(out) is float or prim.saves == "all" or self.keep_values:
-            stored = out
-        else:
-            stored = self._prune(prim, vals, out, parents)
-        tape = self.tape
-        tape.append((prim, vals, _NO_KWARGS, stored, parents))
-        return VJPBox(out, self, len(tape) - 1)
+        v = x._value
+        return self._push(prim, [v], _NO_KWARGS, prim.impl(v), ((0, x._index),))
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> VJPBox:
         parents = []
@@ -162,24 +149,26 @@ class VJPTrace(Trace):
         if type(y) is VJPBox and y._trace is self:
             parents.append((1, y._index))
             y = y._value
-        out = prim.impl(x, y)
-        vals = [x, y]
-        if type(out) is float or prim.saves == "all" or self.keep_values:
-            stored = out
-        else:
-            stored = self._prune(prim, vals, out, parents)
-        tape = self.tape
-        tape.append((prim, vals, _NO_KWARGS, stored, parents))
-        return VJPBox(out, self, len(tape) - 1)
+        return self._push(prim, [x, y], _NO_KWARGS, prim.impl(x, y), parents)
 
-    def _prune(self, prim: Primitive, vals: list, out: Any, parents: Sequence) -> Any:
-        """What of a step the tape keeps, by what its rules read (``prim.saves``): the
-        traced arguments in ``vals`` are replaced in place, the output is returned."""
+    def _push(
+        self, prim: Primitive, vals: list, kwargs: dict, out: Any, parents: Sequence
+    ) -> VJPBox:
+        """Append a step and box its output. The tape keeps of a step what its rules read
+        (``prim.saves``): the values of the traced arguments in ``vals`` or the output
+        give way to :class:`Pruned` records when the rules do not read them (a float
+        output, the scalar chains' case, has nothing large)."""
         saves = prim.saves
-        if saves != "args":
-            for i, _ in parents:
-                vals[i] = _prune(vals[i])
-        return out if saves == "out" else _prune(out)
+        stored = out
+        if saves != "all" and type(out) is not float and not self.keep_values:
+            if saves != "args":
+                for i, _ in parents:
+                    vals[i] = _prune(vals[i])
+            if saves != "out":
+                stored = _prune(out)
+        tape = self.tape
+        tape.append((prim, vals, kwargs, stored, parents))
+        return VJPBox(out, self, len(tape) - 1)
 
 
 def record(
@@ -256,25 +245,37 @@ def fit_to(c: Any, x: Any) -> Any:
     return c if shape_of(c) == shape else unbroadcast(c, shape)
 
 
-def _accumulate(cts: list, owned: set[int], p: int, c: Any, fresh: bool) -> None:
+def _accumulate(
+    cts: list, owned: set[int], p: int, c: Any, fresh: bool, below: Trace
+) -> None:
     """Add the contribution ``c`` to the cotangent of value ``p``: v̄_p = v̄_p + c.
 
     Into the buffer of ``v̄_p`` in place when this sweep allocated it (``p in owned``: a
     sum it formed, or the output of a rule whose primitive declares ``fresh`` cotangents),
     since a value used many times (a weight in its layer and in the penalty) would
-    otherwise cost one buffer per use."""
+    otherwise cost one buffer per use. Only plain arrays (``below.holds_plain``) have
+    buffers to share; under ``tg.jit`` the in-place sum is one equation of the program."""
     prev = cts[p]
     if prev is None:
         cts[p] = c
-        if fresh and type(c) is np.ndarray and c.base is None:  # not a view
-            owned.add(p)
-    elif type(prev) is not np.ndarray or type(c) is not np.ndarray:
-        cts[p] = prev + c  # floats, boxes: a new value
-    elif p in owned and prev.shape == c.shape and prev.dtype == c.dtype:
-        np.add(prev, c, out=prev)
+        v = peek(c)
+        if fresh and type(v) is np.ndarray and v.base is None and below.holds_plain((c,)):
+            owned.add(p)  # not a view: the rule's own buffer
+        return
+    a, b = peek(prev), peek(c)
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        cts[p] = prev + c  # floats: a new value
+    elif not below.holds_plain((prev, c)):
+        cts[p] = prev + c  # traced by an enclosing transformation: its addition
+    elif p in owned and a.shape == b.shape and a.dtype == b.dtype:
+        cts[p] = below.rule(_add_into)(prev, c)
     else:
         cts[p] = prev + c
         owned.add(p)
+
+
+def _add_into(acc: np.ndarray, c: np.ndarray) -> np.ndarray:
+    return np.add(acc, c, out=acc)
 
 
 def backward(
@@ -311,10 +312,10 @@ def backward(
                 if cts[p] is None and not prim.fresh:  # a first contribution: nothing to add
                     cts[p] = c
                 else:
-                    _accumulate(cts, owned, p, c, prim.fresh)
+                    _accumulate(cts, owned, p, c, prim.fresh, below)
         else:
             for (_, p), c in zip(parents, joint(prim, parents, g, out, args, kwargs)):
-                _accumulate(cts, owned, p, c, prim.fresh)
+                _accumulate(cts, owned, p, c, prim.fresh, below)
     return cts[:n_inputs] + [None] * (n_inputs - len(cts))
 
 

@@ -237,9 +237,10 @@ class StagingTrace(Trace):
             vals, _ = self._unbox(args)
             return self._box(prim(*vals, **kwargs))
         # replayed as the NumPy function itself when an argument is an array (the same
-        # types come back on every replay), else as Primitive.run (Python floats stay
-        # floats); run now through Primitive.run, whose shape errors name the operation
-        fn = prim.run
+        # types come back on every replay), else as the implementation (an elementwise
+        # one keeps Python floats floats); run now through Primitive.run, whose shape
+        # errors name the operation
+        fn = prim.impl
         if prim.array_impl is not None:
             for a in args:
                 if type(a) is StagedBox and type(a._value) is np.ndarray:
@@ -289,6 +290,8 @@ class StagingTrace(Trace):
                 elif type(v) in box_types:
                     self.note_read("it uses a value traced by an enclosing transformation")
         out = run(*vals, **kw)
+        if not slots:  # nothing staged: a constant, not an equation
+            return out
         # the equation keeps constants only, not the values of this call
         const_args = list(vals)
         const_kw = dict(kw)
