@@ -12,7 +12,7 @@ import tracegrad as tg
 import tracegrad.numpy as tnp
 from test_registry import PRIMITIVES  # tests/ is on sys.path (rootdir conftest)
 from tracegrad.core.primitive import Primitive
-from tracegrad.traces import GENERIC, display, mse
+from tracegrad.traces import GENERIC, display, mse_step
 from tracegrad.traces.registry import _TEMPLATES, partial, template_of
 
 #: points per number of operands: inside every formula's domain (|x| < 1 for arcsin and
@@ -42,7 +42,7 @@ def test_the_usual_primitives_have_formulas_not_generic_partials():
     generic = [p.name for p in _TEMPLATES if _TEMPLATES[p].partials is GENERIC]
     for name in ["add", "subtract", "multiply", "divide", "power", "log", "sin", "tanh", "relu"]:
         assert name not in generic, name
-    assert mse in _TEMPLATES
+    assert mse_step in _TEMPLATES
 
 
 @pytest.mark.parametrize("prim", _formula_templates(), ids=lambda p: p.name)
@@ -108,8 +108,8 @@ V0, V1 = ("v_0", 0.7, True), ("v_1", 1.3, True)
         (tnp.tan.primitive, [V0], 0, "div", "\\cos^2 v_0"),
         (tnp.tanh.primitive, [V0], 0, "mul", "(1 - \\tanh^2 v_0)"),
         (tnp.sigmoid.primitive, [V0], 0, "mul", "\\sigma(v_0) \\cdot (1 - \\sigma(v_0))"),
-        (mse, [V0, V1], 1, "mul", "(-2(v_0 - v_1))"),
-        (mse, [("v_0", np.ones(3), True), V1], 0, "mul", "(2/3)(v_0 - v_1)"),
+        (mse_step, [V0, V1], 1, "mul", "(-2(v_0 - v_1))"),
+        (mse_step, [("v_0", np.ones(3), True), V1], 0, "mul", "(2/3)(v_0 - v_1)"),
     ],
 )
 def test_partials_read_as_the_slides_write_them(prim, operands, argnum, kind, latex):

@@ -2,7 +2,7 @@
 
 import tracegrad.numpy as tnp
 from tracegrad import seeds
-from tracegrad.traces import mse, trace
+from tracegrad.traces import mse_step, trace
 
 
 def seed002():
@@ -14,7 +14,7 @@ def seed004_fn(x, w, b, y):
     z = v + b
     h = tnp.relu(z)
     y_hat = h + z
-    return mse(y_hat, y)
+    return mse_step(y_hat, y)
 
 
 def seed004():

@@ -3,7 +3,7 @@
 from tracegrad.traces import templates as _templates  # noqa: F401 (registers the displays)
 from tracegrad.traces.evaluation import EvaluationTrace, trace
 from tracegrad.traces.expr import Formula, ParseError, parse
-from tracegrad.traces.ops import mse
+from tracegrad.traces.ops import mse_step
 from tracegrad.traces.registry import GENERIC, display
 from tracegrad.traces.steps import TraceStep
 from tracegrad.traces.tables import Table
@@ -16,13 +16,17 @@ __all__ = [
     "Table",
     "TraceStep",
     "display",
-    "mse",
+    "mse_step",
     "parse",
     "trace",
 ]
 
 #: names kept for a release: old name -> (new object, new name)
-_DEPRECATED = {"Trace": (EvaluationTrace, "EvaluationTrace"), "Step": (TraceStep, "TraceStep")}
+_DEPRECATED = {
+    "Trace": (EvaluationTrace, "EvaluationTrace"),
+    "Step": (TraceStep, "TraceStep"),
+    "mse": (mse_step, "mse_step"),
+}
 
 
 def __getattr__(name: str) -> object:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 import tracegrad.numpy as tnp
-from tracegrad.traces.ops import mse
+from tracegrad.traces.ops import mse_step
 
 __all__ = ["FUNCTIONS", "Formula", "ParseError", "parse"]
 
@@ -49,7 +49,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int]] = {
     "sigmoid": (tnp.sigmoid, 1),
     "relu": (tnp.relu, 1),
     "abs": (tnp.abs, 1),
-    "mse": (mse, 2),
+    "mse": (mse_step, 2),
 }
 
 _MAX_LENGTH = 10_000

@@ -1,4 +1,7 @@
-"""Operations the seeds use as single steps: ``mse`` (seed 004's ``J = MSE(ŷ, y)``)."""
+"""Operations the seeds use as single steps: ``mse_step`` (seed 004's ``J = MSE(ŷ, y)``).
+
+Not the loss ``tracegrad.nn.mse`` (a composition with a ``reduction``): one primitive, so
+that a trace shows it as one step, as the seed does."""
 
 from __future__ import annotations
 
@@ -7,18 +10,20 @@ from typing import Any
 import numpy as np
 
 import tracegrad.numpy as tnp
-from tracegrad.core.primitive import get_value, shape_of
+from tracegrad.core.primitive import Primitive, get_value, shape_of
 from tracegrad.traces.registry import display
 from tracegrad.traces.symbolic import size
-from tracegrad.transforms import defjvp, defvjp, primitive
+from tracegrad.transforms import defjvp, defvjp
 
-__all__ = ["mse"]
+__all__ = ["mse_step"]
 
 
-@primitive
-def mse(y_hat: Any, y: Any) -> Any:
+def _mse(y_hat: Any, y: Any) -> Any:
     """Mean squared error ``mean((ŷ - y)²)``: one step in a trace, as in seed 004."""
     return np.mean((np.asarray(y_hat, dtype=float) - y) ** 2)
+
+
+mse_step = Primitive(_mse, "mse")  # the step reads MSE(ŷ, y), as the seed writes it
 
 
 def _n(y_hat: Any, y: Any) -> int:
@@ -35,17 +40,17 @@ def _n(y_hat: Any, y: Any) -> int:
 
 # Rules in tracegrad.numpy operations, so that they can be differentiated again.
 defvjp(
-    mse,
+    mse_step,
     lambda g, out, y_hat, y: g * (2.0 / _n(y_hat, y)) * (y_hat - y),
     lambda g, out, y_hat, y: g * (-2.0 / _n(y_hat, y)) * (y_hat - y),
 )
 defjvp(
-    mse,
+    mse_step,
     lambda t, out, y_hat, y: tnp.sum(t * (y_hat - y)) * (2.0 / _n(y_hat, y)),
     lambda t, out, y_hat, y: tnp.sum(t * (y_hat - y)) * (-2.0 / _n(y_hat, y)),
 )
 display(
-    mse,
+    mse_step,
     "\\mathrm{MSE}(#0, #1)",
     lambda y_hat, y, out: (2 / size(y_hat) * (y_hat - y), -(2 / size(y_hat) * (y_hat - y))),
     symbol="MSE",
