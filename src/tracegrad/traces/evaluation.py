@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from tracegrad.traces.render import Grid
 from tracegrad.traces.steps import Recording, TraceStep, record_evaluation
 from tracegrad.traces.sweeps import Contribution, adjoint_sweep, tangent_sweep
 from tracegrad.traces.tables import Table
+
+if TYPE_CHECKING:
+    from tracegrad.traces.dot import TraceGraph
 
 __all__ = ["EvaluationTrace", "trace"]
 
@@ -128,7 +131,7 @@ class EvaluationTrace:
 
     def __repr__(self) -> str:
         return (
-            f"<Trace {len(self.inputs)} inputs ({', '.join(self.input_names)}), "
+            f"<EvaluationTrace {len(self.inputs)} inputs ({', '.join(self.input_names)}), "
             f"{len(self.operations)} steps, outputs {', '.join(self.output_names)}>"
         )
 
@@ -230,9 +233,32 @@ class EvaluationTrace:
         """The side-by-side table as a GitHub Markdown table."""
         return self.side_by_side(seed, precision).to_markdown()
 
-    def to_latex(self, seed: AdjointSeed = 1.0, precision: int = 3) -> str:
-        """The side-by-side table as a LaTeX ``tabular`` (``\\bar``/``\\dot`` notation)."""
-        return self.side_by_side(seed, precision).to_latex()
+    def to_latex(
+        self,
+        seed: AdjointSeed = 1.0,
+        precision: int = 3,
+        *,
+        style: str = "plain",
+        env: str = "tabular",
+    ) -> str:
+        """The side-by-side table as a LaTeX ``tabular`` (``\\bar``/``\\dot`` notation);
+        ``style="booktabs"`` for booktabs' rules, ``env="array"`` for math mode (MathJax).
+        """
+        return self.side_by_side(seed, precision).to_latex(style, env)
+
+    def to_html(self, seed: AdjointSeed = 1.0, precision: int = 3) -> str:
+        """The side-by-side table as an HTML ``<table>`` (Unicode formulas)."""
+        return self.side_by_side(seed, precision).to_html()
+
+    # Jupyter shows the richest of these it can: the primal | adjoint table.
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_latex_(self) -> str:
+        return self.side_by_side()._repr_latex_()
 
     def to_dot(self, seed: AdjointSeed | None = 1.0, precision: int = 3) -> str:
         """The graph in Graphviz DOT: inputs, operations, outputs, with values and (unless
@@ -240,6 +266,13 @@ class EvaluationTrace:
         from tracegrad.traces.dot import to_dot
 
         return to_dot(self, seed, precision)
+
+    def draw(self, seed: AdjointSeed | None = 1.0, precision: int = 3) -> TraceGraph:
+        """The graph as an object that Jupyter shows as a picture (SVG through Graphviz's
+        ``dot`` program; without it, a note on installing it and the DOT source)."""
+        from tracegrad.traces.dot import TraceGraph
+
+        return TraceGraph(self.to_dot(seed, precision))
 
     def render(self, path: str, seed: AdjointSeed | None = 1.0, precision: int = 3) -> str:
         """Write the graph to ``path``: ``.dot`` as text, ``.svg``/``.png``/``.pdf`` through

@@ -17,7 +17,7 @@ import numpy as np
 from tracegrad.traces import registry
 from tracegrad.traces.directions import AdjointSeed, Direction
 from tracegrad.traces.graph import Graph
-from tracegrad.traces.notation import format_constant, format_value, latex_name
+from tracegrad.traces.notation import format_constant, format_value, latex_name, to_unicode
 from tracegrad.traces.render import RULE, Grid, Group
 from tracegrad.traces.steps import TraceStep
 from tracegrad.traces.sweeps import coefficients
@@ -48,9 +48,10 @@ class Row:
     section: str  # "input", "step" or "output"
 
 
-@dataclass
+@dataclass(repr=False)
 class Table:
-    """A primal, tangent or adjoint trace: rows plus the ways to print them."""
+    """A primal, tangent or adjoint trace: rows plus the ways to print them (text,
+    Markdown, LaTeX, HTML; in Jupyter it shows as an HTML table)."""
 
     title: str
     rows: list[Row]
@@ -72,8 +73,25 @@ class Table:
     def to_markdown(self) -> str:
         return self.grid().to_markdown()
 
-    def to_latex(self) -> str:
-        return self.grid().to_latex()
+    def to_latex(self, style: str = "plain", env: str = "tabular") -> str:
+        """See :meth:`~tracegrad.traces.render.Grid.to_latex` (``style="booktabs"``,
+        ``env="array"`` for MathJax)."""
+        return self.grid().to_latex(style, env)
+
+    def to_html(self) -> str:
+        return self.grid().to_html()
+
+    def _repr_html_(self) -> str:
+        return self.grid()._repr_html_()
+
+    def _repr_markdown_(self) -> str:
+        return self.grid()._repr_markdown_()
+
+    def _repr_latex_(self) -> str:
+        return self.grid()._repr_latex_()
+
+    def __repr__(self) -> str:
+        return f"<Table {to_unicode(self.title)}: {len(self.rows)} rows>"
 
     def __iter__(self):
         return iter(self.rows)

@@ -55,7 +55,7 @@ def _numerator(traced: list[int]) -> bool:  # v / c is affine, c / v is not
 # --- arithmetic: the affine ones can fold into one step (trace(fold_affine=True)) ----
 display(tnp.add.primitive, "#0 + #1", lambda a, b, out: (1, 1), symbol="+", affine=_any)
 display(tnp.subtract.primitive, "#0 - #1", lambda a, b, out: (1, -1), symbol="−", affine=_any)
-display(tnp.negative.primitive, "-#0", lambda a, out: (-1,), symbol="−", affine=_any)
+display(tnp.negative.primitive, "-#0", lambda a, out: (-1,), symbol="neg", affine=_any)
 display(
     tnp.multiply.primitive,
     "#0 \\cdot #1",
