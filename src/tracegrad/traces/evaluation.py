@@ -42,6 +42,7 @@ def trace(
     output_names: Sequence[str] | str | None = None,
     fold_affine: bool = False,
     order: str = "levels",
+    unfused: bool = False,
 ) -> EvaluationTrace:
     """Record one evaluation of ``f(*args)`` as a Wengert list.
 
@@ -58,6 +59,11 @@ def trace(
         order: ``"levels"`` (default) numbers steps by their depth in the graph, all
             operations on the inputs first, as the slides do; ``"recorded"`` keeps the
             order in which the program ran them. Both are valid execution orders.
+        unfused: trace ``tg.nn`` layers as the lectures write them, ``z = x @ W + b``
+            then ``h = σ(z)`` (adjoints ``x̄ = z̄ Wᵀ``, ``W̄ = xᵀ z̄``), instead of one
+            fused ``dense`` step.
+
+    A ``tg.nn`` model's parameters are named as the notes do: ``W_1, b_1, W_2, …``.
 
     >>> import tracegrad as tg, tracegrad.numpy as tnp
     >>> t = tg.trace(lambda x1, x2: tnp.log(x1) + x1 * x2 - tnp.sin(x2), 2.0, 5.0)
@@ -66,7 +72,13 @@ def trace(
     """
     if order not in ("levels", "recorded"):
         raise ValueError(f"order must be 'levels' or 'recorded', not {order!r}")
-    rec = record_evaluation(f, args, names, output_names)
+    if unfused:
+        from tracegrad.nn.functional import unfused as unfused_layers
+
+        with unfused_layers():
+            rec = record_evaluation(f, args, names, output_names)
+    else:
+        rec = record_evaluation(f, args, names, output_names)
     return EvaluationTrace(*rec, fold_affine, order)
 
 

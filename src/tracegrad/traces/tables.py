@@ -242,7 +242,7 @@ def adjoint_table(tr: EvaluationTrace, seed: AdjointSeed = 1.0, precision: int =
         # the step's traced operands), so the k-th event of a step is its k-th partial.
         kind, tex = parts[e.source][len(by_source.get(e.source, []))][1:]
         tname = _bar(tr.steps[e.target].name)
-        rhs = _term(kind, _bar(tr.steps[e.source].name), tex)
+        rhs = _term(kind, _bar(tr.steps[e.source].name), tex, adjoint=True)
         if e.accumulated:
             rhs = f"{tname} + {rhs}"
         row = Row(tname, rhs, e.value, tr.steps[e.source].name, "step")
@@ -341,8 +341,13 @@ def _dot_name(label: str) -> str:
     return _accent_name("dot", label)
 
 
-def _term(kind: str, d: str, tex: str) -> str:
-    """The derivative ``d`` (``v̄_j`` or ``v̇_k``) times a partial of that kind."""
+def _term(kind: str, d: str, tex: str, adjoint: bool = False) -> str:
+    """The derivative ``d`` (``v̄_j`` or ``v̇_k``) times a partial of that kind; for a
+    matrix product's, the other operand ``tex`` on its side (transposed in an adjoint:
+    ``v̄_j Bᵀ``, ``Aᵀ v̄_j``; as it is in a tangent: ``Ȧ B``, ``A Ḃ``)."""
+    if kind in ("matr", "matl"):
+        other = f"{tex}^\\top" if adjoint else tex
+        return f"{d} \\, {other}" if kind == "matr" else f"{other} \\, {d}"
     if kind == "one":
         return d
     if kind == "neg":

@@ -107,7 +107,7 @@ display(tnp.relu.primitive, "\\mathrm{ReLU}(#0)", lambda a, out: (heaviside(a),)
 
 # --- reductions and contractions with a formula or a template -----------------------
 display(shapes._sum, "\\Sigma #0", lambda a, out: (1,), symbol="Σ")
-display(contractions._matmul, "#0 @ #1", GENERIC, symbol="@")
+display(contractions._matmul, "#0 @ #1", GENERIC, symbol="@", product=True)
 
 # --- no short formula: the tables show the generic ∂v_j/∂v_k -------------------------
 for _prim in (
