@@ -28,7 +28,9 @@ def _figure_class() -> type:
     try:
         from matplotlib.figure import Figure
     except ImportError as e:  # pragma: no cover - depends on the installation
-        raise ImportError("plots need matplotlib: pip install 'tracegrad[plot]'") from e
+        raise ImportError(
+            "plots need matplotlib (tracegrad's plot extra): pip install matplotlib"
+        ) from e
 
     class TracegradFigure(Figure):
         """A ``Figure`` that Jupyter shows as PNG without pyplot's inline backend."""

@@ -299,13 +299,12 @@ def grad(
             differentiated.
 
     Returns:
-        A function with ``f``'s signature that returns the gradient: with the structure
+        A function with ``f``'s signature that returns the gradient, with the structure
         of the argument ``argnums`` names, or a tuple of them when ``argnums`` is a tuple;
         ``(gradient, aux)`` with ``has_aux``.
 
     Raises:
-        TypeError: (when called) ``f`` returns a non-scalar or a non-float; the message
-            points to ``jacrev`` and ``vjp``.
+        TypeError: ``f`` returns a non-scalar or a non-float (the message names jacrev, vjp).
 
     Example:
         >>> import tracegrad as tg, tracegrad.numpy as tnp
@@ -344,8 +343,8 @@ def jvp(
         has_aux: ``f`` returns ``(out, aux)``; ``aux`` is returned as it is.
 
     Returns:
-        ``(out, tangent_out)``, or ``(out, tangent_out, aux)`` with ``has_aux``:
-        ``tangent_out = ∂f/∂primals · tangents``, with the structure of ``out``.
+        ``(out, tangent_out)``, or ``(out, tangent_out, aux)`` with ``has_aux``, where
+        ``tangent_out = ∂f/∂primals · tangents`` has the structure of ``out``.
 
     Example:
         >>> import tracegrad as tg, tracegrad.numpy as tnp

@@ -138,7 +138,7 @@ def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[
             int, or a tuple of ints.
 
     Returns:
-        A function with ``f``'s signature that returns the Jacobian: shape
+        A function with ``f``'s signature that returns the Jacobian, of shape
         ``out.shape + in.shape`` for one array output and one array argument; for
         pytrees, the output's structure with the argument's structure in each leaf (a
         tuple over ``argnums`` when it is a tuple).
@@ -249,7 +249,7 @@ def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable
             int, or a tuple of ints.
 
     Returns:
-        A function with ``f``'s signature that returns the Hessian: shape
+        A function with ``f``'s signature that returns the Hessian, of shape
         ``in.shape + in.shape`` for one array argument (nested tuples of blocks when
         ``argnums`` is a tuple).
 
