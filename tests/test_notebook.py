@@ -226,7 +226,7 @@ def test_example_notebook_is_committed_executed():
     assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
 
 
-def test_example_notebook_runs():
+def test_example_notebook_runs(tmp_path, monkeypatch):
     """Run the lecture-notes notebook in a fresh kernel (the ``notebook`` extra)."""
     pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
@@ -235,8 +235,15 @@ def test_example_notebook_runs():
     import nbformat
     from nbclient import NotebookClient
 
+    # a kernel of this interpreter, whatever other "python3" kernels are installed
+    spec = tmp_path / "kernels" / "tracegrad-test"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": "tracegrad tests", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    NotebookClient(nb, timeout=60, kernel_name="tracegrad-test").execute()
     outputs = [c.outputs for c in nb.cells if c.cell_type == "code"]
     flat = [o for out in outputs for o in out]
     assert not [o for o in flat if o.output_type == "error"]
