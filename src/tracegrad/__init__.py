@@ -35,8 +35,9 @@ from tracegrad.transforms import (
 )
 
 # Submodules with optional dependencies load on first use: ``tg.sklearn`` needs
-# scikit-learn, and ``import tracegrad`` must stay NumPy-only and fast.
-_LAZY_SUBMODULES = ("datasets", "sklearn")
+# scikit-learn, ``tg.plots`` matplotlib, and ``import tracegrad`` must stay NumPy-only and
+# fast.
+_LAZY_SUBMODULES = ("datasets", "plots", "sklearn")
 
 
 def __getattr__(name: str) -> object:

@@ -1,12 +1,17 @@
 """Pictures of a training run: the loss curve and, for 2-D inputs, decision regions.
 
-matplotlib (the ``plot`` extra) is imported on first use with the non-interactive Agg
-backend, so this works on servers without a display. Files are written atomically (a
-temporary file in the target directory, then ``os.replace``).
+Each function returns a matplotlib ``Figure`` (the ``plot`` extra) and, given a ``path``,
+also writes it as PNG, atomically (a temporary file in the target directory, then
+``os.replace``). Like scikit-learn's ``Display`` objects, they draw into the axes passed
+as ``ax`` or into a new figure, and never change matplotlib's backend: a new figure is
+made without pyplot, so it works on servers without a display, leaves no figure open in
+pyplot, and shows once in Jupyter as the cell's value.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -18,37 +23,69 @@ from tracegrad.files import atomic_open
 __all__ = ["decision_regions", "loss_curve"]
 
 
-def _pyplot() -> Any:
+@functools.cache
+def _figure_class() -> type:
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError as e:  # pragma: no cover - depends on the installation
-        raise ImportError("plots need matplotlib: pip install 'tracegrad[plot]'") from e
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+        raise ImportError(
+            "plots need matplotlib (tracegrad's plot extra): pip install matplotlib"
+        ) from e
 
-    return plt
+    class TracegradFigure(Figure):
+        """A ``Figure`` that Jupyter shows as PNG without pyplot's inline backend."""
+
+        def _repr_png_(self) -> bytes:
+            buf = io.BytesIO()
+            self.savefig(buf, format="png", bbox_inches="tight")
+            return buf.getvalue()
+
+    TracegradFigure.__qualname__ = "TracegradFigure"
+    return TracegradFigure
 
 
-def _save(fig: Any, path: str | os.PathLike, dpi: int) -> None:
-    with atomic_open(path, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=dpi)
+def _axes(ax: Any, n: int, figsize: tuple[float, float]) -> tuple[Any, list[Any]]:
+    """The figure and ``n`` axes to draw into: ``ax`` (one Axes, or a sequence of ``n``)
+    or, without it, a new figure of ``figsize`` inches."""
+    if ax is None:
+        fig = _figure_class()(figsize=figsize)
+        return fig, list(np.atleast_1d(fig.subplots(1, n)))
+    axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+    if len(axes) != n:
+        raise ValueError(f"ax: expected {n} Axes, got {len(axes)}")
+    return axes[0].figure, axes
+
+
+def _save(fig: Any, path: str | os.PathLike | None, dpi: int) -> None:
+    if path is not None:
+        with atomic_open(path, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=dpi)
 
 
 def loss_curve(
     history: Any,
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     *,
     metric: str = "accuracy",
     title: str = "",
     dpi: int = 100,
-) -> None:
+    ax: Any = None,
+) -> Any:
     """Two panels over the epochs: training (and validation) loss, log scale, and the
-    metric (``history[metric]``, ``history["val_" + metric]``) when recorded."""
-    plt = _pyplot()
+    metric (``history[metric]``, ``history["val_" + metric]``) when recorded.
+
+    Args:
+        history: the ``History`` that ``tg.fit`` returns.
+        path: where to write the PNG (optional).
+        ax: the Axes to draw into: two (loss, metric) when the metric is recorded, else
+            one; default a new figure.
+
+    Returns the matplotlib ``Figure``.
+    """
     records = history.as_dict()
     has_metric = metric in records
-    fig, axes = plt.subplots(1, 2 if has_metric else 1, figsize=(10 if has_metric else 6, 4))
-    axes = np.atleast_1d(axes)
+    n = 2 if has_metric else 1
+    fig, axes = _axes(ax, n, (10 if has_metric else 6, 4))
     epochs = np.arange(1, len(records["loss"]) + 1)
     ax = axes[0]
     ax.plot(epochs, records["loss"], label="training")
@@ -73,16 +110,17 @@ def loss_curve(
         ax.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    if ax is None:
+        fig.tight_layout()
     _save(fig, path, dpi)
-    plt.close(fig)
+    return fig
 
 
 def decision_regions(
     predict: Any,
     X: np.ndarray,
     y: np.ndarray,
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     *,
     class_names: Sequence[str],
     feature_names: Sequence[str] = ("x1", "x2"),
@@ -91,16 +129,21 @@ def decision_regions(
     title: str = "",
     resolution: int = 300,
     dpi: int = 100,
-) -> None:
+    ax: Any = None,
+) -> Any:
     """The classes a 2-D classifier assigns over the plane, with the data on top.
 
     Args:
         predict: ``predict(points (M, 2)) -> class indices (M,)``.
         X, y: training points ``(N, 2)`` and their class indices (drawn as circles).
+        path: where to write the PNG (optional).
         X_test, y_test: test points (drawn as triangles), optional.
         class_names, feature_names: legend entries and axis labels.
+        ax: the Axes to draw into; default a new figure.
+
+    Returns the matplotlib ``Figure``.
     """
-    plt = _pyplot()
+    from matplotlib import colormaps
     from matplotlib.colors import ListedColormap
     from matplotlib.lines import Line2D
 
@@ -113,9 +156,10 @@ def decision_regions(
     zz = np.asarray(predict(np.c_[xx.ravel(), yy.ravel()])).reshape(xx.shape)
 
     k = len(class_names)
-    base = plt.get_cmap("tab10")
+    base = colormaps["tab10"]
     colors = [base(i % 10) for i in range(k)]
-    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    new = ax is None
+    fig, (ax,) = _axes(ax, 1, (6.4, 5.2))
     ax.contourf(xx, yy, zz, levels=np.arange(k + 1) - 0.5, cmap=ListedColormap(colors), alpha=0.25)
     ax.contour(xx, yy, zz, levels=np.arange(k) + 0.5, colors="k", linewidths=0.6, alpha=0.5)
     point_colors = np.asarray(colors)
@@ -141,6 +185,7 @@ def decision_regions(
     ax.set_xlabel(feature_names[0])
     ax.set_ylabel(feature_names[1])
     ax.set_title(title or "decision regions")
-    fig.tight_layout()
+    if new:
+        fig.tight_layout()
     _save(fig, path, dpi)
-    plt.close(fig)
+    return fig

@@ -95,6 +95,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="levels",
         help="number steps by graph depth as the slides do (default) or in the order they ran",
     )
+    parser.add_argument(
+        "--latex-style",
+        choices=("plain", "booktabs"),
+        default="plain",
+        help="with --format latex: \\hline and vertical rules (default), or booktabs' "
+        "\\toprule/\\midrule/\\bottomrule (needs \\usepackage{booktabs})",
+    )
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="with --format latex: a complete document, each table in its own "
+        "\\begin{table} with its caption",
+    )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="with --output and --format markdown or latex: one table per file "
+        "(FILE-1.tex, FILE-2.tex, …)",
+    )
 
 
 def build(args: argparse.Namespace) -> EvaluationTrace:
@@ -199,7 +218,27 @@ def _summary(tr: EvaluationTrace, args: argparse.Namespace) -> str:
     return line + "\n"
 
 
-def render_text(tr: EvaluationTrace, args: argparse.Namespace, form: str) -> str:
+def _latex_table(heading: str, table: Any, args: argparse.Namespace) -> str:
+    body = table.to_latex(style=args.latex_style)
+    if not args.standalone:
+        return f"% {heading}\n{body}"
+    return f"\\begin{{table}}[ht]\n\\centering\n{body}\\caption{{{heading}}}\n\\end{{table}}\n"
+
+
+def _latex_document(tables: list[str], args: argparse.Namespace) -> str:
+    """The tables as one document that compiles on its own (``--standalone``)."""
+    packages = "\\usepackage{booktabs}\n" if args.latex_style == "booktabs" else ""
+    return (
+        "\\documentclass{article}\n\\usepackage[margin=1.5cm]{geometry}\n"
+        + packages
+        + "\\begin{document}\n"
+        + "\n".join(tables)
+        + "\\end{document}\n"
+    )
+
+
+def render_tables(tr: EvaluationTrace, args: argparse.Namespace, form: str) -> list[str]:
+    """Each table as text, Markdown or LaTeX (text: the summary line as a last chunk)."""
     chunks = []
     for heading, table in _sections(tr, args):
         if form == "text":
@@ -207,13 +246,35 @@ def render_text(tr: EvaluationTrace, args: argparse.Namespace, form: str) -> str
         elif form == "markdown":
             chunks.append(f"**{heading}**\n\n{table.to_markdown()}")
         else:
-            chunks.append(f"% {heading}\n{table.to_latex()}")
+            chunks.append(_latex_table(heading, table, args))
     if form == "text":
         chunks.append(_summary(tr, args))
+    return chunks
+
+
+def render_text(tr: EvaluationTrace, args: argparse.Namespace, form: str) -> str:
+    chunks = render_tables(tr, args, form)
+    if form == "latex" and args.standalone:
+        return _latex_document(chunks, args)
     return "\n".join(chunks)
 
 
+def split_paths(path: str, n: int) -> list[str]:
+    """``--split``'s files: ``f.tex`` -> ``f-1.tex``, ``f-2.tex``, …"""
+    stem, ext = os.path.splitext(path)
+    return [f"{stem}-{k}{ext}" for k in range(1, n + 1)]
+
+
+def _check_latex_options(args: argparse.Namespace) -> None:
+    if args.format != "latex" and (args.standalone or args.latex_style != "plain"):
+        option = "--standalone" if args.standalone else "--latex-style"
+        raise UsageError(f"{option} needs --format latex")
+    if args.split and (args.format not in ("markdown", "latex") or not args.output):
+        raise UsageError("--split needs --output FILE and --format markdown or latex")
+
+
 def _run(args: argparse.Namespace) -> int:
+    _check_latex_options(args)
     tr = build(args)
     check_destinations(args)
     if args.format == "dot":
@@ -221,7 +282,14 @@ def _run(args: argparse.Namespace) -> int:
     else:
         text = render_text(tr, args, args.format)
     try:
-        if args.output:
+        if args.split:
+            chunks = render_tables(tr, args, args.format)
+            paths = split_paths(args.output, len(chunks))
+            for path, chunk in zip(paths, chunks):
+                doc = _latex_document([chunk], args) if args.standalone else chunk
+                write_atomic(path, doc.encode())
+            print("wrote " + ", ".join(paths))
+        elif args.output:
             if _renders(args):
                 render(text, args.output)
             else:

@@ -26,9 +26,10 @@ through them. :class:`~tracegrad.nn.Linear`, :class:`~tracegrad.nn.MLP`,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,15 @@ from tracegrad.nn.activations import ACTIVATIONS
 from tracegrad.numpy.elementwise import OUTPUT_DERIVATIVES
 from tracegrad.numpy.reductions import stable_logsumexp
 
-__all__ = ["FUSED_ACTIVATIONS", "class_target", "dense", "softmax_cross_entropy", "sum_of_squares"]
+__all__ = [
+    "FUSED_ACTIVATIONS",
+    "class_target",
+    "dense",
+    "dense_step",
+    "softmax_cross_entropy",
+    "sum_of_squares",
+    "unfused",
+]
 
 
 # --- dense: activation(x @ W + b) ------------------------------------------------------
@@ -187,6 +196,35 @@ def dense(x: Any, weight: Any, bias: Any = None, activation: str = "identity") -
 
 
 dense.primitive = _dense  # type: ignore[attr-defined]  # for callers that checked the shapes
+
+#: > 0 inside :func:`unfused`: dense layers run as their elementary steps
+_unfused_depth = 0
+
+
+@contextlib.contextmanager
+def unfused() -> Iterator[None]:
+    """Within this block, layers compute ``z = x @ W + b`` and ``h = σ(z)`` as separate
+    elementary steps instead of one fused ``dense`` step: the same values, more (and
+    slower) steps, which is what ``tg.trace(..., unfused=True)`` shows as the lectures
+    write it. It sets a process-wide switch: use it for tracing, not in threads that
+    train."""
+    global _unfused_depth
+    _unfused_depth += 1
+    try:
+        yield
+    finally:
+        _unfused_depth -= 1
+
+
+def dense_step(x: Any, weight: Any, bias: Any, activation: str) -> Any:
+    """:func:`dense` for callers that checked the shapes: one ``dense`` step, or inside
+    :func:`unfused` its elementary steps."""
+    if not _unfused_depth:
+        return _dense(x, weight, bias, activation=activation)
+    z = tnp.matmul(x, weight)
+    if bias is not None:
+        z = z + bias
+    return z if activation == "identity" else ACTIVATIONS[activation](z)
 
 
 # --- softmax cross-entropy from logits ------------------------------------------------

@@ -14,7 +14,7 @@ import numpy as np
 from tracegrad.core.primitive import ShapeError, dtype_of
 from tracegrad.nn import activations as acts
 from tracegrad.nn.activations import activation_name, get_activation
-from tracegrad.nn.functional import dense
+from tracegrad.nn.functional import dense_step
 from tracegrad.nn.init import Initializer, RNGLike, as_generator, get_initializer
 from tracegrad.nn.module import Module, check_features, current_context
 
@@ -93,7 +93,7 @@ class Linear(Module):
 
     def forward(self, x: Any) -> Any:
         self._check_input(x)
-        return dense.primitive(x, self.weight, self.bias, activation="identity")
+        return dense_step(x, self.weight, self.bias, "identity")
 
     def extra_repr(self) -> str:
         return f"{self.in_features} → {self.out_features}, bias={self.bias is not None}"
@@ -190,7 +190,7 @@ class MLP(Module):
                 x = fn(layer(x))
             else:  # one step for the layer and its activation (tracegrad.nn.functional)
                 layer._check_input(x)  # a layer's own weight and bias always fit together
-                x = dense.primitive(x, layer.weight, layer.bias, activation=fused)
+                x = dense_step(x, layer.weight, layer.bias, fused)
         return x
 
     def extra_repr(self) -> str:

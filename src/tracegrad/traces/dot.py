@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import subprocess
@@ -15,10 +16,27 @@ if TYPE_CHECKING:
     from tracegrad.traces.evaluation import EvaluationTrace
     from tracegrad.traces.steps import TraceStep
 
-__all__ = ["DOT_TIMEOUT", "GraphvizError", "GraphvizMissing", "check_path", "render", "to_dot"]
+__all__ = [
+    "DOT_TIMEOUT",
+    "GraphvizError",
+    "GraphvizMissing",
+    "TraceGraph",
+    "check_path",
+    "render",
+    "run_dot",
+    "to_dot",
+]
 
 #: seconds ``dot`` may take before :func:`render` gives up (a hung or pathological layout)
 DOT_TIMEOUT = 60.0
+
+INSTALL_GRAPHVIZ = "apt install graphviz, brew install graphviz, conda install graphviz"
+
+#: what a notebook shows in place of the picture when ``dot`` is not installed
+MISSING_NOTE = (
+    "Graphviz's 'dot' program is not installed, so this is the graph's DOT source; "
+    f"install Graphviz ({INSTALL_GRAPHVIZ}) to see it drawn."
+)
 
 
 class GraphvizError(RuntimeError):
@@ -105,22 +123,26 @@ def check_path(path: str) -> str | None:
     if exe is None:
         raise GraphvizMissing(
             f"writing {ext} needs Graphviz's 'dot' program, which is not installed; install "
-            "Graphviz (apt install graphviz, brew install graphviz, conda install graphviz) "
-            "or write a .dot file instead"
+            f"Graphviz ({INSTALL_GRAPHVIZ}) or write a .dot file instead"
         )
     return exe
 
 
-def render(dot_source: str, path: str) -> str:
-    """Write DOT to ``path`` (``.dot``/``.gv``), or render it with ``dot`` for ``.svg``,
-    ``.png`` and ``.pdf``. Raises ``ValueError`` for another extension,
-    :class:`GraphvizMissing` when ``dot`` is not installed and :class:`GraphvizError`
-    when it fails or takes longer than :data:`DOT_TIMEOUT` seconds."""
-    exe = check_path(path)
+def _dot_executable() -> str:
+    exe = shutil.which("dot")
     if exe is None:
-        write_atomic(path, dot_source.encode())
-        return path
-    fmt = _FORMATS[os.path.splitext(path)[1].lower()]
+        raise GraphvizMissing(
+            "drawing the graph needs Graphviz's 'dot' program, which is not installed; "
+            f"install Graphviz ({INSTALL_GRAPHVIZ}) or write a .dot file instead"
+        )
+    return exe
+
+
+def run_dot(dot_source: str, fmt: str, what: str = "the graph") -> bytes:
+    """``dot_source`` rendered by Graphviz's ``dot`` as ``fmt`` (``svg``, ``png``, ``pdf``).
+    Raises :class:`GraphvizMissing` when ``dot`` is not installed and
+    :class:`GraphvizError` when it fails or takes longer than :data:`DOT_TIMEOUT` s."""
+    exe = _dot_executable()
     try:
         proc = subprocess.run(
             [exe, f"-T{fmt}"],
@@ -131,7 +153,7 @@ def render(dot_source: str, path: str) -> str:
         )
     except subprocess.TimeoutExpired:
         raise GraphvizError(
-            f"Graphviz's dot took longer than {DOT_TIMEOUT:g} s to render {path}; "
+            f"Graphviz's dot took longer than {DOT_TIMEOUT:g} s to render {what}; "
             "write a .dot file instead"
         ) from None
     except OSError as e:  # found on the PATH but cannot be run (permissions, bad binary)
@@ -143,5 +165,59 @@ def render(dot_source: str, path: str) -> str:
             f"Graphviz's dot failed (exit status {proc.returncode})"
             + (f": {detail[0]}" if detail else "")
         )
-    write_atomic(path, proc.stdout)
+    return proc.stdout
+
+
+def render(dot_source: str, path: str) -> str:
+    """Write DOT to ``path`` (``.dot``/``.gv``), or render it with ``dot`` for ``.svg``,
+    ``.png`` and ``.pdf``. Raises ``ValueError`` for another extension,
+    :class:`GraphvizMissing` when ``dot`` is not installed and :class:`GraphvizError`
+    when it fails or takes longer than :data:`DOT_TIMEOUT` seconds."""
+    if check_path(path) is None:
+        write_atomic(path, dot_source.encode())
+        return path
+    fmt = _FORMATS[os.path.splitext(path)[1].lower()]
+    write_atomic(path, run_dot(dot_source, fmt, path))
     return path
+
+
+class TraceGraph:
+    """A trace's graph for notebooks: Jupyter shows it as SVG drawn by Graphviz's ``dot``;
+    where ``dot`` is not installed, as a note saying how to get it and the DOT source.
+
+    ``source`` is the DOT text; :meth:`save` writes ``.dot``/``.svg``/``.png``/``.pdf``.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._svg: str | None = None
+
+    def svg(self) -> str:
+        """The picture as SVG text (raises :class:`GraphvizMissing` without ``dot``)."""
+        if self._svg is None:
+            self._svg = run_dot(self.source, "svg").decode("utf-8")
+        return self._svg
+
+    def save(self, path: str) -> str:
+        """Write the graph to ``path`` (see :func:`render`); returns the path."""
+        return render(self.source, path)
+
+    def _repr_svg_(self) -> str | None:
+        try:
+            return self.svg()
+        except GraphvizMissing:
+            return None  # _repr_html_ shows the note and the source instead
+
+    def _repr_html_(self) -> str | None:
+        if shutil.which("dot") is not None:
+            return None  # the SVG is the picture
+        return f"<p>{html.escape(MISSING_NOTE)}</p>\n<pre>{html.escape(self.source)}</pre>"
+
+    def __repr__(self) -> str:
+        if shutil.which("dot") is None:
+            return f"{MISSING_NOTE}\n{self.source}"
+        nodes = sum(1 for line in self.source.splitlines() if "[label=" in line)
+        return f"<TraceGraph: {nodes} nodes; .source holds the DOT, .svg() the picture>"
+
+    def __str__(self) -> str:
+        return self.source

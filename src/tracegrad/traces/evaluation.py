@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from tracegrad.traces.steps import Recording, TraceStep, record_evaluation
 from tracegrad.traces.sweeps import Contribution, adjoint_sweep, tangent_sweep
 from tracegrad.traces.tables import Table
 
+if TYPE_CHECKING:
+    from tracegrad.traces.dot import TraceGraph
+
 __all__ = ["EvaluationTrace", "trace"]
 
 
@@ -39,6 +42,7 @@ def trace(
     output_names: Sequence[str] | str | None = None,
     fold_affine: bool = False,
     order: str = "levels",
+    unfused: bool = False,
 ) -> EvaluationTrace:
     """Record one evaluation of ``f(*args)`` as a Wengert list.
 
@@ -55,6 +59,11 @@ def trace(
         order: ``"levels"`` (default) numbers steps by their depth in the graph, all
             operations on the inputs first, as the slides do; ``"recorded"`` keeps the
             order in which the program ran them. Both are valid execution orders.
+        unfused: trace ``tg.nn`` layers as the lectures write them, ``z = x @ W + b``
+            then ``h = σ(z)`` (adjoints ``x̄ = z̄ Wᵀ``, ``W̄ = xᵀ z̄``), instead of one
+            fused ``dense`` step.
+
+    A ``tg.nn`` model's parameters are named as the notes do: ``W_1, b_1, W_2, …``.
 
     >>> import tracegrad as tg, tracegrad.numpy as tnp
     >>> t = tg.trace(lambda x1, x2: tnp.log(x1) + x1 * x2 - tnp.sin(x2), 2.0, 5.0)
@@ -63,7 +72,13 @@ def trace(
     """
     if order not in ("levels", "recorded"):
         raise ValueError(f"order must be 'levels' or 'recorded', not {order!r}")
-    rec = record_evaluation(f, args, names, output_names)
+    if unfused:
+        from tracegrad.nn.functional import unfused as unfused_layers
+
+        with unfused_layers():
+            rec = record_evaluation(f, args, names, output_names)
+    else:
+        rec = record_evaluation(f, args, names, output_names)
     return EvaluationTrace(*rec, fold_affine, order)
 
 
@@ -128,7 +143,7 @@ class EvaluationTrace:
 
     def __repr__(self) -> str:
         return (
-            f"<Trace {len(self.inputs)} inputs ({', '.join(self.input_names)}), "
+            f"<EvaluationTrace {len(self.inputs)} inputs ({', '.join(self.input_names)}), "
             f"{len(self.operations)} steps, outputs {', '.join(self.output_names)}>"
         )
 
@@ -230,9 +245,32 @@ class EvaluationTrace:
         """The side-by-side table as a GitHub Markdown table."""
         return self.side_by_side(seed, precision).to_markdown()
 
-    def to_latex(self, seed: AdjointSeed = 1.0, precision: int = 3) -> str:
-        """The side-by-side table as a LaTeX ``tabular`` (``\\bar``/``\\dot`` notation)."""
-        return self.side_by_side(seed, precision).to_latex()
+    def to_latex(
+        self,
+        seed: AdjointSeed = 1.0,
+        precision: int = 3,
+        *,
+        style: str = "plain",
+        env: str = "tabular",
+    ) -> str:
+        """The side-by-side table as a LaTeX ``tabular`` (``\\bar``/``\\dot`` notation);
+        ``style="booktabs"`` for booktabs' rules, ``env="array"`` for math mode (MathJax).
+        """
+        return self.side_by_side(seed, precision).to_latex(style, env)
+
+    def to_html(self, seed: AdjointSeed = 1.0, precision: int = 3) -> str:
+        """The side-by-side table as an HTML ``<table>`` (Unicode formulas)."""
+        return self.side_by_side(seed, precision).to_html()
+
+    # Jupyter shows the richest of these it can: the primal | adjoint table.
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_latex_(self) -> str:
+        return self.side_by_side()._repr_latex_()
 
     def to_dot(self, seed: AdjointSeed | None = 1.0, precision: int = 3) -> str:
         """The graph in Graphviz DOT: inputs, operations, outputs, with values and (unless
@@ -240,6 +278,13 @@ class EvaluationTrace:
         from tracegrad.traces.dot import to_dot
 
         return to_dot(self, seed, precision)
+
+    def draw(self, seed: AdjointSeed | None = 1.0, precision: int = 3) -> TraceGraph:
+        """The graph as an object that Jupyter shows as a picture (SVG through Graphviz's
+        ``dot`` program; without it, a note on installing it and the DOT source)."""
+        from tracegrad.traces.dot import TraceGraph
+
+        return TraceGraph(self.to_dot(seed, precision))
 
     def render(self, path: str, seed: AdjointSeed | None = 1.0, precision: int = 3) -> str:
         """Write the graph to ``path``: ``.dot`` as text, ``.svg``/``.png``/``.pdf`` through

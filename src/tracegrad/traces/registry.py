@@ -9,7 +9,8 @@ tests/test_display_templates.py checks against the primitive's VJP rule.
 
 A partial comes with a *kind* that says how it joins an adjoint or a tangent, so rows
 read as on the slides: ``one`` (``v̄_k``), ``neg`` (``v̄_k · (-1)``), ``mul``
-(``v̄_k · X``), ``div`` (``v̄_k / X``, for a partial ``1 / X``).
+(``v̄_k · X``), ``div`` (``v̄_k / X``, for a partial ``1 / X``); a matrix product's
+``matr``/``matl`` (``v̄_k Xᵀ``/``Xᵀ v̄_k``, see ``product``).
 
 A primitive whose partials have no short formula (``matmul``, ``getitem``) is registered
 with ``partials=GENERIC`` and shows ``∂v_j/∂v_k``. Every primitive of tracegrad has a
@@ -63,6 +64,7 @@ class Template:
     partials: Callable[..., Sequence[Any]] | str
     symbol: str | None = None
     affine: Callable[[list[int]], bool] | None = None
+    product: bool = False
 
 
 _TEMPLATES: dict[Primitive, Template] = {}
@@ -75,6 +77,7 @@ def display(
     *,
     symbol: str | None = None,
     affine: Callable[[list[int]], bool] | None = None,
+    product: bool = False,
 ) -> Primitive:
     """Register how ``prim`` reads in trace tables.
 
@@ -89,6 +92,9 @@ def display(
         affine: for a primitive that is affine in its traced operands when the others
             are constants, ``affine(traced argnums)`` says whether this call is: such
             scalar steps can be folded into one (``v_{-2} + v_{-1} + 1.5 · v_0``).
+        product: a matrix product ``A @ B`` (with ``partials=GENERIC``): its rows read
+            ``Ȧ B`` and ``A Ḃ`` in tangent tables, ``v̄ Bᵀ`` and ``Aᵀ v̄`` in adjoint
+            tables (kinds ``matr``/``matl``: the other operand right or left).
 
     Returns ``prim``; registering again replaces the earlier template.
     """
@@ -96,7 +102,7 @@ def display(
         raise TypeError(f"display: expected a Primitive (e.g. tnp.sin.primitive), got {prim!r}")
     if partials is not GENERIC and not callable(partials):
         raise TypeError(f"display({prim.name}): partials must be a function or GENERIC")
-    _TEMPLATES[prim] = Template(primal, partials, symbol, affine)
+    _TEMPLATES[prim] = Template(primal, partials, symbol, affine, product)
     return prim
 
 
@@ -132,8 +138,11 @@ def primal(prim: Primitive, ops: list[str], kwargs: dict[str, Any] | None = None
     A call with keyword arguments (``sum(v, axis=0)``) is shown in function notation,
     which names them."""
     template = template_of(prim).primal
+    # None and False are the defaults of NumPy's keywords (axis=None, keepdims=False):
+    # they would only be noise on the row
+    kwargs = {k: v for k, v in (kwargs or {}).items() if v is not None and v is not False}
     if template is None or kwargs:
-        extra = "".join(f", \\mathrm{{{k}}}={_escape(str(v))}" for k, v in (kwargs or {}).items())
+        extra = "".join(f", \\mathrm{{{k}}}={_escape(str(v))}" for k, v in kwargs.items())
         return f"\\mathrm{{{_escape(prim.name)}}}({', '.join(ops)}{extra})"
     return substitute(template, ops)
 
@@ -156,6 +165,8 @@ def partial(
     reads ``1.5``), ``out`` is the step's ``(name, value)``.
     """
     template = template_of(prim)
+    if template.product and len(operands) == 2:  # A @ B: the other operand, by side
+        return Partial("matr" if argnum == 0 else "matl", operands[1 - argnum][0], None)
     if template.partials is GENERIC:
         name = operands[argnum][0] if argnum < len(operands) else "?"
         return Partial("mul", f"\\frac{{\\partial {out[0]}}}{{\\partial {name}}}", None)

@@ -8,6 +8,7 @@ slides; groups sit side by side. Text and Markdown convert the LaTeX to Unicode.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 
@@ -129,20 +130,45 @@ class Grid:
 
     # --- latex ------------------------------------------------------------------------
 
-    def to_latex(self) -> str:
-        """A ``tabular`` (needs only LaTeX itself): ``$\\bar{v}_0 = …$`` cells, ``\\hline``
-        between sections."""
-        spec = "|".join("l" * g.ncols for g in self.groups)
-        lines = [f"\\begin{{tabular}}{{{spec}}}"]
+    def to_latex(self, style: str = "plain", env: str = "tabular") -> str:
+        """The table in LaTeX, ``\\hline`` (or booktabs' rules) between sections.
+
+        Args:
+            style: ``"plain"`` (vertical bars between the groups, ``\\hline``; needs only
+                LaTeX itself) or ``"booktabs"`` (``\\toprule``/``\\midrule``/
+                ``\\bottomrule`` and ``\\cmidrule`` under the group titles, no vertical
+                rules; needs ``\\usepackage{booktabs}``).
+            env: ``"tabular"`` (text mode, ``$…$`` cells) or ``"array"`` (math mode: what
+                MathJax renders in Jupyter and on web pages; ``plain`` style only).
+        """
+        if style not in ("plain", "booktabs"):
+            raise ValueError(f"style must be 'plain' or 'booktabs', not {style!r}")
+        if env not in ("tabular", "array"):
+            raise ValueError(f"env must be 'tabular' or 'array', not {env!r}")
+        if env == "array" and style == "booktabs":
+            raise ValueError("booktabs rules need a tabular (MathJax has no \\toprule)")
+        math = env == "array"
+        bar = "" if style == "booktabs" else "|"
+        spec = bar.join("l" * g.ncols for g in self.groups)
+        rule = "\\midrule" if style == "booktabs" else "\\hline"
+        lines = [f"\\begin{{{env}}}{{{spec}}}"]
+        if style == "booktabs":
+            lines.append("\\toprule")
         heads = []
         for i, g in enumerate(self.groups):
-            bar = "|" if i < len(self.groups) - 1 else ""
-            heads.append(f"\\multicolumn{{{g.ncols}}}{{c{bar}}}{{{_latex_title(g.title)}}}")
+            if math:  # MathJax has no \multicolumn: the title sits in the group's first cell
+                heads.append(" & ".join([_math_title(g.title)] + [""] * (g.ncols - 1)))
+            else:
+                sep = bar if i < len(self.groups) - 1 else ""
+                heads.append(f"\\multicolumn{{{g.ncols}}}{{c{sep}}}{{{_latex_title(g.title)}}}")
         lines.append(" & ".join(heads) + " \\\\")
-        lines.append("\\hline")
+        if style == "booktabs" and len(self.groups) > 1:  # a rule under each title
+            lines.append("".join(f"\\cmidrule(lr){{{a + 1}-{b}}}" for a, b in self._spans()))
+        else:
+            lines.append(rule)
         for r in self.rows:
             if r is RULE:
-                lines.append("\\hline")
+                lines.append(rule)
                 continue
             cells = []
             for start, stop in self._spans():
@@ -151,14 +177,73 @@ class Grid:
                     if not c:
                         cells.append("")
                     elif j > start and any(r[start:j]):
-                        cells.append(f"${{}}= {c}$")
+                        cells.append(f"{{}}= {c}" if math else f"${{}}= {c}$")
                     else:
-                        cells.append(f"${c}$")
+                        cells.append(c if math else f"${c}$")
             lines.append(" & ".join(cells) + " \\\\")
-        while lines[-1] == "\\hline":
+        while lines[-1] == rule:
             lines.pop()
-        lines.append("\\end{tabular}")
+        if style == "booktabs":
+            lines.append("\\bottomrule")
+        lines.append(f"\\end{{{env}}}")
         return "\n".join(lines) + "\n"
+
+    # --- html and notebooks -----------------------------------------------------------
+
+    def to_html(self) -> str:
+        """An HTML ``<table>`` (Unicode formulas, no MathJax needed): a column group per
+        title, a rule between sections, values aligned right."""
+        spans = self._spans()
+        edge = "border-left:1px solid #888;"
+        out = [
+            '<table class="tracegrad-trace" style="border-collapse:collapse;white-space:nowrap">',
+            "<thead><tr>",
+        ]
+        for k, ((start, stop), g) in enumerate(zip(spans, self.groups)):
+            style = "text-align:center;" + (edge if k else "")
+            out.append(
+                f'<th colspan="{stop - start}" style="{style}">{_html(to_unicode(g.title))}</th>'
+            )
+        out.append("</tr></thead>")
+        out.append("<tbody>")
+        ruled = False
+        for r in self.rows:
+            if r is RULE:
+                ruled = True
+                continue
+            top = "border-top:1px solid #888;" if ruled else ""
+            ruled = False
+            tds = []
+            for k, ((start, stop), g) in enumerate(zip(spans, self.groups)):
+                for j in range(start, stop):
+                    c = r[j]
+                    text = to_unicode(c) if c else ""
+                    if text and j > start and any(r[start:j]):
+                        text = "= " + text
+                    align = "right" if j - start in g.value_cols else "left"
+                    style = f"{top}text-align:{align};"
+                    if j == start and k:
+                        style += edge
+                    tds.append(f'<td style="{style}">{_html(text)}</td>')
+            out.append("<tr>" + "".join(tds) + "</tr>")
+        out.append("</tbody></table>")
+        return "\n".join(out) + "\n"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_latex_(self) -> str:
+        return "$$\n" + self.to_latex(env="array") + "$$"
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        titles = " | ".join(to_unicode(g.title) for g in self.groups)
+        return f"<Grid {titles}: {sum(r is not RULE for r in self.rows)} rows>"
 
 
 def _pad(s: str, width: int) -> str:
@@ -169,6 +254,27 @@ def _md(s: str) -> str:
     return s.replace("|", "\\|")
 
 
+#: the math parts of a title (``\\dot{x}_{1} = 1``); the rest is words
+_TITLE_MATH = re.compile(r"(\\[a-z]+\{[^}]*\}(_\{[^}]*\}|_\w)?( = -?[\d.]+)?)")
+
+
 def _latex_title(title: str) -> str:
     """Titles mix words and math: words stay text, ``\\dot{x}`` parts go in math mode."""
-    return re.sub(r"(\\[a-z]+\{[^}]*\}(_\{[^}]*\}|_\w)?( = -?[\d.]+)?)", r"$\1$", title)
+    return _TITLE_MATH.sub(r"$\1$", title)
+
+
+def _math_title(title: str) -> str:
+    """A title inside math mode (an ``array``): words in ``\\text{…}``, math as it is."""
+    out, at = [], 0
+    for m in _TITLE_MATH.finditer(title):
+        if m.start() > at:
+            out.append(f"\\text{{{title[at : m.start()]}}}")
+        out.append(m.group(0))
+        at = m.end()
+    if at < len(title):
+        out.append(f"\\text{{{title[at:]}}}")
+    return "".join(out)
+
+
+def _html(s: str) -> str:
+    return html.escape(s, quote=False)

@@ -70,19 +70,26 @@ def record_evaluation(
 ) -> Recording:
     """Run ``f(*args)`` once on a tape that keeps every value, and name its inputs and
     outputs (see :func:`tracegrad.trace` for the arguments)."""
-    leaves, treedefs, labels = [], [], []
+    leaves, treedefs = [], []
     params = _param_names(f, len(args)) if names is None else None
     if names is not None and len(names) != len(args):
         raise ValueError(f"names: {len(names)} names for {len(args)} arguments")
+    generic: list[list[str]] = []  # per argument: its name, or p[0], p[1], … per leaf
+    notes: list[list[str] | None] = []  # per argument: a model's W_1, b_1, … (or None)
     for k, a in enumerate(args):
         ls, td = tree.flatten(a)
         base = names[k] if names is not None else params[k]
         treedefs.append(td)
         if td.num_leaves == 1 and not td.children:  # a plain array or number
-            labels.append(base)
+            generic.append([base])
+            notes.append(None)
         else:
-            labels.extend(f"{base}[{i}]" for i in range(len(ls)))
+            generic.append([f"{base}[{i}]" for i in range(len(ls))])
+            notes.append(_parameter_names(a, len(ls)))
         leaves.extend(_as_float(x) for x in ls)
+    labels = [x for g, n in zip(generic, notes) for x in (n or g)]
+    if len(set(labels)) != len(labels):  # e.g. two models, both with a W_1
+        labels = [x for g in generic for x in g]
     if len(set(labels)) != len(labels):
         raise ValueError(f"input names must differ: {labels}")
 
@@ -100,6 +107,37 @@ def record_evaluation(
     values, indices, rec = record(flat, leaves, keep_values=True)
     out_names = _output_names(output_names, labels, len(values), bool(multi))
     return Recording(rec.tape, len(leaves), labels, out_names, values, indices)
+
+
+#: how the notes write a layer's parameters: ``W_1``, ``b_1`` (other parameters keep
+#: their attribute's name: BatchNorm's ``gamma_1``, ``beta_1``)
+_SYMBOLS = {"weight": "W", "bias": "b"}
+
+
+def _parameter_names(arg: Any, n: int) -> list[str] | None:
+    """A ``tg.nn`` model's ``n`` leaves named as the notes do: ``W_l`` and ``b_l`` for the
+    ``l``-th layer with a weight; ``None`` for another pytree (named ``p[0], p[1], …``)."""
+    from tracegrad.nn.module import Module
+
+    if not isinstance(arg, Module):
+        return None
+    paths = list(arg.named_parameters())
+    if len(paths) != n:  # leaves that are not parameters (buffers): keep the generic names
+        return None
+    layer_of: dict[str, int] = {}  # module path -> its number among the layers with a weight
+    counts: dict[str, int] = {}
+    names = []
+    for path in paths:
+        owner, _, attr = path.rpartition(".")
+        symbol = _SYMBOLS.get(attr, attr)
+        if attr in _SYMBOLS:
+            if owner not in layer_of:
+                layer_of[owner] = len(layer_of) + 1
+            number = layer_of[owner]
+        else:
+            counts[symbol] = number = counts.get(symbol, 0) + 1
+        names.append(f"{symbol}_{number}")
+    return names
 
 
 def _output_names(

@@ -17,7 +17,7 @@ import numpy as np
 from tracegrad.traces import registry
 from tracegrad.traces.directions import AdjointSeed, Direction
 from tracegrad.traces.graph import Graph
-from tracegrad.traces.notation import format_constant, format_value, latex_name
+from tracegrad.traces.notation import format_constant, format_value, latex_name, to_unicode
 from tracegrad.traces.render import RULE, Grid, Group
 from tracegrad.traces.steps import TraceStep
 from tracegrad.traces.sweeps import coefficients
@@ -48,9 +48,10 @@ class Row:
     section: str  # "input", "step" or "output"
 
 
-@dataclass
+@dataclass(repr=False)
 class Table:
-    """A primal, tangent or adjoint trace: rows plus the ways to print them."""
+    """A primal, tangent or adjoint trace: rows plus the ways to print them (text,
+    Markdown, LaTeX, HTML; in Jupyter it shows as an HTML table)."""
 
     title: str
     rows: list[Row]
@@ -72,8 +73,25 @@ class Table:
     def to_markdown(self) -> str:
         return self.grid().to_markdown()
 
-    def to_latex(self) -> str:
-        return self.grid().to_latex()
+    def to_latex(self, style: str = "plain", env: str = "tabular") -> str:
+        """See :meth:`~tracegrad.traces.render.Grid.to_latex` (``style="booktabs"``,
+        ``env="array"`` for MathJax)."""
+        return self.grid().to_latex(style, env)
+
+    def to_html(self) -> str:
+        return self.grid().to_html()
+
+    def _repr_html_(self) -> str:
+        return self.grid()._repr_html_()
+
+    def _repr_markdown_(self) -> str:
+        return self.grid()._repr_markdown_()
+
+    def _repr_latex_(self) -> str:
+        return self.grid()._repr_latex_()
+
+    def __repr__(self) -> str:
+        return f"<Table {to_unicode(self.title)}: {len(self.rows)} rows>"
 
     def __iter__(self):
         return iter(self.rows)
@@ -224,7 +242,7 @@ def adjoint_table(tr: EvaluationTrace, seed: AdjointSeed = 1.0, precision: int =
         # the step's traced operands), so the k-th event of a step is its k-th partial.
         kind, tex = parts[e.source][len(by_source.get(e.source, []))][1:]
         tname = _bar(tr.steps[e.target].name)
-        rhs = _term(kind, _bar(tr.steps[e.source].name), tex)
+        rhs = _term(kind, _bar(tr.steps[e.source].name), tex, adjoint=True)
         if e.accumulated:
             rhs = f"{tname} + {rhs}"
         row = Row(tname, rhs, e.value, tr.steps[e.source].name, "step")
@@ -323,8 +341,13 @@ def _dot_name(label: str) -> str:
     return _accent_name("dot", label)
 
 
-def _term(kind: str, d: str, tex: str) -> str:
-    """The derivative ``d`` (``v̄_j`` or ``v̇_k``) times a partial of that kind."""
+def _term(kind: str, d: str, tex: str, adjoint: bool = False) -> str:
+    """The derivative ``d`` (``v̄_j`` or ``v̇_k``) times a partial of that kind; for a
+    matrix product's, the other operand ``tex`` on its side (transposed in an adjoint:
+    ``v̄_j Bᵀ``, ``Aᵀ v̄_j``; as it is in a tangent: ``Ȧ B``, ``A Ḃ``)."""
+    if kind in ("matr", "matl"):
+        other = f"{tex}^\\top" if adjoint else tex
+        return f"{d} \\, {other}" if kind == "matr" else f"{other} \\, {d}"
     if kind == "one":
         return d
     if kind == "neg":

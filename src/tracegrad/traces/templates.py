@@ -55,7 +55,7 @@ def _numerator(traced: list[int]) -> bool:  # v / c is affine, c / v is not
 # --- arithmetic: the affine ones can fold into one step (trace(fold_affine=True)) ----
 display(tnp.add.primitive, "#0 + #1", lambda a, b, out: (1, 1), symbol="+", affine=_any)
 display(tnp.subtract.primitive, "#0 - #1", lambda a, b, out: (1, -1), symbol="−", affine=_any)
-display(tnp.negative.primitive, "-#0", lambda a, out: (-1,), symbol="−", affine=_any)
+display(tnp.negative.primitive, "-#0", lambda a, out: (-1,), symbol="neg", affine=_any)
 display(
     tnp.multiply.primitive,
     "#0 \\cdot #1",
@@ -107,7 +107,7 @@ display(tnp.relu.primitive, "\\mathrm{ReLU}(#0)", lambda a, out: (heaviside(a),)
 
 # --- reductions and contractions with a formula or a template -----------------------
 display(shapes._sum, "\\Sigma #0", lambda a, out: (1,), symbol="Σ")
-display(contractions._matmul, "#0 @ #1", GENERIC, symbol="@")
+display(contractions._matmul, "#0 @ #1", GENERIC, symbol="@", product=True)
 
 # --- no short formula: the tables show the generic ∂v_j/∂v_k -------------------------
 for _prim in (

@@ -184,7 +184,8 @@ def fit(
             differs for a last, smaller mini-batch.
         callbacks: :class:`~tracegrad.train.callbacks.Callback` objects or functions
             ``f(epoch, logs, model)``; returning ``True`` stops training.
-        progress: progress bar; ``None`` shows it only on a terminal.
+        progress: progress bar with the time left; ``None`` shows it only on a terminal
+            or in a Jupyter notebook (an HTML bar there, no ipywidgets needed).
         opt_state: resume from this optimiser state (``history.opt_state``).
         jit: compile the step (loss, penalty and gradient) with ``tg.jit``: traced on the
             first batch of each size, replayed after. A step that cannot be replayed

@@ -34,8 +34,21 @@ def numerical_grad(
 ) -> Any:
     """The gradient of a scalar ``f`` by central differences, one element at a time.
 
-    Same structure as ``grad(f, argnums)(*args)``. ``eps`` defaults to
-    ``cbrt(machine epsilon) * max(1, |x_i|)`` for each element.
+    Args:
+        f: a function returning a float scalar.
+        args: the point: ``f``'s positional arguments.
+        eps: the step; default ``cbrt(machine epsilon) · max(1, |x_i|)`` for each
+            element ``x_i``.
+        argnums: which positional argument(s) to differentiate with respect to: an
+            int, or a tuple of ints.
+
+    Returns:
+        The estimate, with the structure of ``grad(f, argnums)(*args)``.
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> round(float(tg.numerical_grad(lambda x: tnp.sin(x), 0.0)), 6)
+        1.0
     """
     nums = _argnums(argnums, len(args), "numerical_grad")
     results = []
@@ -112,13 +125,33 @@ def check_grads(
     atol: float | None = None,
     seed: int = 0,
 ) -> None:
-    """Check ``f``'s derivatives against central finite differences up to ``order``.
+    """Check ``f``'s derivatives against central finite differences, up to ``order``.
 
-    ``args`` is a tuple of arguments (a single array is accepted too). Raises
-    ``AssertionError`` naming the argument, the mode and the order that disagree.
-    ``eps``, ``rtol`` and ``atol`` default to what the least precise float argument
-    allows: 1e-6, 1e-5, 1e-6 in float64; 1e-3, 2e-2, 2e-3 in float32 (whose differences
-    cannot tell a slightly wrong rule from rounding: check rules in float64).
+    Each order is checked along random directions, in each of ``modes``: forward mode
+    compares JVPs, reverse mode VJPs (and, from order 2, the derivatives of those
+    products), against differences of the order below.
+
+    Args:
+        f: the function to check; arrays, scalars or pytrees in and out.
+        args: a tuple of ``f``'s arguments (a single array is accepted too).
+        order: the highest order of derivatives to check.
+        modes: ``"fwd"`` and/or ``"rev"``.
+        eps, rtol, atol: the step and the tolerances; by default what the least precise
+            float argument allows: 1e-6, 1e-5, 1e-6 in float64; 1e-3, 2e-2, 2e-3 in float32
+            (whose differences cannot tell a slightly wrong rule from rounding: check rules
+            in float64).
+        seed: the seed of the random directions.
+
+    Returns:
+        ``None`` when every check passes.
+
+    Raises:
+        AssertionError: naming the argument, the mode and the order that disagree.
+        ValueError: an unknown mode.
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> tg.check_grads(lambda x: tnp.tanh(x) * x, (tnp.array([0.3, -1.2]),), order=2)
     """
     if not isinstance(args, (tuple, list)):
         args = (args,)

@@ -25,7 +25,17 @@ __all__ = ["grad", "jvp", "stop_gradient", "value_and_grad", "vjp"]
 def stop_gradient(x: Any) -> Any:
     """``x`` with every derivative cut: its value passes, its derivative is zero.
 
-    Works on pytrees.
+    Args:
+        x: a value or a pytree of values (traced or not).
+
+    Returns:
+        ``x``'s value with the same structure, treated as a constant by every enclosing
+        transformation.
+
+    Example:
+        >>> import tracegrad as tg
+        >>> float(tg.grad(lambda x: x * tg.stop_gradient(x))(3.0))  # d/dx of x · c, c = 3
+        3.0
     """
     return tree.map(get_value, x)
 
@@ -148,11 +158,27 @@ def _cast_like(ct: Any, leaf: Any) -> Any:
 
 
 def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
-    """Evaluate ``f(*primals)`` and return ``(out, vjp_fn)`` (plus ``aux`` if asked).
+    """The value of ``f(*primals)`` and a function for its vector-Jacobian products
+    (reverse mode).
 
-    ``vjp_fn(cotangent)`` takes a cotangent with the structure and shapes of ``out`` and
-    returns a tuple with one cotangent per primal (``cotangentᵀ · ∂out/∂primal``). It can
-    be called many times; the recorded graph lives as long as ``vjp_fn`` does.
+    Args:
+        f: the function to differentiate; its arguments and output are arrays, scalars
+            or pytrees of them.
+        primals: the point: one value per positional argument of ``f``.
+        has_aux: ``f`` returns ``(out, aux)``; ``aux`` is returned as it is, not
+            differentiated.
+
+    Returns:
+        ``(out, vjp_fn)``, or ``(out, vjp_fn, aux)`` with ``has_aux``. ``vjp_fn(ct)``
+        takes a cotangent ``ct`` with the structure and shapes of ``out`` and returns a
+        tuple with one cotangent per primal, ``ctᵀ · ∂out/∂primal``. It can be called many
+        times; the recorded graph lives as long as ``vjp_fn`` does.
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> out, f_vjp = tg.vjp(lambda x, y: x * tnp.sin(y), 2.0, 0.0)
+        >>> [float(c) for c in f_vjp(1.0)]  # (sin y, x cos y)
+        [0.0, 2.0]
     """
     part = _Partial(f, primals, {}, tuple(range(len(primals))), "vjp")
     values, indices, trace = record(part.flat(has_aux), part.leaves)
@@ -186,11 +212,27 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple:
 def value_and_grad(
     f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
 ) -> Callable[..., Any]:
-    """``f`` and its gradient from one forward and one backward pass.
+    """A function that evaluates ``f`` and its gradient in one forward and one backward
+    pass.
 
-    Returns a function giving ``(value, grad)``, or ``((value, aux), grad)`` with
-    ``has_aux``. ``f`` must return a scalar (shape ``()``); ``grad`` has the structure of
-    the argument (a tuple of them when ``argnums`` is a tuple).
+    Args:
+        f: the function to differentiate; it must return a float scalar (shape ``()``).
+            Its arguments are arrays, scalars or pytrees of them.
+        argnums: which positional argument(s) to differentiate with respect to: an
+            int, or a tuple of ints.
+        has_aux: ``f`` returns ``(value, aux)``; ``aux`` is passed through, not
+            differentiated.
+
+    Returns:
+        A function with ``f``'s signature that returns ``(value, gradient)``, or
+        ``((value, aux), gradient)`` with ``has_aux``. The gradient has the structure
+        of the argument ``argnums`` names (a tuple of them when ``argnums`` is a tuple).
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> value, g = tg.value_and_grad(lambda x: tnp.sum(x ** 2))(tnp.array([1.0, 2.0]))
+        >>> float(value), g.tolist()
+        (5.0, [2.0, 4.0])
     """
 
     def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple:
@@ -245,14 +287,30 @@ def _check_scalar(out: Any) -> None:
 def grad(
     f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
 ) -> Callable[..., Any]:
-    """The gradient of a scalar-valued ``f`` with respect to the arguments ``argnums``.
+    """A function that evaluates the gradient of a scalar-valued ``f`` (reverse mode).
 
-    >>> import tracegrad as tg, tracegrad.numpy as tnp
-    >>> float(tg.grad(lambda x: tnp.sin(x) * x)(0.0))
-    0.0
+    Args:
+        f: the function to differentiate; it must return a float scalar (shape ``()``).
+            Its arguments are arrays, scalars or pytrees of them (a ``tg.nn`` model is
+            one: its gradient is a model of the same shape).
+        argnums: which positional argument(s) to differentiate with respect to: an
+            int, or a tuple of ints.
+        has_aux: ``f`` returns ``(value, aux)``; ``aux`` is passed through, not
+            differentiated.
 
-    With ``has_aux=True``, ``f`` returns ``(value, aux)`` and the result is
-    ``(grad, aux)``.
+    Returns:
+        A function with ``f``'s signature that returns the gradient, with the structure
+        of the argument ``argnums`` names, or a tuple of them when ``argnums`` is a tuple;
+        ``(gradient, aux)`` with ``has_aux``.
+
+    Raises:
+        TypeError: ``f`` returns a non-scalar or a non-float (the message names jacrev, vjp).
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> f = lambda x1, x2: tnp.log(x1) + x1 * x2 - tnp.sin(x2)
+        >>> [round(float(g), 3) for g in tg.grad(f, argnums=(0, 1))(2.0, 5.0)]
+        [5.5, 1.716]
     """
     vg = value_and_grad(f, argnums, has_aux)
 
@@ -273,9 +331,27 @@ def grad(
 def jvp(
     f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], has_aux: bool = False
 ) -> tuple:
-    """``(f(*primals), ∂f · tangents)`` in one forward pass (plus ``aux`` if asked).
+    """The value of ``f(*primals)`` and its Jacobian-vector product with ``tangents``, in
+    one forward pass (forward mode).
 
-    ``primals`` and ``tangents`` are tuples (or lists) of the same structure and shapes.
+    Args:
+        f: the function to differentiate; its arguments and output are arrays, scalars
+            or pytrees of them.
+        primals: a tuple (or list) of the arguments of ``f``.
+        tangents: a tuple (or list) with the structure and shapes of ``primals``: the
+            input direction.
+        has_aux: ``f`` returns ``(out, aux)``; ``aux`` is returned as it is.
+
+    Returns:
+        ``(out, tangent_out)``, or ``(out, tangent_out, aux)`` with ``has_aux``, where
+        ``tangent_out = ∂f/∂primals · tangents`` has the structure of ``out``.
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> f = lambda x1, x2: tnp.log(x1) + x1 * x2 - tnp.sin(x2)
+        >>> out, t = tg.jvp(f, (2.0, 5.0), (1.0, 0.0))  # the tangent ẋ = (1, 0)
+        >>> round(float(out), 3), float(t)
+        (11.652, 5.5)
     """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples, e.g. jvp(f, (x,), (v,))")

@@ -127,8 +127,27 @@ def _jacrev_at(part: _Partial, single: bool, recorded: tuple | None = None) -> A
 
 
 def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
-    """The Jacobian of ``f`` by forward mode: the JVPs of all input directions at once,
-    as one forward pass with a batch of tangents (cost grows with the input size)."""
+    """A function that evaluates the Jacobian of ``f`` by forward mode: the JVPs of all
+    input directions at once, one forward pass with a batch of tangents (the cost
+    grows with the input size).
+
+    Args:
+        f: the function to differentiate; its arguments and output are arrays, scalars
+            or pytrees of them.
+        argnums: which positional argument(s) to differentiate with respect to: an
+            int, or a tuple of ints.
+
+    Returns:
+        A function with ``f``'s signature that returns the Jacobian, of shape
+        ``out.shape + in.shape`` for one array output and one array argument; for
+        pytrees, the output's structure with the argument's structure in each leaf (a
+        tuple over ``argnums`` when it is a tuple).
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> tg.jacfwd(lambda x: x ** 2)(tnp.array([1.0, 2.0])).tolist()
+        [[2.0, 0.0], [0.0, 4.0]]
+    """
 
     def jac(*args: Any, **kwargs: Any) -> Any:
         nums = _argnums(argnums, len(args), "jacfwd")
@@ -138,9 +157,25 @@ def jacfwd(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[
 
 
 def jacrev(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
-    """The Jacobian of ``f`` by reverse mode: one recording, then the VJPs of all output
-    elements at once, as one backward sweep with a batch of cotangents (cost grows with
-    the output size)."""
+    """A function that evaluates the Jacobian of ``f`` by reverse mode: one recording,
+    then the VJPs of all output elements at once, one backward sweep with a batch of
+    cotangents (the cost grows with the output size).
+
+    Args:
+        f: the function to differentiate; its arguments and output are arrays, scalars
+            or pytrees of them.
+        argnums: which positional argument(s) to differentiate with respect to: an
+            int, or a tuple of ints.
+
+    Returns:
+        A function with ``f``'s signature that returns the Jacobian, laid out as
+        :func:`jacfwd`'s (``out.shape + in.shape``).
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> tg.jacrev(lambda x: tnp.sum(x) * x)(tnp.array([1.0, 2.0])).tolist()
+        [[4.0, 1.0], [2.0, 5.0]]
+    """
 
     def jac(*args: Any, **kwargs: Any) -> Any:
         nums = _argnums(argnums, len(args), "jacrev")
@@ -152,8 +187,29 @@ def jacrev(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[
 def jacobian(
     f: Callable[..., Any], argnums: int | Sequence[int] = 0, mode: str = "auto"
 ) -> Callable[..., Any]:
-    """The Jacobian of ``f``; ``mode`` is ``"fwd"``, ``"rev"`` or ``"auto"`` (forward
-    when there are no more inputs than outputs, reverse otherwise)."""
+    """A function that evaluates the Jacobian of ``f``, in the mode given or chosen.
+
+    Args:
+        f: the function to differentiate; its arguments and output are arrays, scalars
+            or pytrees of them.
+        argnums: which positional argument(s) to differentiate with respect to: an
+            int, or a tuple of ints.
+        mode: ``"fwd"`` (:func:`jacfwd`), ``"rev"`` (:func:`jacrev`) or ``"auto"``:
+            forward when there are no more input than output elements, reverse otherwise
+            (the call that measures the output is the recording reverse mode reuses).
+
+    Returns:
+        A function with ``f``'s signature that returns the Jacobian, laid out as
+        :func:`jacfwd`'s (``out.shape + in.shape``).
+
+    Raises:
+        ValueError: an unknown ``mode``.
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> tg.jacobian(lambda x: tnp.sin(x[:1]) * x[1])(tnp.array([0.0, 3.0])).tolist()
+        [[3.0, 0.0]]
+    """
     if mode not in ("auto", "fwd", "rev", "forward", "reverse"):
         raise ValueError(
             "jacobian: mode must be 'auto', 'fwd' (or 'forward') or 'rev' (or 'reverse'), "
@@ -183,18 +239,46 @@ def jacobian(
 
 
 def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
-    """The Hessian of a scalar ``f``: forward over reverse, ``jacfwd(jacrev(f))``.
+    """A function that evaluates the Hessian of a scalar ``f``: forward over reverse,
+    ``jacfwd(jacrev(f))``.
 
-    Shape ``in.shape + in.shape`` for one array argument.
+    Args:
+        f: a function returning a float scalar; its arguments are arrays, scalars or
+            pytrees of them.
+        argnums: which positional argument(s) to differentiate with respect to: an
+            int, or a tuple of ints.
+
+    Returns:
+        A function with ``f``'s signature that returns the Hessian, of shape
+        ``in.shape + in.shape`` for one array argument (nested tuples of blocks when
+        ``argnums`` is a tuple).
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> tg.hessian(lambda x: tnp.sum(x ** 3))(tnp.array([1.0, 2.0])).tolist()
+        [[6.0, 0.0], [0.0, 12.0]]
     """
     return jacfwd(jacrev(f, argnums), argnums)
 
 
 def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
-    """Hessian-vector product ``∇²f(primals) · tangents`` without forming the Hessian
-    (forward over reverse: a JVP of the gradient).
+    """The Hessian-vector product ``∇²f(primals) · tangents`` without forming the
+    Hessian (forward over reverse: the JVP of the gradient).
 
-    Returns an array for one primal, a tuple for several.
+    Args:
+        f: a function returning a float scalar.
+        primals: a tuple (or list) of the arguments of ``f``: the point.
+        tangents: a tuple (or list) with the structure and shapes of ``primals``: the
+            vector.
+
+    Returns:
+        The product, with the structure of one primal (a tuple for several primals).
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> x, v = tnp.array([1.0, 2.0]), tnp.array([1.0, 0.0])
+        >>> tg.hvp(lambda x: tnp.sum(x ** 3), (x,), (v,)).tolist()
+        [6.0, 0.0]
     """
     nums = tuple(range(len(primals)))
     g = grad(f, argnums=nums[0] if len(nums) == 1 else nums)

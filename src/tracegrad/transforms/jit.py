@@ -290,13 +290,32 @@ def jit(
 ) -> Any:
     """Compile ``fun`` into a replayed program of NumPy calls (see the module docstring).
 
-    Array, NumPy-scalar and Python-number leaves of the arguments (pytrees) are traced;
-    the program is kept per argument structure, shapes and dtypes, and per value of the
-    static arguments (``static_argnums``, ``static_argnames``: hashable values that steer
-    Python control flow, such as a flag or a size). ``warn=False``: run a function that
-    cannot be replayed as it is without a :class:`JitFallbackWarning` (for a caller that
-    compiles what it is given, like ``tg.fit``). Usable as ``@jit`` or
-    ``@jit(static_argnums=1)``. Returns the same values as ``fun``.
+    The first call with given argument structure, shapes and dtypes runs ``fun`` and
+    records the NumPy calls it makes; later calls with the same structure replay them on
+    the new arrays. Array, NumPy-scalar and Python-number leaves of the arguments
+    (pytrees) are traced; a function that reads a traced value (``if x > 0``,
+    ``float(x)``) runs as it is, with a :class:`JitFallbackWarning` saying why.
+
+    Args:
+        fun: the function to compile; omitted, ``jit(...)`` returns a decorator
+            (``@jit(static_argnums=1)``).
+        static_argnums: positional arguments that are not traced: hashable values that
+            steer Python control flow (a flag, a size); each value gets its own program.
+        static_argnames: the same, by keyword name.
+        warn: ``False``: run a function that cannot be replayed as it is, without a
+            warning (for a caller that compiles what it is given, like ``tg.fit``).
+
+    Returns:
+        A function with ``fun``'s signature that returns the same values as ``fun``
+        (``.program(*args)`` shows the recorded equations).
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> step = tg.jit(tg.value_and_grad(lambda w, x: tnp.sum((x * w) ** 2)))
+        >>> value, g = step(2.0, tnp.array([1.0, 3.0]))  # traced and recorded
+        >>> value, g = step(1.0, tnp.array([1.0, 3.0]))  # replayed
+        >>> float(value), float(g)
+        (10.0, 20.0)
     """
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)

@@ -1,0 +1,33 @@
+"""The public transforms document themselves as jax's do (Args, Returns, an example),
+and their examples run."""
+
+import doctest
+import importlib
+
+import pytest
+
+import tracegrad as tg
+
+TRANSFORMS = [
+    "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian",
+    "hvp", "jit", "check_grads", "numerical_grad", "stop_gradient",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", TRANSFORMS)
+def test_transform_docstring_has_args_returns_and_an_example(name):
+    doc = getattr(tg, name).__doc__
+    for section in ("\n    Args:\n", "\n    Returns:\n", "\n    Example:\n        >>> "):
+        assert section in doc, (name, section)
+    args = doc.split("Args:")[1].split("Returns:")[0]
+    fn = getattr(tg, name)
+    params = fn.__code__.co_varnames[: fn.__code__.co_argcount + fn.__code__.co_kwonlyargcount]
+    for p in params:  # every parameter is described (eps, rtol, atol on one line)
+        assert f"{p}:" in args or f"{p}," in args, (name, p)
+
+
+@pytest.mark.parametrize("module", ["differentiate", "jacobians", "checks", "jit", "custom"])
+def test_transform_examples_run(module):
+    mod = importlib.import_module(f"tracegrad.transforms.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
