@@ -79,11 +79,23 @@ def test_unfused_is_only_inside_the_trace_even_after_an_error():
 
     with pytest.raises(RuntimeError, match="boom"):
         tg.trace(bad, mlp(), X, unfused=True)
-    assert nnf._unfused_depth == 0
+    assert not nnf._UNFUSED.get()
     assert tg.trace(loss, mlp(), X).operations[0].op == "dense"
     with nnf.unfused():
         out = mlp()(X)
     np.testing.assert_allclose(out, mlp()(X), rtol=1e-14)
+
+
+def test_unfused_belongs_to_the_calling_thread():
+    import threading
+
+    seen = []
+    with nnf.unfused():
+        t = threading.Thread(target=lambda: seen.append(nnf._UNFUSED.get()))
+        t.start()
+        t.join()
+        assert nnf._UNFUSED.get()
+    assert seen == [False]
 
 
 def test_rows_have_no_default_keywords():

@@ -27,6 +27,7 @@ through them. :class:`~tracegrad.nn.Linear`, :class:`~tracegrad.nn.MLP`,
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -197,8 +198,9 @@ def dense(x: Any, weight: Any, bias: Any = None, activation: str = "identity") -
 
 dense.primitive = _dense  # type: ignore[attr-defined]  # for callers that checked the shapes
 
-#: > 0 inside :func:`unfused`: dense layers run as their elementary steps
-_unfused_depth = 0
+#: True inside :func:`unfused` (in this thread or task): dense layers run as their
+#: elementary steps
+_UNFUSED = contextvars.ContextVar("tracegrad_unfused", default=False)
 
 
 @contextlib.contextmanager
@@ -206,20 +208,19 @@ def unfused() -> Iterator[None]:
     """Within this block, layers compute ``z = x @ W + b`` and ``h = σ(z)`` as separate
     elementary steps instead of one fused ``dense`` step: the same values, more (and
     slower) steps, which is what ``tg.trace(..., unfused=True)`` shows as the lectures
-    write it. It sets a process-wide switch: use it for tracing, not in threads that
-    train."""
-    global _unfused_depth
-    _unfused_depth += 1
+    write it. The switch belongs to the calling thread (a context variable): other
+    threads keep training fused."""
+    token = _UNFUSED.set(True)
     try:
         yield
     finally:
-        _unfused_depth -= 1
+        _UNFUSED.reset(token)
 
 
 def dense_step(x: Any, weight: Any, bias: Any, activation: str) -> Any:
     """:func:`dense` for callers that checked the shapes: one ``dense`` step, or inside
     :func:`unfused` its elementary steps."""
-    if not _unfused_depth:
+    if not _UNFUSED.get():
         return _dense(x, weight, bias, activation=activation)
     z = tnp.matmul(x, weight)
     if bias is not None:
