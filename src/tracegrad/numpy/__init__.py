@@ -15,10 +15,6 @@ from numpy import (
     float64,
     iinfo,
     inf,
-    int8,
-    int16,
-    int32,
-    int64,
     nan,
     ndarray,
     newaxis,
@@ -26,10 +22,9 @@ from numpy import (
     promote_types,
     random,
     result_type,
-    uint8,
 )
 
-from tracegrad.core.shapes import broadcast_to, reshape, sum
+from tracegrad.core.shapes import broadcast_to, reshape
 from tracegrad.numpy import linalg
 from tracegrad.numpy.box_methods import astype
 from tracegrad.numpy.contractions import dot, einsum, inner, matmul, outer, tensordot, trace, vdot
@@ -55,6 +50,7 @@ from tracegrad.numpy.creation import (
     zeros,
     zeros_like,
 )
+from tracegrad.numpy.dtypes import int8, int16, int32, int64, uint8
 from tracegrad.numpy.elementwise import (
     abs,
     absolute,
@@ -96,6 +92,7 @@ from tracegrad.numpy.elementwise import (
 )
 from tracegrad.numpy.indexing import sort, take, take_along_axis
 from tracegrad.numpy.misc import clip
+from tracegrad.numpy.missing import NotDifferentiableError, missing_attribute
 from tracegrad.numpy.nondiff import (
     all,
     allclose,
@@ -135,7 +132,19 @@ from tracegrad.numpy.nondiff import (
     trunc,
     unique,
 )
-from tracegrad.numpy.reductions import amax, amin, cumsum, logsumexp, max, mean, min, prod, std, var
+from tracegrad.numpy.reductions import (
+    amax,
+    amin,
+    cumsum,
+    logsumexp,
+    max,
+    mean,
+    min,
+    prod,
+    std,
+    sum,
+    var,
+)
 from tracegrad.numpy.shape import (
     atleast_1d,
     atleast_2d,
@@ -157,3 +166,5 @@ from tracegrad.numpy.shape import (
 from tracegrad.numpy.special import leaky_relu, log_softmax, softmax
 
 mod = remainder
+
+__getattr__ = missing_attribute("tracegrad.numpy", "numpy")

@@ -24,6 +24,7 @@ from tracegrad.core.primitive import (
     unary_function,
 )
 from tracegrad.core.staging import plain
+from tracegrad.numpy.creation import traced_arraylike
 
 __all__ = [
     "abs",
@@ -134,7 +135,25 @@ def _unary(
 
     prim.defvjp(scale).defjvp(scale)
     prim.defbatch(elementwise_batch(prim))
-    return unary_function(prim, np_fn, py_fn)
+    fn = unary_function(prim, _lifting(np_fn, lambda x: fn(x)), py_fn)
+    return fn
+
+
+def _lifting(np_fn: Callable[..., Any], traced: Callable[..., Any]) -> Callable[..., Any]:
+    """``np_fn`` for untraced arguments; arguments that are lists or tuples holding
+    traced values (on which NumPy raises) go to ``traced`` as stacked arrays."""
+
+    def fast(*args: Any) -> Any:
+        try:
+            return np_fn(*args)
+        except TypeError:
+            lifted = [traced_arraylike(a) for a in args]
+            if all(a is b for a, b in zip(lifted, args)):
+                raise
+            return traced(*lifted)
+
+    fast.__name__ = getattr(np_fn, "__name__", "fast")
+    return fast
 
 
 def _binary(
@@ -149,7 +168,8 @@ def _binary(
     prim = Primitive(np_fn if py_fn is None else _on_floats2(np_fn, py_fn), name).saving(saves)
     prim.float_impl = py_fn  # for two Python floats (impl answers where it raises)
     prim.defvjp(*vjps).defjvp(*jvps).defbatch(elementwise_batch(prim))
-    return binary_function(prim, np_fn)
+    fn = binary_function(prim, _lifting(np_fn, lambda x, y: fn(x, y)))
+    return fn
 
 
 def _py_sigmoid(x: float) -> float:
@@ -281,7 +301,15 @@ def _safe_log(x: Any) -> Any:
 
 
 def _power_dx(x: Any, y: Any) -> Any:
-    return y * power(x, y - 1.0)
+    """∂/∂x of x**y, ``y · x**(y-1)``, and exactly 0 where ``y == 0`` (``x**0`` is
+    constant), where the formula would give ``0 · inf`` at ``x = 0``. The exponent is
+    replaced by 1 there before the power is taken, so that no NaN or inf reaches the
+    masked branch: the rule differentiates again (to every order) without NaN."""
+    if type(y) in _PY_NUMBERS:  # the common case (x**3): no mask to build
+        return y * power(x, y - 1.0) if y != 0 else 0.0 * x
+    zero = plain(y) == 0
+    y_safe = where(zero, 1.0, y)
+    return where(zero, 0.0, y_safe * power(x, y_safe - 1.0))
 
 
 power = _binary(

@@ -14,13 +14,17 @@ from tracegrad.core.batching import expand_to_rank, logical_shape
 from tracegrad.core.primitive import Primitive, get_value, shape_of
 from tracegrad.core.shapes import reshape, sum
 from tracegrad.numpy.contractions import matmul
+from tracegrad.numpy.creation import traced_arraylike
 from tracegrad.numpy.elementwise import abs, power, sqrt
+from tracegrad.numpy.missing import missing_attribute
 from tracegrad.numpy.reductions import max, min
 from tracegrad.numpy.shape import matrix_transpose
 
 __all__ = ["det", "inv", "norm", "slogdet", "solve", "LinAlgError"]
 
 LinAlgError = np.linalg.LinAlgError
+
+__getattr__ = missing_attribute("tracegrad.numpy.linalg", "numpy.linalg")
 
 
 def _as_matrix_scale(g: Any) -> Any:
@@ -119,6 +123,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     -inf. The derivative of the 2-norm at zero is undefined (NaN), as in NumPy-based
     peers.
     """
+    x = traced_arraylike(x)
     nd = np.ndim(x)
     if axis is None:
         if ord is None or (ord in ("fro", "f") and nd == 2):
