@@ -1042,6 +1042,285 @@ add_case(
 )
 
 
+# --- the wider NumPy surface: more elementwise functions --------------------------------
+
+MORE_UNARY = [
+    ("arccosh", tnp.arccosh, np.arccosh, uniform(1.2, 3.0), ("arccosh",)),
+    ("cbrt", tnp.cbrt, np.cbrt, away_from_zero, ("cbrt",)),
+    ("sinc", tnp.sinc, np.sinc, normal, ("sinc",)),
+    ("fabs", tnp.fabs, np.fabs, away_from_zero, ("abs",)),
+    ("deg2rad", tnp.deg2rad, np.deg2rad, normal, ("multiply",)),
+    ("rad2deg", tnp.rad2deg, np.rad2deg, normal, ("multiply",)),
+    ("real", tnp.real, np.real, normal, ()),
+    ("nan_to_num", tnp.nan_to_num, np.nan_to_num, normal, ("where",)),
+]
+for (name, f, ref, sampler, covers), shape in itertools.product(MORE_UNARY, [(), (2, 3)]):
+    add_case(f"{name}-{_sh(shape)}", f, ref, (_arr(sampler(shape)),), covers)
+add_case("sinc-at-0", tnp.sinc, np.sinc, (np.array([0.0, 1e-5, -0.4]),), ("sinc",))
+
+MORE_BINARY = [
+    ("arctan2", tnp.arctan2, np.arctan2, ("arctan2",)),
+    ("hypot", tnp.hypot, np.hypot, ("hypot",)),
+    ("logaddexp", tnp.logaddexp, np.logaddexp, ("logaddexp",)),
+    ("logaddexp2", tnp.logaddexp2, np.logaddexp2, ("logaddexp2",)),
+    ("fmax", tnp.fmax, np.fmax, ("maximum", "where")),
+    ("fmin", tnp.fmin, np.fmin, ("minimum", "where")),
+    ("copysign", tnp.copysign, np.copysign, ("abs", "multiply")),
+    ("float_power", tnp.float_power, np.float_power, ("power",)),
+]
+for (name, f, ref, covers), (sa, sb) in itertools.product(
+    MORE_BINARY, [((), ()), ((2, 3), (3,)), ((2, 1), (1, 3))]
+):
+    if name == "float_power":
+        args = (_arr(uniform(0.5, 2.0)(sa)), _arr(normal(sb)))
+    elif name in ("fmax", "fmin", "copysign"):
+        args = (
+            _separated(sa, sb)
+            if name != "copysign"
+            else (_arr(away_from_zero(sa)), _arr(away_from_zero(sb)))
+        )
+    else:
+        args = (_arr(away_from_zero(sa)), _arr(away_from_zero(sb)))
+    add_case(f"{name}-{_sh(sa)}-{_sh(sb)}", f, ref, args, covers)
+add_case(
+    "heaviside-h0",
+    lambda h: tnp.heaviside(np.array([-1.0, 0.0, 2.0]), h),
+    lambda h: np.heaviside(np.array([-1.0, 0.0, 2.0]), h),
+    (_arr(0.3),),
+    ("where",),
+)
+
+
+# --- shape and array functions ----------------------------------------------------------
+
+X34 = _arr(normal((3, 4)))
+ARRAY_FUNCS = [
+    ("roll-None", lambda x: tnp.roll(x, 2), lambda x: np.roll(x, 2), X234),
+    ("roll-axis", lambda x: tnp.roll(x, -1, axis=1), lambda x: np.roll(x, -1, axis=1), X234),
+    (
+        "roll-multi",
+        lambda x: tnp.roll(x, (1, 2), (0, 2)),
+        lambda x: np.roll(x, (1, 2), (0, 2)),
+        X234,
+    ),
+    ("rot90", tnp.rot90, np.rot90, X34),
+    ("rot90-k3", lambda x: tnp.rot90(x, 3, (1, 2)), lambda x: np.rot90(x, 3, (1, 2)), X234),
+    ("fliplr", tnp.fliplr, np.fliplr, X34),
+    ("flipud", tnp.flipud, np.flipud, X34),
+    ("diagonal", tnp.diagonal, np.diagonal, X34),
+    ("diagonal-3d", lambda x: tnp.diagonal(x, 1, 1, 2), lambda x: np.diagonal(x, 1, 1, 2), X234),
+    (
+        "delete",
+        lambda x: tnp.delete(x, [0, 2], axis=1),
+        lambda x: np.delete(x, [0, 2], axis=1),
+        X34,
+    ),
+    ("delete-flat", lambda x: tnp.delete(x, 3), lambda x: np.delete(x, 3), X34),
+    ("rollaxis", lambda x: tnp.rollaxis(x, 2), lambda x: np.rollaxis(x, 2), X234),
+    ("pad-constant", lambda x: tnp.pad(x, 1), lambda x: np.pad(x, 1), X34),
+    (
+        "pad-constant-values",
+        lambda x: tnp.pad(x, ((1, 0), (0, 2)), constant_values=1.5),
+        lambda x: np.pad(x, ((1, 0), (0, 2)), constant_values=1.5),
+        X34,
+    ),
+    ("pad-reflect", lambda x: tnp.pad(x, 2, "reflect"), lambda x: np.pad(x, 2, "reflect"), X34),
+    ("pad-edge", lambda x: tnp.pad(x, (1, 3), "edge"), lambda x: np.pad(x, (1, 3), "edge"), X34),
+    ("pad-wrap", lambda x: tnp.pad(x, 2, "wrap"), lambda x: np.pad(x, 2, "wrap"), X34),
+    ("diagflat", tnp.diagflat, np.diagflat, _arr(normal((2, 2)))),
+    ("atleast_3d-1d", tnp.atleast_3d, np.atleast_3d, _arr(normal((3,)))),
+    ("atleast_3d-2d", tnp.atleast_3d, np.atleast_3d, X34),
+    ("cumprod", tnp.cumprod, np.cumprod, _arr(away_from_zero((3, 4)))),
+    ("cumprod-axis", lambda x: tnp.cumprod(x, 1), lambda x: np.cumprod(x, 1), X234),
+    ("cumprod-zero", tnp.cumprod, np.cumprod, np.array([1.5, 0.0, -2.0, 0.7])),
+    ("diff", tnp.diff, np.diff, X234),
+    ("diff-n2-axis0", lambda x: tnp.diff(x, 2, 0), lambda x: np.diff(x, 2, 0), X34),
+    ("diff-prepend", lambda x: tnp.diff(x, prepend=0.5), lambda x: np.diff(x, prepend=0.5), X34),
+    ("ediff1d", tnp.ediff1d, np.ediff1d, X34),
+    ("gradient-1d", tnp.gradient, np.gradient, _arr(normal((5,)))),
+    (
+        "gradient-axis",
+        lambda x: tnp.gradient(x, 0.5, axis=1),
+        lambda x: np.gradient(x, 0.5, axis=1),
+        X34,
+    ),
+    ("trapezoid", tnp.trapezoid, np.trapezoid, X34),
+    (
+        "trapezoid-dx",
+        lambda y: tnp.trapezoid(y, dx=0.3, axis=0),
+        lambda y: np.trapezoid(y, dx=0.3, axis=0),
+        X34,
+    ),
+    ("ptp", lambda x: tnp.ptp(x, axis=1), lambda x: np.ptp(x, axis=1), X34),
+    ("median", tnp.median, np.median, X34),
+    ("median-axis", lambda x: tnp.median(x, axis=0), lambda x: np.median(x, axis=0), X34),
+    (
+        "median-keepdims",
+        lambda x: tnp.median(x, axis=-1, keepdims=True),
+        lambda x: np.median(x, axis=-1, keepdims=True),
+        X234,
+    ),
+    ("percentile", lambda x: tnp.percentile(x, 30.0), lambda x: np.percentile(x, 30.0), X34),
+    (
+        "quantile-array",
+        lambda x: tnp.quantile(x, np.array([0.1, 0.5, 0.95]), axis=1),
+        lambda x: np.quantile(x, np.array([0.1, 0.5, 0.95]), axis=1),
+        X234,
+    ),
+    ("average", tnp.average, np.average, X34),
+    ("cov", tnp.cov, np.cov, X34),
+    ("cov-cols", lambda x: tnp.cov(x, rowvar=False), lambda x: np.cov(x, rowvar=False), X34),
+    ("corrcoef", tnp.corrcoef, np.corrcoef, X34),
+    ("nansum", lambda x: tnp.nansum(x, axis=0), lambda x: np.nansum(x, axis=0), X34),
+    ("nanmean", tnp.nanmean, np.nanmean, X34),
+    ("nanvar", lambda x: tnp.nanvar(x, axis=1), lambda x: np.nanvar(x, axis=1), X34),
+    ("nanstd", tnp.nanstd, np.nanstd, X34),
+    ("nanmax", lambda x: tnp.nanmax(x, axis=1), lambda x: np.nanmax(x, axis=1), X34),
+    ("nanmin", tnp.nanmin, np.nanmin, X34),
+    ("nanprod", tnp.nanprod, np.nanprod, _arr(away_from_zero((3,)))),
+    ("nancumsum", tnp.nancumsum, np.nancumsum, X34),
+    (
+        "polyval",
+        lambda x: tnp.polyval(np.array([1.0, -2.0, 0.5]), x),
+        lambda x: np.polyval(np.array([1.0, -2.0, 0.5]), x),
+        X34,
+    ),
+]
+for name, f, ref, x in ARRAY_FUNCS:
+    add_case(name, f, ref, (x,), ())
+
+_nan_x = np.array([[0.5, np.nan, -1.2], [2.0, 0.3, np.nan]])
+for name in ["nansum", "nanmean", "nanvar", "nanstd", "nanmax", "nanmin", "nanprod"]:
+    add_case(
+        f"{name}-with-nan",
+        lambda x, n=name: getattr(tnp, n)(x, axis=1),
+        lambda x, n=name: getattr(np, n)(x, axis=1),
+        (_nan_x,),
+        ("where",),
+    )
+
+JOINS = [
+    ("column_stack", tnp.column_stack, np.column_stack, ((3,), (3, 2))),
+    ("dstack", tnp.dstack, np.dstack, ((2, 3), (2, 3))),
+    ("append", lambda xs: tnp.append(*xs), lambda xs: np.append(*xs), ((2, 3), (4,))),
+    (
+        "append-axis",
+        lambda xs: tnp.append(*xs, axis=0),
+        lambda xs: np.append(*xs, axis=0),
+        ((2, 3), (1, 3)),
+    ),
+    ("kron", lambda xs: tnp.kron(*xs), lambda xs: np.kron(*xs), ((2, 3), (3, 2))),
+    ("kron-1d-2d", lambda xs: tnp.kron(*xs), lambda xs: np.kron(*xs), ((3,), (2, 2))),
+    ("cross", lambda xs: tnp.cross(*xs), lambda xs: np.cross(*xs), ((4, 3), (3,))),
+    ("convolve", lambda xs: tnp.convolve(*xs), lambda xs: np.convolve(*xs), ((5,), (3,))),
+    (
+        "convolve-same",
+        lambda xs: tnp.convolve(*xs, mode="same"),
+        lambda xs: np.convolve(*xs, mode="same"),
+        ((3,), (5,)),
+    ),
+    (
+        "convolve-valid",
+        lambda xs: tnp.convolve(*xs, mode="valid"),
+        lambda xs: np.convolve(*xs, mode="valid"),
+        ((5,), (2,)),
+    ),
+    ("correlate", lambda xs: tnp.correlate(*xs), lambda xs: np.correlate(*xs), ((5,), (3,))),
+    (
+        "correlate-full",
+        lambda xs: tnp.correlate(*xs, "full"),
+        lambda xs: np.correlate(*xs, "full"),
+        ((4,), (3,)),
+    ),
+    ("polyval-traced-p", lambda xs: tnp.polyval(*xs), lambda xs: np.polyval(*xs), ((4,), (2, 3))),
+    (
+        "average-weights",
+        lambda xs: tnp.average(xs[0], axis=1, weights=xs[1]),
+        lambda xs: np.average(xs[0], axis=1, weights=xs[1]),
+        ((2, 3), (3,)),
+    ),
+    (
+        "insert",
+        lambda xs: tnp.insert(xs[0], [1, 3], xs[1], axis=1),
+        lambda xs: np.insert(xs[0], [1, 3], xs[1], axis=1),
+        ((2, 4), (2,)),
+    ),
+    (
+        "insert-flat",
+        lambda xs: tnp.insert(xs[0], 2, xs[1]),
+        lambda xs: np.insert(xs[0], 2, xs[1]),
+        ((2, 2), ()),
+    ),
+]
+for name, f, ref, shapes in JOINS:
+    args = tuple(_arr(normal(s)) for s in shapes)
+    if name.startswith("average"):
+        args = (args[0], _arr(uniform(0.5, 2.0)(shapes[1])))
+    add_case(name, lambda *xs, f=f: f(xs), lambda *xs, ref=ref: ref(xs), args, ())
+
+_xp = np.array([-1.0, 0.0, 0.5, 2.0])
+add_case(
+    "interp",
+    lambda x, fp: tnp.interp(x, _xp, fp),
+    lambda x, fp: np.interp(x, _xp, fp),
+    (np.array([-2.0, -0.3, 0.2, 1.1, 1.9, 3.0]), _arr(normal((4,)))),
+    ("getitem",),
+)
+add_case(
+    "interp-xp",
+    lambda xp: tnp.interp(np.array([-0.3, 0.2, 1.1]), xp, np.array([1.0, 2.0, -1.0, 0.5])),
+    lambda xp: np.interp(np.array([-0.3, 0.2, 1.1]), xp, np.array([1.0, 2.0, -1.0, 0.5])),
+    (_xp,),
+    ("getitem",),
+)
+add_case(
+    "select",
+    lambda a, b: tnp.select([_cond, ~_cond], [a, b * 2.0], 0.5),
+    lambda a, b: np.select([_cond, ~_cond], [a, b * 2.0], 0.5),
+    (_arr(normal((2, 3))), _arr(normal((2, 3)))),
+    ("where",),
+)
+add_case(
+    "piecewise",
+    lambda x: tnp.piecewise(x, [x < 0, x >= 0], [lambda v: v * v, lambda v: tnp.sin(v)]),
+    lambda x: np.piecewise(x, [x < 0, x >= 0], [lambda v: v * v, lambda v: np.sin(v)]),
+    (_arr(away_from_zero((2, 3))),),
+    ("where",),
+)
+add_case(
+    "choose",
+    lambda a, b: tnp.choose(np.array([[0, 1, 1], [1, 0, 0]]), [a, b]),
+    lambda a, b: np.choose(np.array([[0, 1, 1], [1, 0, 0]]), [a, b]),
+    (_arr(normal((2, 3))), _arr(normal((2, 3)))),
+    ("where",),
+)
+
+
+def _splits(fn_name, spec, shape):
+    def f(x, m=tnp):
+        parts = getattr(m, fn_name)(x, spec)
+        return m.concatenate([m.ravel(p) * (i + 1.0) for i, p in enumerate(parts)])
+
+    return f
+
+
+for fn_name, spec, shape in [
+    ("array_split", 3, (7, 2)),
+    ("hsplit", 2, (2, 4)),
+    ("vsplit", [1], (3, 2)),
+    ("dsplit", 2, (2, 2, 4)),
+]:
+    f = _splits(fn_name, spec, shape)
+    add_case(f"{fn_name}-{spec}", f, lambda x, f=f: f(x, m=np), (_arr(normal(shape)),), ())
+add_case(
+    "broadcast_arrays",
+    lambda a, b: tnp.stack(tnp.broadcast_arrays(a, b)),
+    lambda a, b: np.stack(np.broadcast_arrays(a, b)),
+    (_arr(normal((2, 1))), _arr(normal((3,)))),
+    ("broadcast_to",),
+)
+
+
 CASE_IDS = [c.id for c in CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS), "duplicate case ids"
 
@@ -1318,6 +1597,16 @@ F32_OPS = [
     ("inv", lambda x: tnp.linalg.inv(x[:, :2] + np.eye(2, dtype=np.float32))),
     ("det", lambda x: tnp.linalg.det(x[:, :2])),
     ("solve", lambda x: tnp.linalg.solve(x[:, :2] + 1.0, x[:, 2])),
+    ("sinc", tnp.sinc),
+    ("cbrt", tnp.cbrt),
+    ("arccosh", lambda x: tnp.arccosh(x + 1.0)),
+    ("logaddexp", lambda x: tnp.logaddexp(x, 1.0 - x)),
+    ("arctan2", lambda x: tnp.arctan2(x, 1.0 - x)),
+    ("hypot", lambda x: tnp.hypot(x, x * 0.5)),
+    ("cumprod", lambda x: tnp.cumprod(x, axis=1)),
+    ("median", lambda x: tnp.median(x, axis=1)),
+    ("pad", lambda x: tnp.pad(x, 1, "reflect")),
+    ("nanmean", lambda x: tnp.nanmean(x, axis=0)),
 ]
 
 

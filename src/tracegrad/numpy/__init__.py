@@ -26,6 +26,33 @@ from numpy import (
 
 from tracegrad.core.shapes import broadcast_to, reshape
 from tracegrad.numpy import linalg
+from tracegrad.numpy.arrays import (
+    append,
+    array_split,
+    atleast_3d,
+    broadcast_arrays,
+    choose,
+    column_stack,
+    cross,
+    delete,
+    diagflat,
+    diagonal,
+    dsplit,
+    dstack,
+    fliplr,
+    flipud,
+    hsplit,
+    insert,
+    kron,
+    pad,
+    piecewise,
+    roll,
+    rollaxis,
+    rot90,
+    row_stack,
+    select,
+    vsplit,
+)
 from tracegrad.numpy.box_methods import astype
 from tracegrad.numpy.contractions import dot, einsum, inner, matmul, outer, tensordot, trace, vdot
 from tracegrad.numpy.creation import (
@@ -145,6 +172,17 @@ from tracegrad.numpy.reductions import (
     sum,
     var,
 )
+from tracegrad.numpy.series import (
+    convolve,
+    correlate,
+    cumprod,
+    diff,
+    ediff1d,
+    gradient,
+    interp,
+    polyval,
+    trapezoid,
+)
 from tracegrad.numpy.shape import (
     atleast_1d,
     atleast_2d,
@@ -164,6 +202,48 @@ from tracegrad.numpy.shape import (
     vstack,
 )
 from tracegrad.numpy.special import leaky_relu, log_softmax, softmax
+from tracegrad.numpy.statistics import (
+    average,
+    corrcoef,
+    cov,
+    median,
+    nancumsum,
+    nanmax,
+    nanmean,
+    nanmedian,
+    nanmin,
+    nanprod,
+    nanstd,
+    nansum,
+    nanvar,
+    percentile,
+    ptp,
+    quantile,
+)
+from tracegrad.numpy.ufuncs import (
+    arccosh,
+    arctan2,
+    cbrt,
+    conj,
+    conjugate,
+    copysign,
+    deg2rad,
+    degrees,
+    fabs,
+    float_power,
+    fmax,
+    fmin,
+    heaviside,
+    hypot,
+    imag,
+    logaddexp,
+    logaddexp2,
+    nan_to_num,
+    rad2deg,
+    radians,
+    real,
+    sinc,
+)
 
 mod = remainder
 

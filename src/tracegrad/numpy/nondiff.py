@@ -18,7 +18,7 @@ _NAMES = [
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "logical_and", "logical_or", "logical_not", "logical_xor",
     "isfinite", "isnan", "isinf", "isclose", "allclose", "array_equal",
-    "sign", "floor", "ceil", "round", "rint", "trunc", "floor_divide",
+    "sign", "signbit", "floor", "ceil", "round", "rint", "trunc", "floor_divide",
     "argmax", "argmin", "argsort", "nonzero", "count_nonzero", "all", "any",
     "shape", "ndim", "size", "unique", "searchsorted", "digitize", "histogram",
 ]  # fmt: skip

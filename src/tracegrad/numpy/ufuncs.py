@@ -1,0 +1,210 @@
+"""More elementwise functions: inverse hyperbolics, roots, angle units, ``logaddexp``,
+``arctan2``, ``hypot``, ``sinc``, NaN-aware extremes and the real-number views.
+
+Primitives are built as in :mod:`elementwise` (one derivative for both modes); the rest
+are exact compositions of primitives. Conventions at singular points:
+
+- ``sinc(0) = 1`` with its derivatives at 0 from the Maclaurin series (``sinc'(0) = 0``,
+  ``sinc''(0) = -π²/3``), exact to fourth order there.
+- ``logaddexp(x, y)`` splits the derivative evenly where ``x == y`` (±inf included) and
+  gives all of it to the infinite argument at ``+inf``: no NaN at ±inf.
+- ``hypot`` and ``arctan2`` at ``(0, 0)``: undefined (NaN), as ``norm`` at 0.
+- ``fmax``/``fmin`` pass the derivative to the non-NaN argument, ties split evenly.
+- ``real``, ``conj`` are the identity and ``imag`` is zero: values are real (complex
+  numbers are not supported).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core.staging import plain
+from tracegrad.numpy.box_methods import astype
+from tracegrad.numpy.creation import traced_arraylike
+from tracegrad.numpy.elementwise import (
+    _binary,
+    _unary,
+    abs,
+    cos,
+    exp,
+    exp2,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    power,
+    reciprocal,
+    sqrt,
+    where,
+)
+from tracegrad.numpy.nondiff import isnan, signbit
+
+__all__ = [
+    "arccosh",
+    "arctan2",
+    "cbrt",
+    "conj",
+    "conjugate",
+    "copysign",
+    "deg2rad",
+    "degrees",
+    "fabs",
+    "float_power",
+    "fmax",
+    "fmin",
+    "heaviside",
+    "hypot",
+    "imag",
+    "logaddexp",
+    "logaddexp2",
+    "nan_to_num",
+    "rad2deg",
+    "radians",
+    "real",
+    "sinc",
+]
+
+_LN2 = math.log(2.0)
+
+arccosh = _unary(
+    np.arccosh, "arccosh", lambda x, out: reciprocal(sqrt(x * x - 1.0)), math.acosh, saves="args"
+)
+cbrt = _unary(np.cbrt, "cbrt", lambda x, out: reciprocal(out * out * 3.0), saves="out")
+
+
+def _sinc_deriv(x: Any, out: Any) -> Any:
+    """sinc'(x) = (cos(πx) - sinc(x)) / x; near 0 its Maclaurin series
+    -(π²/3) x + (π⁴/30) x³, whose own derivatives at 0 are sinc's."""
+    small = abs(plain(x)) < 1e-3
+    series = x * (-(math.pi**2) / 3.0) + x * x * x * (math.pi**4 / 30.0)
+    x_safe = where(small, 1.0, x)
+    exact = (cos(x_safe * math.pi) - sinc(x_safe)) / x_safe
+    return where(small, series, exact)
+
+
+sinc = _unary(np.sinc, "sinc", _sinc_deriv)
+
+
+def _logaddexp_weight(x: Any, y: Any, out: Any, base_e: bool) -> Any:
+    """∂ logaddexp(x, y) / ∂x = exp(x - out); 1/2 where x == y, 1 where x == out = inf."""
+    xv, yv, ov = plain(x), plain(y), plain(out)
+    tie = xv == yv
+    at_inf = xv == ov  # x = out = +inf with y < inf (finite x == out only when y = -inf)
+    with np.errstate(invalid="ignore"):  # inf - inf in the masked-out positions
+        diff = where(tie | at_inf, 0.0, x - out)
+    w = exp(diff) if base_e else exp2(diff)
+    return where(tie, 0.5, where(at_inf, 1.0, w))
+
+
+def _logaddexp(np_fn: Any, name: str, base_e: bool) -> Any:
+    wx = lambda x, y, out: _logaddexp_weight(x, y, out, base_e)
+    wy = lambda x, y, out: _logaddexp_weight(y, x, out, base_e)
+    return _binary(
+        np_fn, name,
+        (lambda g, out, x, y: g * wx(x, y, out), lambda g, out, x, y: g * wy(x, y, out)),
+        (lambda t, out, x, y: t * wx(x, y, out), lambda t, out, x, y: t * wy(x, y, out)),
+    )  # fmt: skip
+
+
+logaddexp = _logaddexp(np.logaddexp, "logaddexp", True)
+logaddexp2 = _logaddexp(np.logaddexp2, "logaddexp2", False)
+
+
+def _atan2_scale(x: Any, y: Any) -> Any:
+    return reciprocal(x * x + y * y)
+
+
+# arctan2(y, x): ∂/∂y = x / (x² + y²), ∂/∂x = -y / (x² + y²)
+arctan2 = _binary(
+    np.arctan2, "arctan2",
+    (lambda g, out, y, x: g * x * _atan2_scale(x, y),
+     lambda g, out, y, x: negative(g * y * _atan2_scale(x, y))),
+    (lambda t, out, y, x: t * x * _atan2_scale(x, y),
+     lambda t, out, y, x: negative(t * y * _atan2_scale(x, y))),
+    math.atan2, saves="args",
+)  # fmt: skip
+
+hypot = _binary(
+    np.hypot, "hypot",
+    (lambda g, out, x, y: g * x / out, lambda g, out, x, y: g * y / out),
+    (lambda t, out, x, y: t * x / out, lambda t, out, x, y: t * y / out),
+    math.hypot,
+)  # fmt: skip
+
+fabs = abs
+
+
+def copysign(x: Any, y: Any) -> Any:
+    """``|x|`` with the sign of ``y`` (differentiable in ``x``; ``y`` gives only a sign)."""
+    return abs(x) * where(signbit(y), -1.0, 1.0)
+
+
+def deg2rad(x: Any) -> Any:
+    """Degrees to radians, ``x · π/180``."""
+    return x * (math.pi / 180.0)
+
+
+def rad2deg(x: Any) -> Any:
+    """Radians to degrees, ``x · 180/π``."""
+    return x * (180.0 / math.pi)
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+def float_power(x: Any, y: Any) -> Any:
+    """``power`` computed in float64, as ``numpy.float_power``."""
+    return power(astype(traced_arraylike(x), np.float64), astype(traced_arraylike(y), np.float64))
+
+
+def _nan_aware(extreme: Any, x: Any, y: Any) -> Any:
+    """``extreme(x, y)``, except that a NaN on one side gives the other side."""
+    x, y = traced_arraylike(x), traced_arraylike(y)
+    return where(isnan(y), x, where(isnan(x), y, extreme(x, y)))
+
+
+def fmax(x: Any, y: Any) -> Any:
+    """Elementwise maximum that ignores NaNs (``numpy.fmax``)."""
+    return _nan_aware(maximum, x, y)
+
+
+def fmin(x: Any, y: Any) -> Any:
+    """Elementwise minimum that ignores NaNs (``numpy.fmin``)."""
+    return _nan_aware(minimum, x, y)
+
+
+def heaviside(x: Any, h0: Any) -> Any:
+    """0 for ``x < 0``, ``h0`` at 0, 1 for ``x > 0``: zero derivative in ``x``, and
+    differentiable in ``h0``."""
+    xv = plain(x)
+    return where(xv == 0, h0, where(xv > 0, 1.0, 0.0))
+
+
+def nan_to_num(
+    x: Any, copy: bool = True, nan: float = 0.0, posinf: float | None = None,
+    neginf: float | None = None,
+) -> Any:  # fmt: skip
+    """NaN and ±inf replaced by finite numbers (there the derivative is 0)."""
+    xv = plain(x)
+    finfo = np.finfo(np.result_type(getattr(xv, "dtype", np.float64), np.float16))
+    posinf = finfo.max if posinf is None else posinf
+    neginf = finfo.min if neginf is None else neginf
+    out = where(isnan(xv), nan, x)
+    out = where(xv == np.inf, posinf, out)
+    return where(xv == -np.inf, neginf, out)
+
+
+def real(x: Any) -> Any:
+    """The real part: the value itself (tracegrad's values are real)."""
+    return x
+
+
+def imag(x: Any) -> Any:
+    """The imaginary part of a real value: zeros of its shape."""
+    return multiply(x, 0.0)
+
+
+conj = conjugate = real
