@@ -939,6 +939,139 @@ for name, shape, kw in NORMS:
     )
 
 
+# decompositions: positive definite matrices with distinct eigenvalues, general
+# matrices with distinct singular values (random draws have both)
+
+
+def spd(shape):
+    a = normal(shape)
+    return _arr(a @ np.swapaxes(a, -1, -2) + shape[-1] * np.eye(shape[-1]))
+
+
+LA = tnp.linalg
+DECOMPOSITIONS = [
+    ("cholesky", LA.cholesky, np.linalg.cholesky, spd, ("cholesky",)),
+    ("eigh-values", lambda a: LA.eigh(a)[0], lambda a: np.linalg.eigh(a)[0], spd, ("eigh",)),
+    ("eigh-vectors", lambda a: LA.eigh(a)[1], lambda a: np.linalg.eigh(a)[1], spd, ("eigh",)),
+    ("eigvalsh", LA.eigvalsh, np.linalg.eigvalsh, spd, ("eigvalsh",)),
+]
+for (name, f, ref, sampler, covers), shape in itertools.product(
+    DECOMPOSITIONS, [(3, 3), (2, 3, 3), (1, 1)]
+):
+    add_case(f"{name}-{_sh(shape)}", f, ref, (sampler(shape),), covers)
+
+FACTORS = [
+    ("qr-Q", lambda a: LA.qr(a).Q, lambda a: np.linalg.qr(a).Q, ("qr",)),
+    ("qr-R", lambda a: LA.qr(a).R, lambda a: np.linalg.qr(a).R, ("qr",)),
+    ("qr-r-mode", lambda a: LA.qr(a, mode="r"), lambda a: np.linalg.qr(a, mode="r"), ("qr",)),
+    (
+        "svd-U",
+        lambda a: LA.svd(a, full_matrices=False).U,
+        lambda a: np.linalg.svd(a, full_matrices=False).U,
+        ("svd",),
+    ),
+    (
+        "svd-S",
+        lambda a: LA.svd(a, full_matrices=False).S,
+        lambda a: np.linalg.svd(a, full_matrices=False).S,
+        ("svd",),
+    ),
+    (
+        "svd-Vh",
+        lambda a: LA.svd(a, full_matrices=False).Vh,
+        lambda a: np.linalg.svd(a, full_matrices=False).Vh,
+        ("svd",),
+    ),
+    ("svdvals", LA.svdvals, np.linalg.svdvals, ("svdvals",)),
+    (
+        "svd-compute_uv-False",
+        lambda a: LA.svd(a, compute_uv=False),
+        lambda a: np.linalg.svd(a, compute_uv=False),
+        ("svdvals",),
+    ),
+    ("pinv", LA.pinv, np.linalg.pinv, ("svd",)),
+    ("norm-2", lambda a: LA.norm(a, 2), lambda a: np.linalg.norm(a, 2), ("svdvals",)),
+    ("norm-nuc", lambda a: LA.norm(a, "nuc"), lambda a: np.linalg.norm(a, "nuc"), ("svdvals",)),
+    ("norm--2", lambda a: LA.norm(a, -2), lambda a: np.linalg.norm(a, -2), ("svdvals",)),
+    ("matrix_norm-fro", LA.matrix_norm, np.linalg.matrix_norm, ("sqrt",)),
+]
+for (name, f, ref, covers), shape in itertools.product(FACTORS, [(3, 3), (4, 3), (2, 4, 3)]):
+    if name.startswith("norm") and len(shape) == 3:
+        continue
+    add_case(f"{name}-{_sh(shape)}", f, ref, (_arr(normal(shape)),), covers)
+for shape in [(3, 5), (2, 3, 4)]:
+    for name, f, ref, covers in FACTORS[3:8]:
+        add_case(f"{name}-{_sh(shape)}", f, ref, (_arr(normal(shape)),), covers)
+
+_A43 = _arr(normal((4, 3)))
+LINALG_MORE = [
+    (
+        "lstsq-x",
+        lambda a, b: LA.lstsq(a, b).x,
+        lambda a, b: np.linalg.lstsq(a, b)[0],
+        (_A43, _arr(normal((4, 2)))),
+    ),
+    (
+        "lstsq-x-vector",
+        lambda a, b: LA.lstsq(a, b).x,
+        lambda a, b: np.linalg.lstsq(a, b)[0],
+        (_A43, _arr(normal((4,)))),
+    ),
+    (
+        "lstsq-residuals",
+        lambda a, b: LA.lstsq(a, b).residuals,
+        lambda a, b: np.linalg.lstsq(a, b)[1],
+        (_A43, _arr(normal((4, 2)))),
+    ),
+    (
+        "matrix_power-3",
+        lambda a: LA.matrix_power(a, 3),
+        lambda a: np.linalg.matrix_power(a, 3),
+        (well_conditioned((3, 3)),),
+    ),
+    (
+        "matrix_power--2",
+        lambda a: LA.matrix_power(a, -2),
+        lambda a: np.linalg.matrix_power(a, -2),
+        (well_conditioned((2, 3, 3)),),
+    ),
+    (
+        "matrix_power-0",
+        lambda a: LA.matrix_power(a, 0) * a,
+        lambda a: np.linalg.matrix_power(a, 0) * a,
+        (well_conditioned((3, 3)),),
+    ),
+    (
+        "multi_dot",
+        lambda a, b, c: LA.multi_dot([a, b, c]),
+        lambda a, b, c: np.linalg.multi_dot([a, b, c]),
+        (_arr(normal((3,))), _arr(normal((3, 4))), _arr(normal((4, 2)))),
+    ),
+    ("cond", LA.cond, np.linalg.cond, (_arr(normal((3, 3))),)),
+    (
+        "cond-fro",
+        lambda a: LA.cond(a, "fro"),
+        lambda a: np.linalg.cond(a, "fro"),
+        (well_conditioned((3, 3)),),
+    ),
+    ("vector_norm", LA.vector_norm, np.linalg.vector_norm, (_A43,)),
+    (
+        "vector_norm-axes",
+        lambda a: LA.vector_norm(a, axis=(0, 2), ord=3),
+        lambda a: np.linalg.vector_norm(a, axis=(0, 2), ord=3),
+        (_arr(away_from_zero((2, 3, 4))),),
+    ),
+    (
+        "tensorsolve",
+        LA.tensorsolve,
+        np.linalg.tensorsolve,
+        (_arr(normal((6, 2, 3)) + np.eye(6).reshape(6, 2, 3)), _arr(normal((6,)))),
+    ),
+]
+for name, f, ref, args in LINALG_MORE:
+    add_case(name, f, ref, args, ())
+
+
 # --- fused layer primitives (tracegrad.nn.functional) ----------------------------------
 
 _NP_ACTIVATIONS = {
@@ -1607,6 +1740,10 @@ F32_OPS = [
     ("median", lambda x: tnp.median(x, axis=1)),
     ("pad", lambda x: tnp.pad(x, 1, "reflect")),
     ("nanmean", lambda x: tnp.nanmean(x, axis=0)),
+    ("cholesky", lambda x: tnp.linalg.cholesky(x @ x.T + np.eye(2, dtype=np.float32))),
+    ("eigh", lambda x: tnp.linalg.eigh(x @ x.T)[1]),
+    ("svd", lambda x: tnp.linalg.svd(x, full_matrices=False)[0]),
+    ("qr", lambda x: tnp.linalg.qr(x.T)[1]),
 ]
 
 

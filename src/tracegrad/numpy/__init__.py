@@ -119,7 +119,8 @@ from tracegrad.numpy.elementwise import (
 )
 from tracegrad.numpy.indexing import sort, take, take_along_axis
 from tracegrad.numpy.misc import clip
-from tracegrad.numpy.missing import NotDifferentiableError, missing_attribute
+from tracegrad.numpy.missing import NotDifferentiableError
+from tracegrad.numpy.missing import missing_attribute as _missing_attribute
 from tracegrad.numpy.nondiff import (
     all,
     allclose,
@@ -247,4 +248,15 @@ from tracegrad.numpy.ufuncs import (
 
 mod = remainder
 
-__getattr__ = missing_attribute("tracegrad.numpy", "numpy")
+__getattr__ = _missing_attribute("tracegrad.numpy", "numpy")
+
+# NumPy's names only, not the modules that define them
+__all__ = sorted(
+    n
+    for n, v in globals().items()
+    if not n.startswith("_") and (type(v) is not type(linalg) or n in ("linalg", "random"))
+)
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -1,4 +1,7 @@
-"""``tracegrad.numpy.linalg``: inv, det, slogdet, solve, norm.
+"""``tracegrad.numpy.linalg``: inv, det, slogdet, solve, norm, the decompositions
+(cholesky, qr, eigh, eigvalsh, svd, svdvals: see :mod:`tracegrad.numpy.decompositions`)
+and what is built on them (pinv, lstsq, cond, matrix_power, multi_dot, matrix_norm,
+vector_norm, tensorsolve).
 
 Matrix functions work on stacks of matrices (the last two axes), as NumPy's do.
 """
@@ -6,25 +9,53 @@ Matrix functions work on stacks of matrices (the last two axes), as NumPy's do.
 from __future__ import annotations
 
 import builtins
+import operator
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from tracegrad.core.batching import expand_to_rank, logical_shape
-from tracegrad.core.primitive import Primitive, get_value, shape_of
-from tracegrad.core.shapes import reshape, sum
+from tracegrad.core.primitive import Primitive, dtype_of, get_value, shape_of
+from tracegrad.core.shapes import normalize_axis, reshape, sum
 from tracegrad.numpy.contractions import matmul
 from tracegrad.numpy.creation import traced_arraylike
-from tracegrad.numpy.elementwise import abs, power, sqrt
+from tracegrad.numpy.decompositions import cholesky, eigh, eigvalsh, qr, svd, svdvals
+from tracegrad.numpy.elementwise import abs, power, reciprocal, sqrt, where
 from tracegrad.numpy.missing import missing_attribute
 from tracegrad.numpy.reductions import max, min
-from tracegrad.numpy.shape import matrix_transpose
+from tracegrad.numpy.shape import matrix_transpose, moveaxis, transpose
 
-__all__ = ["det", "inv", "norm", "slogdet", "solve", "LinAlgError"]
+__all__ = [
+    "LinAlgError",
+    "cholesky",
+    "cond",
+    "det",
+    "eigh",
+    "eigvalsh",
+    "inv",
+    "lstsq",
+    "matrix_norm",
+    "matrix_power",
+    "matrix_transpose",
+    "multi_dot",
+    "norm",
+    "pinv",
+    "qr",
+    "slogdet",
+    "solve",
+    "svd",
+    "svdvals",
+    "tensorsolve",
+    "vector_norm",
+]
 
 LinAlgError = np.linalg.LinAlgError
 
 __getattr__ = missing_attribute("tracegrad.numpy.linalg", "numpy.linalg")
+
+
+def __dir__() -> list[str]:
+    return list(__all__)  # NumPy's names only, not this module's imports
 
 
 def _as_matrix_scale(g: Any) -> Any:
@@ -169,11 +200,132 @@ def _matrix_norm(x: Any, ord: Any, axis: tuple[int, int], keepdims: bool) -> Any
     elif ord in (np.inf, -np.inf):
         red = max if ord == np.inf else min
         r = red(sum(abs(x), axis=col, keepdims=True), axis=row, keepdims=True)
+    elif ord in (2, -2, "nuc"):
+        s = svdvals(moveaxis(x, (row, col), (-2, -1)))
+        s = max(s, axis=-1) if ord == 2 else min(s, axis=-1) if ord == -2 else sum(s, axis=-1)
+        kept = tuple(1 if i in (row, col) else n for i, n in enumerate(np.shape(x)))
+        r = reshape(s, kept)
     else:
-        raise NotImplementedError(
-            f"norm: matrix order {ord!r} (spectral/nuclear) is not differentiable here yet"
-        )
+        raise ValueError(f"norm: invalid order {ord!r} for a matrix norm")
     if keepdims:
         return r
     shape = tuple(n for i, n in enumerate(np.shape(r)) if i not in (row, col))
     return reshape(r, shape)
+
+
+def matrix_norm(x: Any, keepdims: bool = False, ord: Any = "fro") -> Any:  # noqa: A002
+    """The norm of each matrix (the last two axes) of ``x``, as ``norm(axis=(-2, -1))``."""
+    return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
+
+
+def vector_norm(x: Any, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:  # noqa: A002
+    """The vector ``ord``-norm over ``axis`` (of all elements for ``None``)."""
+    x = traced_arraylike(x)
+    if axis is None:
+        r = _vector_norm(reshape(x, (-1,)), ord, 0, False)
+        return reshape(r, (1,) * np.ndim(x)) if keepdims else r
+    axes = normalize_axis(axis, np.ndim(x))
+    if len(axes) == 1:
+        return _vector_norm(x, ord, axes[0], keepdims)
+    rest = tuple(a for a in range(np.ndim(x)) if a not in axes)
+    moved = transpose(x, rest + axes)
+    flat = reshape(moved, np.shape(moved)[: len(rest)] + (-1,))
+    r = _vector_norm(flat, ord, -1, False)
+    if keepdims:
+        r = reshape(r, tuple(1 if a in axes else n for a, n in enumerate(np.shape(x))))
+    return r
+
+
+def pinv(a: Any, rcond: float | None = None, hermitian: bool = False) -> Any:
+    """Moore-Penrose pseudo-inverse ``V diag(1/s) Uᵀ``, singular values below
+    ``rcond · max(s)`` (default ``max(m, n) · eps``) treated as 0; differentiable where
+    the rank is constant and the kept singular values are distinct."""
+    u, s, vh = svd(a, full_matrices=False)
+    m, n = np.shape(a)[-2:]
+    if rcond is None:
+        rcond = builtins.max(m, n) * np.finfo(np.result_type(dtype_of(a), np.float16)).eps
+    sv = get_value(s)
+    keep = sv > rcond * np.max(sv, axis=-1, keepdims=True)
+    s_inv = where(keep, reciprocal(where(keep, s, 1.0)), 0.0)
+    k = np.shape(s)[-1]
+    return matmul(
+        matrix_transpose(vh) * reshape(s_inv, np.shape(s_inv)[:-1] + (1, k)), matrix_transpose(u)
+    )
+
+
+class LstsqResult(NamedTuple):
+    x: Any
+    residuals: Any
+    rank: Any
+    s: Any
+
+
+def lstsq(a: Any, b: Any, rcond: float | None = None) -> LstsqResult:
+    """Least-squares solution ``x = pinv(a) b`` with NumPy's ``(x, residuals, rank,
+    s)``; residuals (the squared 2-norms of ``a x - b``, per column) only when ``a`` is
+    tall with full rank, as NumPy returns them. Differentiable in ``a`` and ``b``."""
+    m, n = np.shape(a)[-2:]
+    x = matmul(pinv(a, rcond), b)
+    s = svdvals(a)
+    rank = np.linalg.matrix_rank(get_value(a))
+    if rank == n and m > n:
+        r = matmul(a, x) - b
+        residuals = sum(r * r, axis=0)
+        residuals = reshape(residuals, (1,)) if np.ndim(b) == 1 else residuals
+    else:
+        residuals = np.empty((0,), dtype=np.result_type(dtype_of(a), np.float16))
+    return LstsqResult(x, residuals, rank, s)
+
+
+def matrix_power(a: Any, n: int) -> Any:
+    """``a`` multiplied by itself ``n`` times (by squaring); ``n < 0`` uses ``inv(a)``,
+    ``n == 0`` the identity."""
+    n = operator.index(n)
+    if n < 0:
+        a, n = inv(a), -n
+    if n == 0:
+        return np.broadcast_to(np.eye(np.shape(a)[-1], dtype=dtype_of(a)), np.shape(a)).copy()
+    result = None
+    while n:
+        if n & 1:
+            result = a if result is None else matmul(result, a)
+        n >>= 1
+        if n:
+            a = matmul(a, a)
+    return result
+
+
+def multi_dot(arrays: Any) -> Any:
+    """``arrays[0] @ arrays[1] @ ...`` (first and last may be vectors)."""
+    arrays = list(arrays)
+    if len(arrays) < 2:
+        raise ValueError("multi_dot: expecting at least two arrays")
+    out = arrays[0]
+    for a in arrays[1:]:
+        out = matmul(out, a)
+    return out
+
+
+def cond(x: Any, p: Any = None) -> Any:
+    """Condition number: ``s_max / s_min`` for ``p`` None, 2 (``s_min / s_max`` for
+    -2), else ``norm(x, p) · norm(inv(x), p)``."""
+    if p is None or p in (2, -2):
+        s = svdvals(x)
+        ratio = max(s, axis=-1) / min(s, axis=-1)
+        return reciprocal(ratio) if p == -2 else ratio
+    return norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
+
+
+def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
+    """The ``x`` with ``tensordot(a, x, x.ndim) == b``: one matrix solve."""
+    nd = np.ndim(a)
+    if axes is not None:
+        order = [k for k in range(nd) if k not in [ax % nd for ax in axes]]
+        a = transpose(a, order + [ax % nd for ax in axes])
+    out_shape = np.shape(a)[np.ndim(b) :]
+    rows = int(np.prod(np.shape(b)))
+    cols = int(np.prod(out_shape))
+    if rows != cols:
+        raise LinAlgError("tensorsolve: the leading axes of a must hold as many entries as b")
+    x = solve(reshape(a, (rows, cols)), reshape(b, (rows,)))
+    return reshape(x, out_shape)
