@@ -199,3 +199,33 @@ def test_scipy_ufunc_on_a_traced_value_is_named_as_scipy() -> None:
         tg.grad(lambda x: special.ndtri(x))(0.3)
     msg = str(info.value)
     assert "scipy.special.ndtri" in msg and "numpy.ndtri" not in msg
+
+
+def test_import_tracegrad_does_not_import_scipy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tracegrad, tracegrad.numpy, tracegrad.scipy\n"
+        "print(any(m == 'scipy' or m.startswith('scipy.') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_scipy_submodules_and_missing_names() -> None:
+    pytest.importorskip("scipy.special")
+    assert tg.scipy.special.erf(0.5) == pytest.approx(0.5204998778130465)
+    with pytest.raises(tnp.NotDifferentiableError, match=r"scipy\.special\.ellipk"):
+        tg.scipy.special.ellipk  # noqa: B018
+    with pytest.raises(tnp.NotDifferentiableError, match=r"scipy\.linalg\.logm"):
+        tg.scipy.linalg.logm  # noqa: B018
+
+
+def test_dir_lists_numpy_names_only() -> None:
+    for name in ["np", "Any", "NamedTuple", "builtins", "annotations", "Primitive"]:
+        assert name not in dir(tnp.linalg)
+    for name in ["elementwise", "reductions", "missing", "creation", "decompositions"]:
+        assert name not in dir(tnp)
+    assert {"sum", "linalg", "einsum", "pad"} <= set(dir(tnp))
+    assert {"svd", "cholesky", "norm"} <= set(dir(tnp.linalg))

@@ -21,11 +21,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.linalg
+import scipy.special
+import scipy.stats
 
 import tracegrad as tg
 import tracegrad.numpy as tnp
 from tracegrad.nn import functional as nnf
 from tracegrad.numpy import indexing as ix
+from tracegrad.scipy import linalg as tsl
+from tracegrad.scipy import special as tss
+from tracegrad.scipy import stats as tst
 
 RNG = np.random.default_rng(1234)
 
@@ -1070,6 +1076,115 @@ LINALG_MORE = [
 ]
 for name, f, ref, args in LINALG_MORE:
     add_case(name, f, ref, args, ())
+
+
+# --- tracegrad.scipy --------------------------------------------------------------------
+
+SPECIAL = [
+    ("erf", normal, ("erf",)),
+    ("erfc", normal, ("erfc",)),
+    ("erfinv", uniform(-0.9, 0.9), ("erfinv",)),
+    ("erfcinv", uniform(0.1, 1.9), ("erfcinv",)),
+    ("ndtr", normal, ("ndtr",)),
+    ("log_ndtr", normal, ("log_ndtr",)),
+    ("ndtri", uniform(0.05, 0.95), ("ndtri",)),
+    ("gammaln", uniform(0.5, 4.0), ("gammaln",)),
+    ("gamma", uniform(0.5, 4.0), ("gamma",)),
+    ("digamma", uniform(0.5, 4.0), ("digamma",)),
+    ("psi", uniform(0.5, 4.0), ("digamma",)),
+    ("expit", normal, ("sigmoid",)),
+    ("log_expit", normal, ("logaddexp",)),
+    ("logit", uniform(0.1, 0.9), ("log", "log1p")),
+    ("softplus", normal, ("logaddexp",)),
+]
+for (name, sampler, covers), shape in itertools.product(SPECIAL, [(), (2, 3)]):
+    add_case(
+        f"scipy.special.{name}-{_sh(shape)}",
+        getattr(tss, name),
+        getattr(scipy.special, name),
+        (_arr(sampler(shape)),),
+        covers,
+    )
+for n in [0, 1, 2]:
+    add_case(
+        f"scipy.special.polygamma-{n}",
+        lambda x, n=n: tss.polygamma(n, x),
+        lambda x, n=n: scipy.special.polygamma(n, x),
+        (_arr(uniform(0.5, 4.0)((2, 3))),),
+        ("polygamma",),
+    )
+for name in ["xlogy", "xlog1py"]:
+    for sa, sb in [((), ()), ((2, 3), (3,))]:
+        add_case(
+            f"scipy.special.{name}-{_sh(sa)}-{_sh(sb)}",
+            getattr(tss, name),
+            getattr(scipy.special, name),
+            (_arr(normal(sa)), _arr(uniform(0.3, 2.0)(sb))),
+            (name,),
+        )
+    add_case(
+        f"scipy.special.{name}-x-zero",
+        lambda y, n=name: getattr(tss, n)(np.array([0.0, 1.5]), y),
+        lambda y, n=name: getattr(scipy.special, n)(np.array([0.0, 1.5]), y),
+        (_arr(uniform(0.3, 2.0)((2,))),),
+        (name,),
+    )
+for name in ["logsumexp", "softmax", "log_softmax"]:
+    add_case(
+        f"scipy.special.{name}",
+        lambda x, n=name: getattr(tss, n)(x, axis=-1),
+        lambda x, n=name: getattr(scipy.special, n)(x, axis=-1),
+        (_arr(normal((2, 3))),),
+        (),
+    )
+for name in ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]:
+    add_case(
+        f"scipy.stats.norm.{name}",
+        lambda x, loc, scale, n=name: getattr(tst.norm, n)(x, loc, scale),
+        lambda x, loc, scale, n=name: getattr(scipy.stats.norm, n)(x, loc, scale),
+        (_arr(normal((2, 3))), _arr(normal((3,))), _arr(uniform(0.5, 2.0)(()))),
+        (),
+    )
+add_case(
+    "scipy.stats.norm.ppf",
+    lambda q, loc: tst.norm.ppf(q, loc, 1.5),
+    lambda q, loc: scipy.stats.norm.ppf(q, loc, 1.5),
+    (_arr(uniform(0.1, 0.9)((3,))), _arr(0.4)),
+    ("ndtri",),
+)
+
+_T33 = _arr(normal((3, 3)) + 3.0 * np.eye(3))
+for kw in [
+    {"lower": True},
+    {"lower": False},
+    {"lower": True, "trans": "T"},
+    {"unit_diagonal": True},
+]:
+    for bshape in [(3,), (3, 2)]:
+        flags = "-".join(f"{k}{v}" for k, v in kw.items())
+        add_case(
+            f"scipy.linalg.solve_triangular-{flags}-{_sh(bshape)}",
+            lambda a, b, kw=kw: tsl.solve_triangular(a, b, **kw),
+            lambda a, b, kw=kw: scipy.linalg.solve_triangular(a, b, **kw),
+            (_T33, _arr(normal(bshape))),
+            ("solve_triangular",),
+        )
+for lower in [True, False]:
+    add_case(
+        f"scipy.linalg.cho_solve-lower{lower}",
+        lambda a, b, lo=lower: tsl.cho_solve(tsl.cho_factor(a, lo), b),
+        lambda a, b, lo=lower: scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, lo), b),
+        (spd((3, 3)), _arr(normal((3, 2)))),
+        ("cholesky", "solve_triangular"),
+    )
+for shape in [(3, 3), (2, 2, 2)]:
+    add_case(
+        f"scipy.linalg.expm-{_sh(shape)}",
+        tsl.expm,
+        scipy.linalg.expm,
+        (_arr(normal(shape, 0.5)),),
+        ("expm",),
+    )
 
 
 # --- fused layer primitives (tracegrad.nn.functional) ----------------------------------

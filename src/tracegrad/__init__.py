@@ -36,8 +36,8 @@ from tracegrad.transforms import (
 __version__ = "0.1.0"
 
 # Submodules with optional dependencies load on first use: ``tg.sklearn`` needs
-# scikit-learn, and ``import tracegrad`` must stay NumPy-only and fast.
-_LAZY_SUBMODULES = ("datasets", "sklearn")
+# scikit-learn, ``tg.scipy`` SciPy, and ``import tracegrad`` must stay NumPy-only and fast.
+_LAZY_SUBMODULES = ("datasets", "scipy", "sklearn")
 
 
 def __getattr__(name: str) -> object:

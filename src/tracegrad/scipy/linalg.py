@@ -1,0 +1,137 @@
+"""``tracegrad.scipy.linalg``: ``solve_triangular``, ``cho_factor``, ``cho_solve``,
+``expm`` (and NumPy's ``cholesky``, ``inv``, ``det``, ``solve``).
+
+``solve_triangular`` reads only the triangle it is told to (so the derivative with
+respect to the other one is 0); ``expm``'s derivatives are the upper-right block of the
+exponential of ``[[A, E], [0, A]]`` (the Fréchet derivative), which differentiates
+again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tracegrad.core.primitive import Primitive, box_types
+from tracegrad.core.shapes import reshape
+from tracegrad.numpy.contractions import matmul
+from tracegrad.numpy.linalg import cholesky, det, inv, solve
+from tracegrad.numpy.missing import missing_attribute
+from tracegrad.numpy.shape import concatenate, matrix_transpose
+from tracegrad.scipy import require_scipy
+
+sl = require_scipy("scipy.linalg")
+
+__all__ = ["cho_factor", "cho_solve", "cholesky", "det", "expm", "inv", "solve", "solve_triangular"]
+
+__getattr__ = missing_attribute("tracegrad.scipy.linalg", "scipy.linalg")
+
+
+def _triangle(a: Any, lower: bool, unit_diagonal: bool) -> Any:
+    """The triangle of ``a`` that is read (its diagonal too, unless it is taken as 1)."""
+    n = np.shape(a)[-1]
+    k = -1 if unit_diagonal else 0
+    mask = np.tri(n, k=k, dtype=bool) if lower else ~np.tri(n, k=-1 - k, dtype=bool)
+    return a * mask
+
+
+_TRANS = {0: 0, "N": 0, 1: 1, "T": 1, 2: 1, "C": 1}
+
+
+def _solve_triangular_impl(a: Any, b: Any, trans: int = 0, lower: bool = False,
+                           unit_diagonal: bool = False) -> Any:  # fmt: skip
+    return sl.solve_triangular(a, b, trans=trans, lower=lower, unit_diagonal=unit_diagonal)
+
+
+def _op(a: Any, trans: int) -> Any:
+    return matrix_transpose(a) if trans else a
+
+
+def _st_vjp_b(g: Any, out: Any, a: Any, b: Any, trans: int = 0, lower: bool = False,
+              unit_diagonal: bool = False) -> Any:  # fmt: skip
+    # x = op(A)⁻¹ b  =>  b̄ = op(A)⁻ᵀ x̄
+    return _solve_triangular(a, g, trans=1 - trans, lower=lower, unit_diagonal=unit_diagonal)
+
+
+def _st_vjp_a(g: Any, out: Any, a: Any, b: Any, trans: int = 0, lower: bool = False,
+              unit_diagonal: bool = False) -> Any:  # fmt: skip
+    # op(A)̄ = -b̄ xᵀ, then back through op and the read triangle
+    gb = _st_vjp_b(g, out, a, b, trans, lower, unit_diagonal)
+    if np.ndim(b) == 1:
+        outer = -(reshape(gb, (-1, 1)) * reshape(out, (1, -1)))
+    else:
+        outer = -matmul(gb, matrix_transpose(out))
+    return _triangle(_op(outer, trans), lower, unit_diagonal)
+
+
+def _st_jvp_a(t: Any, out: Any, a: Any, b: Any, trans: int = 0, lower: bool = False,
+              unit_diagonal: bool = False) -> Any:  # fmt: skip
+    dop = _op(_triangle(t, lower, unit_diagonal), trans)
+    rhs = matmul(dop, out)
+    return -_solve_triangular(a, rhs, trans=trans, lower=lower, unit_diagonal=unit_diagonal)
+
+
+def _st_jvp_b(t: Any, out: Any, a: Any, b: Any, trans: int = 0, lower: bool = False,
+              unit_diagonal: bool = False) -> Any:  # fmt: skip
+    return _solve_triangular(a, t, trans=trans, lower=lower, unit_diagonal=unit_diagonal)
+
+
+_solve_triangular = Primitive(_solve_triangular_impl, "solve_triangular")
+_solve_triangular.defvjp(_st_vjp_a, _st_vjp_b).defjvp(_st_jvp_a, _st_jvp_b)
+# no batch rule: SciPy solves one system at a time, so a batch loops over its examples
+
+
+def solve_triangular(a: Any, b: Any, trans: Any = 0, lower: bool = False,
+                     unit_diagonal: bool = False) -> Any:  # fmt: skip
+    """Solve ``op(a) x = b`` for triangular ``a`` (``op`` transposes for ``trans='T'``),
+    reading only the ``lower`` (or upper) triangle of ``a``."""
+    if trans not in _TRANS:
+        raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', not {trans!r}")
+    return _solve_triangular(a, b, trans=_TRANS[trans], lower=bool(lower),
+                             unit_diagonal=bool(unit_diagonal))  # fmt: skip
+
+
+def cho_factor(a: Any, lower: bool = False) -> tuple[Any, bool]:
+    """``(c, lower)`` for :func:`cho_solve`: the Cholesky factor (``a = L Lᵀ`` from the
+    lower triangle of ``a``, or ``a = Uᵀ U`` from the upper one) and where it is. The
+    other triangle of ``c`` is 0 (SciPy leaves it unspecified)."""
+    if lower:
+        return cholesky(a), True
+    return matrix_transpose(cholesky(matrix_transpose(a))), False
+
+
+def cho_solve(c_and_lower: tuple[Any, bool], b: Any) -> Any:
+    """Solve ``a x = b`` given ``cho_factor(a)``: two triangular solves."""
+    c, lower = c_and_lower
+    if lower:  # L Lᵀ x = b
+        y = solve_triangular(c, b, lower=True)
+        return solve_triangular(c, y, trans=1, lower=True)
+    y = solve_triangular(c, b, trans=1, lower=False)  # Uᵀ U x = b
+    return solve_triangular(c, y, lower=False)
+
+
+def _frechet(a: Any, e: Any) -> Any:
+    """The derivative of ``expm`` at ``a`` in the direction ``e``: the upper-right block
+    of ``expm([[a, e], [0, a]])``."""
+    n = np.shape(a)[-1]
+    zero = np.zeros(np.shape(a), dtype=np.result_type(getattr(a, "dtype", float), np.float16))
+    big = concatenate([concatenate([a, e], axis=-1), concatenate([zero, a], axis=-1)], axis=-2)
+    return _expm(big)[..., :n, n:]
+
+
+def _expm_impl(a: Any) -> Any:
+    return sl.expm(a)
+
+
+_expm = Primitive(_expm_impl, "expm")
+_expm.defvjp(lambda g, out, a: _frechet(matrix_transpose(a), g))
+_expm.defjvp(lambda t, out, a: _frechet(a, t))
+_expm.defbatch(lambda size, batched, a: _expm(a)).saving("args")  # SciPy's expm takes stacks
+
+
+def expm(a: Any) -> Any:
+    """The matrix exponential (of each matrix of a stack)."""
+    if type(a) not in box_types:
+        return sl.expm(a)
+    return _expm(a)
