@@ -229,3 +229,38 @@ def test_dir_lists_numpy_names_only() -> None:
         assert name not in dir(tnp)
     assert {"sum", "linalg", "einsum", "pad"} <= set(dir(tnp))
     assert {"svd", "cholesky", "norm"} <= set(dir(tnp.linalg))
+
+
+def test_fourier_transforms_are_refused_with_the_reason() -> None:
+    with pytest.raises(tnp.NotDifferentiableError, match="complex values"):
+        tnp.fft.rfft  # noqa: B018
+    np.testing.assert_array_equal(tnp.fft.fftfreq(4), np.fft.fftfreq(4))
+
+
+def test_nondifferentiable_helpers_take_traced_values() -> None:
+    """Index, set and type helpers called on traced values give NumPy's plain results."""
+    seen = {}
+
+    def f(x):
+        seen["isin"] = tnp.isin(x, [1.0])
+        seen["unravel"] = tnp.unravel_index(tnp.argmax(x), (2, 2))
+        seen["tril"] = tnp.tril_indices_from(tnp.reshape(x, (2, 2)))
+        seen["argwhere"] = tnp.argwhere(x > 1.5)
+        seen["types"] = (
+            tnp.iscomplexobj(x),
+            tnp.isrealobj(x),
+            tnp.issubdtype(x.dtype, np.floating),
+        )
+        seen["result_type"] = tnp.result_type(x, np.float32)
+        return tnp.sum(x * x)
+
+    x = np.array([1.0, 2.0, 0.5, 3.0])
+    np.testing.assert_array_equal(tg.grad(f)(x), 2 * x)
+    np.testing.assert_array_equal(seen["isin"], [True, False, False, False])
+    assert seen["unravel"] == (1, 1)
+    np.testing.assert_array_equal(seen["tril"][0], [0, 1, 1])
+    np.testing.assert_array_equal(seen["argwhere"], [[1], [3]])
+    assert seen["types"] == (False, True, True)
+    assert seen["result_type"] == np.float64
+    for v in seen.values():
+        assert not any(tg.core.primitive.is_boxed(p) for p in (v if isinstance(v, tuple) else (v,)))

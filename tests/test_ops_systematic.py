@@ -1434,6 +1434,15 @@ ARRAY_FUNCS = [
         X34,
     ),
 ]
+ARRAY_FUNCS += [
+    ("fft.fftshift", tnp.fft.fftshift, np.fft.fftshift, X234),
+    (
+        "fft.ifftshift-axes",
+        lambda x: tnp.fft.ifftshift(x, axes=1),
+        lambda x: np.fft.ifftshift(x, axes=1),
+        X234,
+    ),
+]
 for name, f, ref, x in ARRAY_FUNCS:
     add_case(name, f, ref, (x,), ())
 

@@ -17,6 +17,7 @@ from numpy import (
     inf,
     nan,
     ndarray,
+    ndindex,
     newaxis,
     pi,
     promote_types,
@@ -25,7 +26,7 @@ from numpy import (
 )
 
 from tracegrad.core.shapes import broadcast_to, reshape
-from tracegrad.numpy import linalg
+from tracegrad.numpy import fft, linalg
 from tracegrad.numpy.arrays import (
     append,
     array_split,
@@ -127,38 +128,76 @@ from tracegrad.numpy.nondiff import (
     any,
     argmax,
     argmin,
+    argpartition,
     argsort,
+    argwhere,
     array_equal,
+    array_equiv,
+    broadcast_shapes,
+    can_cast,
     ceil,
+    common_type,
     count_nonzero,
+    diag_indices,
+    diag_indices_from,
     digitize,
     equal,
+    fix,
+    flatnonzero,
     floor,
     floor_divide,
     greater,
     greater_equal,
     histogram,
+    indices,
+    intersect1d,
     isclose,
+    iscomplex,
+    iscomplexobj,
+    isdtype,
     isfinite,
+    isin,
     isinf,
     isnan,
+    isneginf,
+    isposinf,
+    isreal,
+    isrealobj,
+    isscalar,
+    issubdtype,
+    iterable,
     less,
     less_equal,
+    lexsort,
     logical_and,
     logical_not,
     logical_or,
     logical_xor,
+    mask_indices,
+    min_scalar_type,
+    nanargmax,
+    nanargmin,
     ndim,
     nonzero,
     not_equal,
+    ravel_multi_index,
     rint,
     round,
     searchsorted,
+    setdiff1d,
+    setxor1d,
     shape,
     sign,
+    signbit,
     size,
+    tril_indices,
+    tril_indices_from,
+    triu_indices,
+    triu_indices_from,
     trunc,
+    union1d,
     unique,
+    unravel_index,
 )
 from tracegrad.numpy.reductions import (
     amax,
@@ -254,7 +293,7 @@ __getattr__ = _missing_attribute("tracegrad.numpy", "numpy")
 __all__ = sorted(
     n
     for n, v in globals().items()
-    if not n.startswith("_") and (type(v) is not type(linalg) or n in ("linalg", "random"))
+    if not n.startswith("_") and (type(v) is not type(linalg) or n in ("fft", "linalg", "random"))
 )
 
 

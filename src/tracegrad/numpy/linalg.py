@@ -17,6 +17,7 @@ import numpy as np
 from tracegrad.core.batching import expand_to_rank, logical_shape
 from tracegrad.core.primitive import Primitive, dtype_of, get_value, shape_of
 from tracegrad.core.shapes import normalize_axis, reshape, sum
+from tracegrad.core.staging import plain
 from tracegrad.numpy.contractions import matmul
 from tracegrad.numpy.creation import traced_arraylike
 from tracegrad.numpy.decompositions import cholesky, eigh, eigvalsh, qr, svd, svdvals
@@ -244,8 +245,8 @@ def pinv(a: Any, rcond: float | None = None, hermitian: bool = False) -> Any:
     m, n = np.shape(a)[-2:]
     if rcond is None:
         rcond = builtins.max(m, n) * np.finfo(np.result_type(dtype_of(a), np.float16)).eps
-    sv = get_value(s)
-    keep = sv > rcond * np.max(sv, axis=-1, keepdims=True)
+    sv = plain(s)  # the cut-off carries no derivative (and, under tg.jit, is recorded)
+    keep = sv > max(sv, axis=-1, keepdims=True) * rcond
     s_inv = where(keep, reciprocal(where(keep, s, 1.0)), 0.0)
     k = np.shape(s)[-1]
     return matmul(

@@ -21,6 +21,14 @@ _NAMES = [
     "sign", "signbit", "floor", "ceil", "round", "rint", "trunc", "floor_divide",
     "argmax", "argmin", "argsort", "nonzero", "count_nonzero", "all", "any",
     "shape", "ndim", "size", "unique", "searchsorted", "digitize", "histogram",
+    # index helpers, set membership, type and shape queries (integer or boolean results)
+    "isin", "unravel_index", "ravel_multi_index", "tril_indices", "triu_indices",
+    "tril_indices_from", "triu_indices_from", "diag_indices", "diag_indices_from",
+    "indices", "mask_indices", "argwhere", "flatnonzero", "argpartition", "lexsort",
+    "nanargmax", "nanargmin", "intersect1d", "union1d", "setdiff1d", "setxor1d",
+    "array_equiv", "isposinf", "isneginf", "iscomplex", "isreal", "iscomplexobj",
+    "isrealobj", "isscalar", "issubdtype", "isdtype", "can_cast", "min_scalar_type",
+    "common_type", "iterable", "broadcast_shapes", "fix",
 ]  # fmt: skip
 
 __all__ = list(_NAMES)
@@ -28,7 +36,10 @@ __all__ = list(_NAMES)
 
 #: results whose shape depends on the values: computed from read values (under tg.jit a
 #: program could not replay them)
-_VALUE_SHAPED = frozenset(("nonzero", "unique"))
+_VALUE_SHAPED = frozenset(
+    ("nonzero", "unique", "argwhere", "flatnonzero", "intersect1d", "union1d", "setdiff1d",
+     "setxor1d")
+)  # fmt: skip
 
 
 def _lift(name: str) -> Callable[..., Any]:

@@ -17,6 +17,7 @@ import numpy as np
 from tracegrad.core.primitive import dtype_of
 from tracegrad.core.shapes import normalize_axis, reshape, sum
 from tracegrad.core.staging import plain
+from tracegrad.numpy.box_methods import astype
 from tracegrad.numpy.contractions import matmul
 from tracegrad.numpy.creation import traced_arraylike
 from tracegrad.numpy.elementwise import sqrt, where
@@ -158,6 +159,13 @@ def _filled(x: Any, value: float) -> tuple[Any, Any]:
     return where(missing, value, x), missing
 
 
+def _count(missing: Any, like: Any, axis: Any, keepdims: bool) -> Any:
+    """The number of non-NaN elements over ``axis``, in ``like``'s float dtype (traced
+    operations on the mask, so that ``tg.jit`` records it instead of reading it)."""
+    present = astype(where(missing, 0.0, 1.0), _float_dtype(like))
+    return sum(present, axis=axis, keepdims=keepdims)
+
+
 def nansum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Sum over ``axis`` treating NaN as 0."""
     return sum(_filled(x, 0.0)[0], axis=axis, keepdims=keepdims)
@@ -171,17 +179,15 @@ def nanprod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 def nanmean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Mean over ``axis`` of the non-NaN elements."""
     filled, missing = _filled(x, 0.0)
-    count = np.sum(~missing, axis=axis, keepdims=keepdims).astype(_float_dtype(filled))
-    return sum(filled, axis=axis, keepdims=keepdims) / count
+    return sum(filled, axis=axis, keepdims=keepdims) / _count(missing, filled, axis, keepdims)
 
 
 def nanvar(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
     """Variance over ``axis`` of the non-NaN elements."""
     filled, missing = _filled(x, 0.0)
-    dtype = _float_dtype(filled)
-    count = np.sum(~missing, axis=axis, keepdims=True).astype(dtype)
+    count = _count(missing, filled, axis, True)
     centred = where(missing, 0.0, filled - sum(filled, axis=axis, keepdims=True) / count)
-    count = count if keepdims else np.sum(~missing, axis=axis).astype(dtype)
+    count = _count(missing, filled, axis, keepdims)
     return sum(centred * centred, axis=axis, keepdims=keepdims) / (count - ddof)
 
 

@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.batching import loop_batch
 from tracegrad.core.primitive import Primitive, box_types
 from tracegrad.core.shapes import reshape
 from tracegrad.numpy.contractions import matmul
 from tracegrad.numpy.linalg import cholesky, det, inv, solve
 from tracegrad.numpy.missing import missing_attribute
-from tracegrad.numpy.shape import concatenate, matrix_transpose
+from tracegrad.numpy.shape import concatenate, matrix_transpose, moveaxis
 from tracegrad.scipy import require_scipy
 
 sl = require_scipy("scipy.linalg")
@@ -77,9 +78,21 @@ def _st_jvp_b(t: Any, out: Any, a: Any, b: Any, trans: int = 0, lower: bool = Fa
     return _solve_triangular(a, t, trans=trans, lower=lower, unit_diagonal=unit_diagonal)
 
 
+def _st_batch(size: int, batched: Any, a: Any, b: Any, **kw: Any) -> Any:
+    """A batch of right-hand sides (tangents, cotangents) for one matrix: the examples
+    become more columns of one solve. A batch of matrices loops (SciPy solves one
+    system at a time)."""
+    if batched[0]:
+        return loop_batch(_solve_triangular, size, batched, (a, b), kw)
+    shape = np.shape(b)  # (B, n) or (B, n, k)
+    cols = moveaxis(b, 0, -1)  # (n, B) or (n, k, B)
+    x = _solve_triangular(a, reshape(cols, (shape[1], -1)), **kw)
+    return moveaxis(reshape(x, np.shape(cols)), -1, 0)
+
+
 _solve_triangular = Primitive(_solve_triangular_impl, "solve_triangular")
 _solve_triangular.defvjp(_st_vjp_a, _st_vjp_b).defjvp(_st_jvp_a, _st_jvp_b)
-# no batch rule: SciPy solves one system at a time, so a batch loops over its examples
+_solve_triangular.defbatch(_st_batch).saving("all")
 
 
 def solve_triangular(a: Any, b: Any, trans: Any = 0, lower: bool = False,
