@@ -1330,6 +1330,9 @@ for (name, f, ref, covers), (sa, sb) in itertools.product(
     else:
         args = (_arr(away_from_zero(sa)), _arr(away_from_zero(sb)))
     add_case(f"{name}-{_sh(sa)}-{_sh(sb)}", f, ref, args, covers)
+_tie = _arr(normal((3,)))
+for name in ["logaddexp", "logaddexp2"]:  # two equal arguments: 1/2 each, to second order
+    add_case(f"{name}-tie", getattr(tnp, name), getattr(np, name), (_tie, _tie.copy()), (name,))
 add_case(
     "heaviside-h0",
     lambda h: tnp.heaviside(np.array([-1.0, 0.0, 2.0]), h),

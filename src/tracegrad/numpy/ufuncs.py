@@ -6,8 +6,9 @@ are exact compositions of primitives. Conventions at singular points:
 
 - ``sinc(0) = 1`` with its derivatives at 0 from the Maclaurin series (``sinc'(0) = 0``,
   ``sinc''(0) = -π²/3``), exact to fourth order there.
-- ``logaddexp(x, y)`` splits the derivative evenly where ``x == y`` (±inf included) and
-  gives all of it to the infinite argument at ``+inf``: no NaN at ±inf.
+- ``logaddexp(x, y)`` has derivative ``exp(x - out)``; where both are the same infinity
+  it splits evenly (1/2 each), and at ``x = +inf > y`` all of it goes to ``x``: no NaN
+  at ±inf.
 - ``hypot`` and ``arctan2`` at ``(0, 0)``: undefined (NaN), as ``norm`` at 0.
 - ``fmax``/``fmin`` pass the derivative to the non-NaN argument, ties split evenly.
 - ``real``, ``conj`` are the identity and ``imag`` is zero: values are real (complex
@@ -40,7 +41,7 @@ from tracegrad.numpy.elementwise import (
     sqrt,
     where,
 )
-from tracegrad.numpy.nondiff import isnan, signbit
+from tracegrad.numpy.nondiff import isinf, isnan, signbit
 
 __all__ = [
     "arccosh",
@@ -91,8 +92,11 @@ sinc = _unary(np.sinc, "sinc", _sinc_deriv)
 def _logaddexp_weight(x: Any, y: Any, out: Any, base_e: bool) -> Any:
     """∂ logaddexp(x, y) / ∂x = exp(x - out); 1/2 where x == y, 1 where x == out = inf."""
     xv, yv, ov = plain(x), plain(y), plain(out)
-    tie = xv == yv
-    at_inf = xv == ov  # x = out = +inf with y < inf (finite x == out only when y = -inf)
+    # only at infinities does exp(x - out) fail (inf - inf); elsewhere it is exact, ties
+    # included, to every order
+    infinite = isinf(xv)
+    tie = (xv == yv) & infinite
+    at_inf = (xv == ov) & infinite  # x = out = +inf with y < inf
     with np.errstate(invalid="ignore"):  # inf - inf in the masked-out positions
         diff = where(tie | at_inf, 0.0, x - out)
     w = exp(diff) if base_e else exp2(diff)
