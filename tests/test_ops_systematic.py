@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.signal
 import scipy.special
 import scipy.stats
 
@@ -30,6 +31,7 @@ import tracegrad.numpy as tnp
 from tracegrad.nn import functional as nnf
 from tracegrad.numpy import indexing as ix
 from tracegrad.scipy import linalg as tsl
+from tracegrad.scipy import signal as tss_signal
 from tracegrad.scipy import special as tss
 from tracegrad.scipy import stats as tst
 
@@ -1105,6 +1107,61 @@ for (name, sampler, covers), shape in itertools.product(SPECIAL, [(), (2, 3)]):
         (_arr(sampler(shape)),),
         covers,
     )
+SPECIAL_MORE = [
+    ("j0", normal, ("j0",)),
+    ("j1", normal, ("j1",)),
+    ("y0", uniform(0.5, 4.0), ("y0",)),
+    ("y1", uniform(0.5, 4.0), ("y1",)),
+    ("i0", normal, ("i0",)),
+    ("i1", normal, ("i1",)),
+    ("i0e", away_from_zero, ("i0e",)),
+    ("i1e", away_from_zero, ("i1e",)),
+    ("rgamma", uniform(0.5, 4.0), ("gamma",)),
+]
+for (name, sampler, covers), shape in itertools.product(SPECIAL_MORE, [(), (2, 3)]):
+    add_case(
+        f"scipy.special.{name}-{_sh(shape)}",
+        getattr(tss, name),
+        getattr(scipy.special, name),
+        (_arr(sampler(shape)),),
+        covers,
+    )
+ORDERED = [  # fn(param..., x): differentiable in x
+    ("jv", (1.5,), uniform(0.5, 4.0), ("jv",)),
+    ("jn", (2,), normal, ("jv",)),
+    ("yv", (0.5,), uniform(0.5, 4.0), ("yv",)),
+    ("yn", (1,), uniform(0.5, 4.0), ("yv",)),
+    ("iv", (2.5,), uniform(0.5, 4.0), ("iv",)),
+    ("kv", (0.7,), uniform(0.5, 4.0), ("kv",)),
+    ("ive", (1.2,), uniform(0.5, 4.0), ("ive",)),
+    ("gammainc", (1.7,), uniform(0.5, 4.0), ("gammainc",)),
+    ("gammaincc", (2.3,), uniform(0.5, 4.0), ("gammaincc",)),
+    ("betainc", (1.5, 2.5), uniform(0.1, 0.9), ("betainc",)),
+    ("stdtr", (3.5,), normal, ("stdtr",)),
+]
+for name, params, sampler, covers in ORDERED:
+    add_case(
+        f"scipy.special.{name}",
+        lambda x, n=name, p=params: getattr(tss, n)(*p, x),
+        lambda x, n=name, p=params: getattr(scipy.special, n)(*p, x),
+        (_arr(sampler((2, 3))),),
+        covers,
+    )
+for name in ["beta", "betaln"]:
+    add_case(
+        f"scipy.special.{name}",
+        getattr(tss, name),
+        getattr(scipy.special, name),
+        (_arr(uniform(0.5, 3.0)((2, 3))), _arr(uniform(0.5, 3.0)((3,)))),
+        ("gammaln",),
+    )
+add_case(
+    "scipy.special.multigammaln",
+    lambda a: tss.multigammaln(a, 3),
+    lambda a: scipy.special.multigammaln(a, 3),
+    (_arr(3.2),),
+    ("gammaln",),
+)
 for n in [0, 1, 2]:
     add_case(
         f"scipy.special.polygamma-{n}",
@@ -1144,6 +1201,94 @@ for name in ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]:
         lambda x, loc, scale, n=name: getattr(scipy.stats.norm, n)(x, loc, scale),
         (_arr(normal((2, 3))), _arr(normal((3,))), _arr(uniform(0.5, 2.0)(()))),
         (),
+    )
+_pos4 = _arr(uniform(1.1, 4.0)((4,)))
+_unit4 = _arr(uniform(0.1, 0.9)((4,)))
+DISTRIBUTIONS = [  # (name, method, tg args -> value, differentiated args)
+    ("t", "logpdf", (_arr(normal((4,))), _arr(uniform(2.1, 5.0)((4,))), _arr(normal((4,))), _pos4)),
+    (
+        "t",
+        "pdf",
+        (_arr(normal((3, 4))), _arr(uniform(2.1, 5.0)((1, 4))), _arr(normal((3, 4))), _pos4),
+    ),
+    ("chi2", "logpdf", (_pos4, _arr(uniform(1.0, 4.0)((4,))))),
+    ("chi2", "pdf", (_pos4, _arr(uniform(1.0, 4.0)((4,))))),
+    ("gamma", "logpdf", (_pos4, _arr(uniform(1.0, 4.0)((4,))))),
+    ("gamma", "pdf", (_pos4, _arr(uniform(1.0, 4.0)((4,))), _arr(0.3), _arr(1.7))),
+    ("beta", "logpdf", (_unit4, _arr(uniform(1.1, 4.0)((4,))), _pos4)),
+    ("beta", "pdf", (_unit4, _arr(uniform(1.1, 4.0)((4,))), _pos4)),
+    ("dirichlet", "logpdf", (np.array([0.2, 0.3, 0.5]), _arr(uniform(1.2, 3.0)((3,))))),
+    ("dirichlet", "pdf", (np.array([0.2, 0.3, 0.5]), _arr(uniform(1.2, 3.0)((3,))))),
+]
+for dist, method, args in DISTRIBUTIONS:
+    add_case(
+        f"scipy.stats.{dist}.{method}-{len(args)}args",
+        lambda *a, d=dist, m=method: getattr(getattr(tst, d), m)(*a),
+        lambda *a, d=dist, m=method: getattr(getattr(scipy.stats, d), m)(*a),
+        args,
+        (),
+        rtol=1e-4,
+    )
+CDFS = [  # differentiable in x (and loc, scale)
+    ("t", "cdf", lambda x, loc: (x, 3.5, loc, 1.5)),
+    ("t", "logcdf", lambda x, loc: (x, 3.5, loc, 1.5)),
+    ("chi2", "cdf", lambda x, loc: (x * x + 0.5, 3)),
+    ("gamma", "cdf", lambda x, loc: (x * x + 0.5, 2.5, loc * 0.1)),
+    ("gamma", "logcdf", lambda x, loc: (x * x + 0.5, 2.5)),
+    ("beta", "cdf", lambda x, loc: (x * 0.1 + 0.5, 1.5, 2.5)),
+]
+for dist, method, make in CDFS:
+    add_case(
+        f"scipy.stats.{dist}.{method}",
+        lambda x, loc, d=dist, m=method, mk=make: getattr(getattr(tst, d), m)(*mk(x, loc)),
+        lambda x, loc, d=dist, m=method, mk=make: getattr(getattr(scipy.stats, d), m)(*mk(x, loc)),
+        (_arr(uniform(-1.0, 1.0)((4,))), _arr(0.3)),
+        (),
+    )
+_k = np.array([0.0, 2.0, 5.0, 1.0])
+for method in ["logpmf", "pmf", "cdf"]:
+    add_case(
+        f"scipy.stats.poisson.{method}",
+        lambda mu, m=method: getattr(tst.poisson, m)(_k, mu),
+        lambda mu, m=method: getattr(scipy.stats.poisson, m)(_k, mu),
+        (_pos4,),
+        (),
+    )
+_cov = spd((3, 3))
+for method in ["logpdf", "pdf"]:
+    for xshape in [(3,), (5, 3)]:
+        add_case(
+            f"scipy.stats.multivariate_normal.{method}-{_sh(xshape)}",
+            lambda x, mean, cov, m=method: getattr(tst.multivariate_normal, m)(x, mean, cov),
+            lambda x, mean, cov, m=method: getattr(scipy.stats.multivariate_normal, m)(
+                x, mean, cov
+            ),
+            (_arr(normal(xshape)), _arr(normal((3,))), _cov),
+            ("cholesky", "solve_triangular"),
+        )
+add_case(
+    "scipy.stats.multivariate_normal.entropy",
+    lambda cov: tst.multivariate_normal.entropy(None, cov),
+    lambda cov: np.float64(scipy.stats.multivariate_normal.entropy(None, cov)),
+    (_cov,),
+    ("cholesky",),
+)
+for sa, sb, mode in [((5,), (3,), "full"), ((3, 4), (2, 2), "same"), ((4, 3), (2, 3), "valid")]:
+    add_case(
+        f"scipy.signal.convolve-{_sh(sa)}-{_sh(sb)}-{mode}",
+        lambda a, b, m=mode: tss_signal.convolve(a, b, m),
+        lambda a, b, m=mode: scipy.signal.convolve(a, b, m),
+        (_arr(normal(sa)), _arr(normal(sb))),
+        ("scatter_add",),
+        rtol=1e-4,
+    )
+    add_case(
+        f"scipy.signal.correlate-{_sh(sa)}-{_sh(sb)}-{mode}",
+        lambda a, b, m=mode: tss_signal.correlate(a, b, m),
+        lambda a, b, m=mode: scipy.signal.correlate(a, b, m),
+        (_arr(normal(sa)), _arr(normal(sb))),
+        ("scatter_add",),
+        rtol=1e-4,
     )
 add_case(
     "scipy.stats.norm.ppf",

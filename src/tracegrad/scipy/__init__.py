@@ -1,5 +1,5 @@
 """tracegrad.scipy: SciPy's differentiable functions (``special``, ``stats``,
-``linalg``), as tracegrad.numpy is NumPy's.
+``linalg``, ``signal``), as tracegrad.numpy is NumPy's.
 
 SciPy is an optional extra (``pip install tracegrad[scipy]``): nothing here imports it
 until a submodule is used, and ``import tracegrad`` never does.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["linalg", "special", "stats"]
+__all__ = ["linalg", "signal", "special", "stats"]
 
 
 def __getattr__(name: str) -> object:

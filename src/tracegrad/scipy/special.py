@@ -1,10 +1,13 @@
-"""``tracegrad.scipy.special``: error functions, gamma family, logistic functions,
-``xlogy``/``xlog1py``, the normal distribution function, ``logsumexp`` and softmax.
+"""``tracegrad.scipy.special``: error functions, gamma and beta families, Bessel
+functions, logistic functions, ``xlogy``/``xlog1py``, the normal and Student t
+distribution functions, ``logsumexp`` and softmax.
 
 Each primitive is SciPy's function with its derivative, which both modes share (see
 :mod:`tracegrad.numpy.elementwise`). Conventions: ``xlogy(0, y)`` and
 ``xlog1py(0, y)`` are 0 with derivative 0 in ``y`` (and ``log(y)``, ``log1p(y)`` in
-``x``); ``polygamma(n, x)`` is differentiable in ``x`` only (``n`` is an order);
+``x``); ``polygamma(n, x)``, the Bessel functions ``jv(v, x)`` ... and the incomplete
+functions ``gammainc(a, x)``, ``betainc(a, b, x)``, ``stdtr(df, t)`` are
+differentiable in their last argument only (orders and shape parameters are not);
 ``log_ndtr`` and ``log_expit`` stay finite far into the tails.
 """
 
@@ -15,9 +18,10 @@ from typing import Any
 
 from tracegrad.core.batching import elementwise_batch
 from tracegrad.core.primitive import Primitive
-from tracegrad.core.staging import plain
+from tracegrad.core.staging import call_plain, plain
 from tracegrad.numpy.elementwise import _binary, _unary, exp, log, log1p, sigmoid, where
 from tracegrad.numpy.missing import missing_attribute
+from tracegrad.numpy.nondiff import sign
 from tracegrad.numpy.reductions import logsumexp
 from tracegrad.numpy.special import log_softmax, softmax
 from tracegrad.numpy.ufuncs import logaddexp
@@ -47,6 +51,30 @@ __all__ = [
     "softplus",
     "xlog1py",
     "xlogy",
+    "beta",
+    "betainc",
+    "betaln",
+    "gammainc",
+    "gammaincc",
+    "gammasgn",
+    "i0",
+    "i0e",
+    "i1",
+    "i1e",
+    "iv",
+    "ive",
+    "j0",
+    "j1",
+    "jn",
+    "jv",
+    "kv",
+    "multigammaln",
+    "rgamma",
+    "stdtr",
+    "y0",
+    "y1",
+    "yn",
+    "yv",
 ]
 
 __getattr__ = missing_attribute("tracegrad.scipy.special", "scipy.special")
@@ -128,3 +156,121 @@ xlog1py = _binary(
     (lambda t, out, x, y: t * log1p(y), lambda t, out, x, y: t * _xlog_dy(x, y, 1.0)),
     saves="args",
 )  # fmt: skip
+
+
+# --- beta family ----------------------------------------------------------------------
+
+
+def betaln(a: Any, b: Any) -> Any:
+    """``log |B(a, b)| = gammaln(a) + gammaln(b) - gammaln(a + b)``."""
+    return gammaln(a) + gammaln(b) - gammaln(a + b)
+
+
+def beta(a: Any, b: Any) -> Any:
+    """``B(a, b) = Γ(a) Γ(b) / Γ(a + b)`` (positive arguments)."""
+    return exp(betaln(a, b))
+
+
+def rgamma(x: Any) -> Any:
+    """``1 / Γ(x)``."""
+    return 1.0 / gamma(x)
+
+
+def multigammaln(a: Any, d: int) -> Any:
+    """The multivariate log-gamma ``log Γ_d(a)``."""
+    out = d * (d - 1) / 4.0 * math.log(math.pi)
+    for j in range(d):
+        out = out + gammaln(a - j / 2.0)
+    return out
+
+
+def gammasgn(x: Any) -> Any:
+    """The sign of ``Γ(x)`` (piecewise constant: no derivative)."""
+    return call_plain(sp.gammasgn, (x,))
+
+
+# --- functions of an order or shape parameter and x: differentiable in x ----------------
+
+
+def _last_argument(fn: Any, name: str, dx: Any) -> Primitive:
+    """A primitive ``fn(*params, x)`` whose derivative in ``x`` is ``dx(*params, x, out)``;
+    the parameters (orders, shapes) carry none."""
+
+    def impl(*args: Any) -> Any:
+        return fn(*args)
+
+    prim = Primitive(impl, name)
+    prim.defvjp_argnum(
+        lambda i, g, out, *args: g * dx(*args, out) if i == len(args) - 1 else _none(name)
+    )
+    prim.defjvp_argnum(
+        lambda i, t, out, *args: t * dx(*args, out) if i == len(args) - 1 else _none(name)
+    )
+    prim.defbatch(elementwise_batch(prim)).saving("all")
+    return prim
+
+
+def _none(name: str) -> Any:
+    raise NotImplementedError(
+        f"{name}: only the last argument is differentiable here (orders and shape "
+        "parameters are not)"
+    )
+
+
+def _params(prim: Primitive) -> Any:
+    def call(*args: Any) -> Any:
+        return prim(*[plain(a) for a in args[:-1]], args[-1])
+
+    call.__name__ = prim.name
+    call.__doc__ = f"``scipy.special.{prim.name}``, differentiable in its last argument."
+    call.primitive = prim  # type: ignore[attr-defined]
+    return call
+
+
+jv = _params(_last_argument(sp.jv, "jv", lambda v, x, out: (jv(v - 1, x) - jv(v + 1, x)) * 0.5))
+yv = _params(_last_argument(sp.yv, "yv", lambda v, x, out: (yv(v - 1, x) - yv(v + 1, x)) * 0.5))
+iv = _params(_last_argument(sp.iv, "iv", lambda v, x, out: (iv(v - 1, x) + iv(v + 1, x)) * 0.5))
+kv = _params(_last_argument(sp.kv, "kv", lambda v, x, out: (kv(v - 1, x) + kv(v + 1, x)) * -0.5))
+# ive = iv · exp(-|x|)
+ive = _params(
+    _last_argument(
+        sp.ive, "ive",
+        lambda v, x, out: (ive(v - 1, x) + ive(v + 1, x)) * 0.5 - sign(x) * ive(v, x),
+    )
+)  # fmt: skip
+jn, yn = jv, yv
+
+j0 = _unary(sp.j0, "j0", lambda x, out: -j1(x), saves="args")
+j1 = _unary(sp.j1, "j1", lambda x, out: (j0(x) - jv(2, x)) * 0.5, saves="args")
+y0 = _unary(sp.y0, "y0", lambda x, out: -y1(x), saves="args")
+y1 = _unary(sp.y1, "y1", lambda x, out: (y0(x) - yv(2, x)) * 0.5, saves="args")
+i0 = _unary(sp.i0, "i0", lambda x, out: i1(x), saves="args")
+i1 = _unary(sp.i1, "i1", lambda x, out: (i0(x) + iv(2, x)) * 0.5, saves="args")
+i0e = _unary(sp.i0e, "i0e", lambda x, out: i1e(x) - sign(x) * out)
+i1e = _unary(sp.i1e, "i1e", lambda x, out: (i0e(x) + ive(2, x)) * 0.5 - sign(x) * out)
+
+
+def _gammainc_dx(a: Any, x: Any, out: Any) -> Any:
+    # the integrand of the regularised lower incomplete gamma function at x
+    return exp(xlogy(a - 1.0, x) - x - gammaln(a))
+
+
+gammainc = _params(_last_argument(sp.gammainc, "gammainc", _gammainc_dx))
+gammaincc = _params(
+    _last_argument(sp.gammaincc, "gammaincc", lambda a, x, out: -_gammainc_dx(a, x, out))
+)
+betainc = _params(
+    _last_argument(
+        sp.betainc, "betainc",
+        lambda a, b, x, out: exp(xlogy(a - 1.0, x) + xlog1py(b - 1.0, -x) - betaln(a, b)),
+    )
+)  # fmt: skip
+
+
+def _stdtr_dt(df: Any, t: Any, out: Any) -> Any:
+    # Student t density with df degrees of freedom
+    log_norm = gammaln((df + 1.0) * 0.5) - gammaln(df * 0.5) - 0.5 * log(df * math.pi)
+    return exp(log_norm - (df + 1.0) * 0.5 * log1p(t * t / df))
+
+
+stdtr = _params(_last_argument(sp.stdtr, "stdtr", _stdtr_dt))
