@@ -962,6 +962,20 @@ DECOMPOSITIONS = [
     ("eigh-values", lambda a: LA.eigh(a)[0], lambda a: np.linalg.eigh(a)[0], spd, ("eigh",)),
     ("eigh-vectors", lambda a: LA.eigh(a)[1], lambda a: np.linalg.eigh(a)[1], spd, ("eigh",)),
     ("eigvalsh", LA.eigvalsh, np.linalg.eigvalsh, spd, ("eigvalsh",)),
+    (
+        "eigh-vectors-upper",
+        lambda a: LA.eigh(a, "U")[1],
+        lambda a: np.linalg.eigh(a, "U")[1],
+        spd,
+        ("eigh",),
+    ),
+    (
+        "eigvalsh-upper",
+        lambda a: LA.eigvalsh(a, UPLO="U"),
+        lambda a: np.linalg.eigvalsh(a, UPLO="U"),
+        spd,
+        ("eigvalsh",),
+    ),
 ]
 for (name, f, ref, sampler, covers), shape in itertools.product(
     DECOMPOSITIONS, [(3, 3), (2, 3, 3), (1, 1)]
@@ -1582,7 +1596,13 @@ ARRAY_FUNCS = [
         X34,
     ),
 ]
+_C3 = np.array([0.5, -1.0, 2.0])
 ARRAY_FUNCS += [
+    ("partition", lambda x: tnp.partition(x, 2, axis=1), lambda x: np.partition(x, 2, axis=1), X34),
+    ("r_", lambda x: tnp.r_[x, _C3, 1:4], lambda x: np.r_[x, _C3, 1:4], _arr(normal((5,)))),
+    ("c_", lambda x: tnp.c_[x, _C3], lambda x: np.c_[x, _C3], _arr(normal((3,)))),
+    ("c_-2d", lambda x: tnp.c_[x, x * 2.0], lambda x: np.c_[x, x * 2.0], X34),
+    ("real_if_close", tnp.real_if_close, np.real_if_close, X34),
     ("fft.fftshift", tnp.fft.fftshift, np.fft.fftshift, X234),
     (
         "fft.ifftshift-axes",

@@ -28,10 +28,12 @@ from numpy import (
 from tracegrad.core.shapes import broadcast_to, reshape
 from tracegrad.numpy import fft, linalg
 from tracegrad.numpy.arrays import (
+    angle,
     append,
     array_split,
     atleast_3d,
     broadcast_arrays,
+    c_,
     choose,
     column_stack,
     cross,
@@ -46,7 +48,10 @@ from tracegrad.numpy.arrays import (
     insert,
     kron,
     pad,
+    partition,
     piecewise,
+    r_,
+    real_if_close,
     roll,
     rollaxis,
     rot90,

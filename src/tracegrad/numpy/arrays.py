@@ -17,10 +17,11 @@ import numpy as np
 
 from tracegrad.core.primitive import box_types, peek
 from tracegrad.core.shapes import broadcast_to, reshape
-from tracegrad.core.staging import plain
+from tracegrad.core.staging import call_plain, plain
 from tracegrad.numpy.creation import traced_arraylike
 from tracegrad.numpy.elementwise import where
 from tracegrad.numpy.shape import (
+    atleast_1d,
     atleast_2d,
     concatenate,
     moveaxis,
@@ -30,7 +31,12 @@ from tracegrad.numpy.shape import (
 )
 
 __all__ = [
+    "angle",
     "append",
+    "c_",
+    "partition",
+    "r_",
+    "real_if_close",
     "array_split",
     "atleast_3d",
     "broadcast_arrays",
@@ -288,3 +294,54 @@ def choose(a: Any, choices: Sequence[Any]) -> Any:
     for k, choice in enumerate(choices[1:], start=1):
         out = where(a == k, choice, out)
     return out
+
+
+def partition(x: Any, kth: Any, axis: int | None = -1) -> Any:
+    """``numpy.partition``: the ``kth`` element in its sorted place, smaller ones before
+    it (a gather by ``argpartition`` of the values; the derivative follows each
+    element)."""
+    from tracegrad.core.primitive import get_value
+    from tracegrad.numpy.indexing import take_along_axis
+
+    x = traced_arraylike(x)
+    if type(x) not in box_types:
+        return np.partition(x, kth, axis)
+    order = np.argpartition(get_value(x), kth, axis)
+    return take_along_axis(x, order, axis)
+
+
+def angle(x: Any, deg: bool = False) -> Any:
+    """The angle of a real value: 0 where ``x >= 0``, π (180) where negative (piecewise
+    constant: no derivative)."""
+    return call_plain(np.angle, (x,), {"deg": deg})
+
+
+def real_if_close(x: Any, tol: float = 100) -> Any:
+    """The value itself (tracegrad's values are real)."""
+    return x
+
+
+class _Concatenator:
+    """``r_[...]`` / ``c_[...]``: arrays, scalars and slices (``1:10``, ``0:1:5j``)
+    joined along the first (``r_``) or last (``c_``) axis; string directives are not
+    supported."""
+
+    def __init__(self, columns: bool) -> None:
+        self.columns = columns
+
+    def __getitem__(self, key: Any) -> Any:
+        items = key if isinstance(key, tuple) else (key,)
+        parts = []
+        for item in items:
+            if isinstance(item, str):
+                raise NotImplementedError("r_/c_: string directives are not supported")
+            part = np.r_[item] if isinstance(item, slice) else traced_arraylike(item)
+            part = atleast_1d(part) if np.ndim(part) == 0 else part
+            if self.columns and np.ndim(part) == 1:
+                part = reshape(part, (-1, 1))
+            parts.append(part)
+        return concatenate(parts, axis=-1 if self.columns else 0)
+
+
+r_ = _Concatenator(columns=False)
+c_ = _Concatenator(columns=True)

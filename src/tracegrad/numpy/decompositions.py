@@ -9,8 +9,9 @@ they differentiate again.
 
 Conventions:
 
-- ``cholesky`` and ``eigh``/``eigvalsh`` read the lower triangle only (as NumPy does:
-  ``UPLO='L'``), so the derivative with respect to the strict upper triangle is 0. A
+- ``cholesky`` and ``eigh``/``eigvalsh`` read one triangle only, as NumPy does (the
+  lower one; ``UPLO='U'``: the upper one), so the derivative with respect to the other
+  strict triangle is 0. A
   matrix that is not positive definite raises ``numpy.linalg.LinAlgError``.
 - ``eigh`` with repeated eigenvalues, ``svd`` with repeated singular values: the
   eigenvector (singular vector) derivatives are not defined there; the coupling terms
@@ -37,14 +38,19 @@ from tracegrad.numpy.shape import concatenate, matrix_transpose
 __all__ = ["cholesky", "eigh", "eigvalsh", "qr", "svd", "svdvals"]
 
 
-def _lower_read(d: Any) -> Any:
-    """The symmetric matrix NumPy builds from the lower triangle of ``d``."""
+def _lower_read(d: Any, lower: bool = True) -> Any:
+    """The symmetric matrix NumPy builds from the lower (or upper) triangle of ``d``."""
+    if not lower:
+        return _lower_read(matrix_transpose(d))
     n = np.shape(d)[-1]
     return d * np.tri(n, dtype=bool) + matrix_transpose(d * np.tri(n, k=-1, dtype=bool))
 
 
-def _lower_read_adjoint(b: Any) -> Any:
-    """Adjoint of :func:`_lower_read`: ``tril(b) + tril(bᵀ, -1)``."""
+def _lower_read_adjoint(b: Any, lower: bool = True) -> Any:
+    """Adjoint of :func:`_lower_read`: ``tril(b) + tril(bᵀ, -1)`` (transposed for the
+    upper triangle)."""
+    if not lower:
+        return matrix_transpose(_lower_read_adjoint(b))
     n = np.shape(b)[-1]
     return b * np.tri(n, dtype=bool) + matrix_transpose(b) * np.tri(n, k=-1, dtype=bool)
 
@@ -105,8 +111,8 @@ def cholesky(a: Any) -> Any:
 # --- eigh -----------------------------------------------------------------------------
 
 
-def _eigh_impl(x: Any) -> Any:
-    w, v = np.linalg.eigh(x)
+def _eigh_impl(x: Any, UPLO: str = "L") -> Any:  # noqa: N803
+    w, v = np.linalg.eigh(x, UPLO)
     return np.concatenate([w[..., None, :], v], axis=-2)
 
 
@@ -121,23 +127,23 @@ def _gaps(w: Any) -> Any:
     return where(degenerate, 0.0, reciprocal(where(degenerate, 1.0, diff)))
 
 
-def _eigh_jvp(t: Any, out: Any, x: Any) -> Any:
+def _eigh_jvp(t: Any, out: Any, x: Any, UPLO: str = "L") -> Any:  # noqa: N803
     w, v = out[..., 0, :], out[..., 1:, :]
-    p = matmul(matrix_transpose(v), matmul(_lower_read(t), v))  # Vᵀ dA V
+    p = matmul(matrix_transpose(v), matmul(_lower_read(t, UPLO == "L"), v))  # Vᵀ dA V
     n = np.shape(w)[-1]
     dw = p[..., np.arange(n), np.arange(n)]
     dv = matmul(v, p * _gaps(w))
     return concatenate([reshape(dw, np.shape(dw)[:-1] + (1, n)), dv], axis=-2)
 
 
-def _eigh_vjp(g: Any, out: Any, x: Any) -> Any:
+def _eigh_vjp(g: Any, out: Any, x: Any, UPLO: str = "L") -> Any:  # noqa: N803
     w, v = out[..., 0, :], out[..., 1:, :]
     gw, gv = g[..., 0, :], g[..., 1:, :]
     n = np.shape(w)[-1]
     middle = matmul(matrix_transpose(v), gv) * _gaps(w) + reshape(
         gw, np.shape(gw)[:-1] + (1, n)
     ) * np.eye(n, dtype=bool)
-    return _lower_read_adjoint(matmul(v, matmul(middle, matrix_transpose(v))))
+    return _lower_read_adjoint(matmul(v, matmul(middle, matrix_transpose(v))), UPLO == "L")
 
 
 _eigh = Primitive(_eigh_impl, "eigh").defvjp(_eigh_vjp).defjvp(_eigh_jvp)
@@ -149,31 +155,35 @@ class EighResult(NamedTuple):
     eigenvectors: Any
 
 
+def _uplo(uplo: str) -> str:
+    if uplo not in ("L", "U"):
+        raise ValueError(f"UPLO argument must be 'L' or 'U', not {uplo!r}")
+    return uplo
+
+
 def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803 (NumPy's name)
     """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix, read
-    from its lower triangle (``UPLO='L'`` only)."""
-    if UPLO != "L":
-        raise NotImplementedError("eigh: only UPLO='L' (the lower triangle) is supported")
+    from its lower (``UPLO='L'``) or upper (``'U'``) triangle."""
     if type(a) not in box_types:
-        return EighResult(*np.linalg.eigh(a))
-    packed = _eigh(a)
+        return EighResult(*np.linalg.eigh(a, UPLO))
+    packed = _eigh(a, UPLO=_uplo(UPLO))
     return EighResult(packed[..., 0, :], packed[..., 1:, :])
 
 
-def _eigvalsh_impl(x: Any) -> Any:
-    return np.linalg.eigvalsh(x)
+def _eigvalsh_impl(x: Any, UPLO: str = "L") -> Any:  # noqa: N803
+    return np.linalg.eigvalsh(x, UPLO)
 
 
-def _eigvalsh_jvp(t: Any, out: Any, x: Any) -> Any:
-    v = eigh(x).eigenvectors
-    return (matmul(_lower_read(t), v) * v).sum(axis=-2)  # diag(Vᵀ dA V)
+def _eigvalsh_jvp(t: Any, out: Any, x: Any, UPLO: str = "L") -> Any:  # noqa: N803
+    v = eigh(x, UPLO).eigenvectors
+    return (matmul(_lower_read(t, UPLO == "L"), v) * v).sum(axis=-2)  # diag(Vᵀ dA V)
 
 
-def _eigvalsh_vjp(g: Any, out: Any, x: Any) -> Any:
-    v = eigh(x).eigenvectors
+def _eigvalsh_vjp(g: Any, out: Any, x: Any, UPLO: str = "L") -> Any:  # noqa: N803
+    v = eigh(x, UPLO).eigenvectors
     n = np.shape(g)[-1]
     scaled = v * reshape(g, np.shape(g)[:-1] + (1, n))
-    return _lower_read_adjoint(matmul(scaled, matrix_transpose(v)))
+    return _lower_read_adjoint(matmul(scaled, matrix_transpose(v)), UPLO == "L")
 
 
 _eigvalsh = Primitive(_eigvalsh_impl, "eigvalsh").defvjp(_eigvalsh_vjp).defjvp(_eigvalsh_jvp)
@@ -181,10 +191,9 @@ _eigvalsh.defbatch(_stack_batch(_eigvalsh)).saving("args")
 
 
 def eigvalsh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803
-    """Eigenvalues (ascending) of a symmetric matrix, read from its lower triangle."""
-    if UPLO != "L":
-        raise NotImplementedError("eigvalsh: only UPLO='L' (the lower triangle) is supported")
-    return _eigvalsh(a)
+    """Eigenvalues (ascending) of a symmetric matrix, read from its lower (``UPLO='L'``)
+    or upper (``'U'``) triangle."""
+    return _eigvalsh(a, UPLO=_uplo(UPLO))
 
 
 # --- qr -------------------------------------------------------------------------------
