@@ -1346,6 +1346,264 @@ for shape in [(3, 3), (2, 2, 2)]:
     )
 
 
+# more special functions (primitives first), then composites of the wider surface
+_POS = uniform(0.3, 3.0)
+MORE_SPECIAL = [  # (id, tg fn, scipy fn, args, covers)
+    ("erfcx", tss.erfcx, scipy.special.erfcx, (_arr(normal((2, 3))),), ("erfcx",)),
+    ("dawsn", tss.dawsn, scipy.special.dawsn, (_arr(normal((2, 3))),), ("dawsn",)),
+    ("exp1", tss.exp1, scipy.special.exp1, (_arr(_POS((2, 3))),), ("exp1",)),
+    ("expi", tss.expi, scipy.special.expi, (_arr(_POS((2, 3))),), ("expi",)),
+    ("spence", tss.spence, scipy.special.spence, (_arr(_POS((2, 3))),), ("spence",)),
+    (
+        "expn",
+        lambda x: tss.expn(2, x),
+        lambda x: scipy.special.expn(2, x),
+        (_arr(_POS((3,))),),
+        ("expn",),
+    ),
+    (
+        "zeta",
+        lambda q: tss.zeta(2.5, q),
+        lambda q: scipy.special.zeta(2.5, q),
+        (_arr(_POS((3,))),),
+        ("zeta",),
+    ),
+    (
+        "hyp1f1",
+        lambda x: tss.hyp1f1(1.5, 2.5, x),
+        lambda x: scipy.special.hyp1f1(1.5, 2.5, x),
+        (_arr(normal((3,))),),
+        ("hyp1f1",),
+    ),
+    (
+        "hyp2f1",
+        lambda z: tss.hyp2f1(0.5, 1.5, 2.5, z),
+        lambda z: scipy.special.hyp2f1(0.5, 1.5, 2.5, z),
+        (_arr(uniform(-0.5, 0.5)((3,))),),
+        ("hyp2f1",),
+    ),
+    (
+        "sici-si",
+        lambda x: tss.sici(x)[0],
+        lambda x: scipy.special.sici(x)[0],
+        (_arr(_POS((2, 3))),),
+        ("si",),
+    ),
+    (
+        "sici-ci",
+        lambda x: tss.sici(x)[1],
+        lambda x: scipy.special.sici(x)[1],
+        (_arr(_POS((2, 3))),),
+        ("ci",),
+    ),
+    (
+        "fresnel-S",
+        lambda x: tss.fresnel(x)[0],
+        lambda x: scipy.special.fresnel(x)[0],
+        (_arr(normal((2, 3))),),
+        ("fresnel_s",),
+    ),
+    (
+        "fresnel-C",
+        lambda x: tss.fresnel(x)[1],
+        lambda x: scipy.special.fresnel(x)[1],
+        (_arr(normal((2, 3))),),
+        ("fresnel_c",),
+    ),
+    (
+        "owens_t",
+        tss.owens_t,
+        scipy.special.owens_t,
+        (_arr(normal((2, 3))), _arr(normal((3,)))),
+        ("owens_t",),
+    ),
+    ("entr", tss.entr, scipy.special.entr, (_arr(_POS((3,))),), ("xlogy",)),
+    (
+        "rel_entr",
+        tss.rel_entr,
+        scipy.special.rel_entr,
+        (_arr(_POS((3,))), _arr(_POS((3,)))),
+        ("xlogy",),
+    ),
+    ("kl_div", tss.kl_div, scipy.special.kl_div, (_arr(_POS((3,))), _arr(_POS((3,)))), ("xlogy",)),
+    (
+        "boxcox",
+        lambda x: tss.boxcox(x, np.array([0.0, 0.5, -1.0])),
+        lambda x: scipy.special.boxcox(x, np.array([0.0, 0.5, -1.0])),
+        (_arr(_POS((3,))),),
+        ("power", "log"),
+    ),
+    (
+        "boxcox1p",
+        lambda x: tss.boxcox1p(x, np.array([0.0, 0.5, 2.0])),
+        lambda x: scipy.special.boxcox1p(x, np.array([0.0, 0.5, 2.0])),
+        (_arr(_POS((3,))),),
+        ("expm1",),
+    ),
+    ("poch", tss.poch, scipy.special.poch, (_arr(_POS((3,))), _arr(_POS((3,)))), ("gammaln",)),
+    ("factorial", tss.factorial, scipy.special.factorial, (_arr(_POS((3,))),), ("gamma",)),
+    (
+        "comb",
+        tss.comb,
+        scipy.special.comb,
+        (_arr(uniform(3.0, 5.0)((3,))), _arr(_POS((3,)))),
+        ("gammaln",),
+    ),
+    (
+        "loggamma",
+        tss.loggamma,
+        lambda x: scipy.special.loggamma(x).real,
+        (_arr(_POS((3,))),),
+        ("gammaln",),
+    ),
+]
+for name, f, ref, args, covers in MORE_SPECIAL:
+    add_case(f"scipy.special.{name}", f, ref, args, covers)
+
+_M34 = _arr(normal((3, 4)))
+_X3 = _arr(normal((3,)))
+_Y3 = _arr(away_from_zero((3,)))
+_NAN34 = _M34.copy()
+_NAN34[0, 1] = _NAN34[2, 3] = _NAN34[2, 0] = np.nan
+SURFACE = [  # (id, tg fn, numpy fn, args)
+    ("fmod", tnp.fmod, np.fmod, (np.array([-2.7, 1.3, 3.9]), np.array([1.1, 0.7, -1.6]))),
+    (
+        "divmod-remainder",
+        lambda x, y: tnp.divmod(x, y)[1],
+        lambda x, y: np.divmod(x, y)[1],
+        (np.array([-2.7, 1.3, 3.9]), np.array([1.1, 0.7, -1.6])),
+    ),
+    ("modf", lambda x: tnp.modf(x)[0], lambda x: np.modf(x)[0], (np.array([-2.7, 1.3, 3.9]),)),
+    ("frexp", lambda x: tnp.frexp(x)[0], lambda x: np.frexp(x)[0], (np.array([-2.7, 1.3, 3.9]),)),
+    (
+        "ldexp",
+        lambda x: tnp.ldexp(x, np.array([1, -2, 3])),
+        lambda x: np.ldexp(x, np.array([1, -2, 3])),
+        (_X3,),
+    ),
+    ("unwrap", tnp.unwrap, np.unwrap, (np.array([0.0, 3.0, 6.5, -0.2]),)),
+    ("acos", tnp.acos, np.acos, (np.array([0.3, -0.5]),)),
+    ("atan2", tnp.atan2, np.atan2, (_Y3, _X3)),
+    ("pow", tnp.pow, np.pow, (_arr(_POS((3,))), _X3)),
+    ("concat", lambda a, b: tnp.concat([a, b]), lambda a, b: np.concat([a, b]), (_X3, _Y3)),
+    (
+        "permute_dims",
+        lambda x: tnp.permute_dims(x, (2, 0, 1)),
+        lambda x: np.permute_dims(x, (2, 0, 1)),
+        (X234,),
+    ),
+    ("matrix_transpose", tnp.matrix_transpose, np.matrix_transpose, (X234,)),
+    ("copy", tnp.copy, np.copy, (_M34,)),
+    ("resize", lambda x: tnp.resize(x, (4, 5)), lambda x: np.resize(x, (4, 5)), (_M34,)),
+    ("unstack", lambda x: tnp.unstack(x, axis=1)[2], lambda x: np.unstack(x, axis=1)[2], (_M34,)),
+    ("extract", lambda x: tnp.extract(_cond, x), lambda x: np.extract(_cond, x), (X23,)),
+    (
+        "compress",
+        lambda x: tnp.compress([True, False, True], x, axis=1),
+        lambda x: np.compress([True, False, True], x, axis=1),
+        (_M34,),
+    ),
+    (
+        "apply_along_axis",
+        lambda x: tnp.apply_along_axis(lambda v: v[:2] * v[1:3], 1, x),
+        lambda x: np.apply_along_axis(lambda v: v[:2] * v[1:3], 1, x),
+        (_M34,),
+    ),
+    (
+        "block",
+        lambda a, b: tnp.block([[a, b], [b, a]]),
+        lambda a, b: np.block([[a, b], [b, a]]),
+        (X23, X23 * 2.0),
+    ),
+    ("vecdot", tnp.vecdot, np.vecdot, (_M34, _arr(normal((4,))))),
+    ("matvec", tnp.matvec, np.matvec, (X234, _arr(normal((4,))))),
+    ("vecmat", tnp.vecmat, np.vecmat, (_arr(normal((3,))), X234)),
+    (
+        "cumulative_sum",
+        lambda x: tnp.cumulative_sum(x, axis=1, include_initial=True),
+        lambda x: np.cumulative_sum(x, axis=1, include_initial=True),
+        (_M34,),
+    ),
+    ("cumulative_prod", tnp.cumulative_prod, np.cumulative_prod, (_X3,)),
+    (
+        "geomspace",
+        lambda a, b: tnp.geomspace(a, b, 5),
+        lambda a, b: np.geomspace(a, b, 5),
+        (_arr(1.5), _arr(20.0)),
+    ),
+    (
+        "nanmedian-axis",
+        lambda x: tnp.nanmedian(x, axis=1),
+        lambda x: np.nanmedian(x, axis=1),
+        (_NAN34,),
+    ),
+    (
+        "nanpercentile",
+        lambda x: tnp.nanpercentile(x, 30.0, axis=0),
+        lambda x: np.nanpercentile(x, 30.0, axis=0),
+        (_NAN34,),
+    ),
+    (
+        "nanquantile",
+        lambda x: tnp.nanquantile(x, [0.1, 0.7], axis=1),
+        lambda x: np.nanquantile(x, [0.1, 0.7], axis=1),
+        (_NAN34,),
+    ),
+    (
+        "nancumprod",
+        lambda x: tnp.nancumprod(x, axis=1),
+        lambda x: np.nancumprod(x, axis=1),
+        (_NAN34,),
+    ),
+    (
+        "bincount",
+        lambda w: tnp.bincount(np.array([0, 2, 2, 5]), w),
+        lambda w: np.bincount(np.array([0, 2, 2, 5]), w),
+        (_arr(normal((4,))),),
+    ),
+    ("polyadd", tnp.polyadd, np.polyadd, (_arr(normal((4,))), _arr(normal((2,))))),
+    ("polysub", tnp.polysub, np.polysub, (_arr(normal((2,))), _arr(normal((4,))))),
+    ("polymul", tnp.polymul, np.polymul, (_arr(normal((4,))), _arr(normal((2,))))),
+    ("polyder", lambda p: tnp.polyder(p, 2), lambda p: np.polyder(p, 2), (_arr(normal((4,))),)),
+    (
+        "polyint",
+        lambda p: tnp.polyint(p, 2, [1.0, 2.0]),
+        lambda p: np.polyint(p, 2, [1.0, 2.0]),
+        (_arr(normal((4,))),),
+    ),
+    ("vander", lambda x: tnp.vander(x, 3), lambda x: np.vander(x, 3), (_arr(normal((4,))),)),
+    (
+        "polyfit",
+        lambda x, y: tnp.polyfit(x, y, 2),
+        lambda x, y: np.polyfit(x, y, 2),
+        (_arr(normal((6,))), _arr(normal((6,)))),
+    ),
+    ("poly", tnp.poly, np.poly, (_arr(normal((3,))),)),
+    ("linalg.cross", LA.cross, np.linalg.cross, (_arr(normal((4, 3))), _X3)),
+    ("linalg.diagonal", LA.diagonal, np.linalg.diagonal, (_arr(normal((2, 3, 3))),)),
+    ("linalg.trace", lambda x: LA.trace(x, 1), lambda x: np.linalg.trace(x, offset=1), (X234,)),
+    ("linalg.outer", LA.outer, np.linalg.outer, (_X3, _Y3)),
+    ("linalg.tensordot", LA.tensordot, np.linalg.tensordot, (X234, _arr(normal((3, 4, 2))))),
+    ("linalg.vecdot", LA.vecdot, np.linalg.vecdot, (_M34, _arr(normal((4,))))),
+    (
+        "linalg.tensorinv",
+        LA.tensorinv,
+        np.linalg.tensorinv,
+        (_arr(np.eye(6).reshape(2, 3, 6) + 0.1 * normal((2, 3, 6))),),
+    ),
+]
+SURFACE.append(
+    (
+        "apply_over_axes",
+        lambda x: tnp.apply_over_axes(tnp.sum, x, [0, 2]),
+        lambda x: np.apply_over_axes(np.sum, x, [0, 2]),
+        (X234,),
+    )
+)
+for name, f, ref, args in SURFACE:
+    add_case(name, f, ref, args, ())
+
+
 # --- fused layer primitives (tracegrad.nn.functional) ----------------------------------
 
 _NP_ACTIVATIONS = {

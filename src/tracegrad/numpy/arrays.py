@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import box_types, peek
-from tracegrad.core.shapes import broadcast_to, reshape
+from tracegrad.core.primitive import box_types, get_value, peek
+from tracegrad.core.shapes import broadcast_to, reshape, sum
 from tracegrad.core.staging import call_plain, plain
 from tracegrad.numpy.creation import traced_arraylike
 from tracegrad.numpy.elementwise import where
@@ -32,6 +32,17 @@ from tracegrad.numpy.shape import (
 
 __all__ = [
     "angle",
+    "apply_along_axis",
+    "apply_over_axes",
+    "block",
+    "compress",
+    "extract",
+    "matvec",
+    "resize",
+    "trim_zeros",
+    "unstack",
+    "vecdot",
+    "vecmat",
     "append",
     "c_",
     "partition",
@@ -300,7 +311,6 @@ def partition(x: Any, kth: Any, axis: int | None = -1) -> Any:
     """``numpy.partition``: the ``kth`` element in its sorted place, smaller ones before
     it (a gather by ``argpartition`` of the values; the derivative follows each
     element)."""
-    from tracegrad.core.primitive import get_value
     from tracegrad.numpy.indexing import take_along_axis
 
     x = traced_arraylike(x)
@@ -345,3 +355,117 @@ class _Concatenator:
 
 r_ = _Concatenator(columns=False)
 c_ = _Concatenator(columns=True)
+
+
+def resize(x: Any, new_shape: Any) -> Any:
+    """``numpy.resize``: the flattened ``x`` repeated (or cut) to ``new_shape``."""
+    return _gather(x, lambda a: np.resize(a, new_shape))
+
+
+def unstack(x: Any, axis: int = 0) -> tuple[Any, ...]:
+    """The slices of ``x`` along ``axis``."""
+    x = traced_arraylike(x)
+    moved = moveaxis(x, axis, 0)
+    return tuple(moved[i] for i in range(np.shape(moved)[0]))
+
+
+def extract(condition: Any, x: Any) -> Any:
+    """The elements of the flattened ``x`` where the flattened ``condition`` holds."""
+    keep = np.ravel(np.asarray(get_value(plain(condition)), dtype=bool))
+    return ravel(traced_arraylike(x))[np.nonzero(keep)[0]]
+
+
+def compress(condition: Any, x: Any, axis: int | None = None) -> Any:
+    """The slices of ``x`` along ``axis`` (flattened for ``None``) where ``condition``."""
+    x = traced_arraylike(x)
+    keep = np.nonzero(np.asarray(get_value(plain(condition)), dtype=bool))[0]
+    if axis is None:
+        return ravel(x)[keep]
+    idx: list[Any] = [slice(None)] * np.ndim(x)
+    idx[axis] = keep
+    return x[tuple(idx)]
+
+
+def trim_zeros(x: Any, trim: str = "fb") -> Any:
+    """The 1-D ``x`` without its leading (``f``) and trailing (``b``) zeros."""
+    x = traced_arraylike(x)
+    nz = np.nonzero(get_value(plain(x)))[0]
+    if nz.size == 0:
+        return x[0:0]
+    lo = nz[0] if "f" in trim else 0
+    hi = nz[-1] + 1 if "b" in trim else np.shape(x)[0]
+    return x[lo:hi]
+
+
+def apply_along_axis(fn: Callable[..., Any], axis: int, x: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn`` on every 1-D slice of ``x`` along ``axis``; its results, stacked, replace
+    that axis (as ``numpy.apply_along_axis``)."""
+    x = traced_arraylike(x)
+    moved = moveaxis(x, axis, -1)
+    lead = np.shape(moved)[:-1]
+    flat = reshape(moved, (-1, np.shape(moved)[-1]))
+    outs = [traced_arraylike(fn(flat[i], *args, **kwargs)) for i in range(np.shape(flat)[0])]
+    out = reshape(stack(outs), lead + np.shape(outs[0]))
+    nd_out = np.ndim(outs[0])
+    axis = axis % np.ndim(x)
+    return moveaxis(
+        out, tuple(range(len(lead), len(lead) + nd_out)), tuple(range(axis, axis + nd_out))
+    )
+
+
+def block(arrays: Any) -> Any:
+    """``numpy.block``: nested lists of arrays joined, the innermost lists along the last
+    axis, each enclosing level along the axis before."""
+
+    def depth(a: Any) -> int:
+        return 1 + depth(a[0]) if isinstance(a, list) else 0
+
+    def max_ndim(a: Any) -> int:
+        return builtins.max(max_ndim(b) for b in a) if isinstance(a, list) else np.ndim(a)
+
+    levels = depth(arrays)
+    nd = builtins.max(levels, max_ndim(arrays))
+
+    def join(a: Any, level: int) -> Any:
+        if not isinstance(a, list):
+            a = traced_arraylike(a)
+            return reshape(a, (1,) * (nd - np.ndim(a)) + np.shape(a))
+        return concatenate([join(b, level + 1) for b in a], axis=level - levels)
+
+    return join(arrays, 0)
+
+
+def vecdot(a: Any, b: Any, axis: int = -1) -> Any:
+    """Dot products of the vectors along ``axis`` (broadcast over the rest)."""
+    return sum(traced_arraylike(a) * traced_arraylike(b), axis=axis)
+
+
+def matvec(m: Any, v: Any) -> Any:
+    """Matrix-vector products over stacks: ``m (..., i, j)``, ``v (..., j)`` → ``(..., i)``."""
+    from tracegrad.numpy.contractions import matmul
+
+    v = traced_arraylike(v)
+    return matmul(traced_arraylike(m), reshape(v, np.shape(v) + (1,)))[..., 0]
+
+
+def vecmat(v: Any, m: Any) -> Any:
+    """Vector-matrix products over stacks: ``v (..., i)``, ``m (..., i, j)`` → ``(..., j)``."""
+    from tracegrad.numpy.contractions import matmul
+
+    v = traced_arraylike(v)
+    return matmul(reshape(v, np.shape(v)[:-1] + (1, np.shape(v)[-1])), traced_arraylike(m))[
+        ..., 0, :
+    ]
+
+
+def apply_over_axes(fn: Callable[[Any, int], Any], x: Any, axes: Any) -> Any:
+    """``fn(x, axis)`` for each axis in turn, the reduced axis kept (length 1)."""
+    out = traced_arraylike(x)
+    for axis in (axes,) if np.ndim(axes) == 0 else axes:
+        res = fn(out, axis)
+        out = (
+            res
+            if np.ndim(res) == np.ndim(out)
+            else reshape(res, np.shape(np.expand_dims(np.empty(np.shape(res), dtype=bool), axis)))
+        )
+    return out

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core.primitive import box_types, get_value, peek
-from tracegrad.numpy.shape import moveaxis, stack
+from tracegrad.core.shapes import broadcast_to, reshape
+from tracegrad.core.staging import plain
+from tracegrad.numpy.shape import concatenate, moveaxis, stack
 
 __all__ = [
     "arange", "array", "asarray", "diag", "empty", "empty_like", "eye", "full",
-    "full_like", "identity", "linspace", "logspace", "meshgrid", "ones", "ones_like",
+    "full_like", "geomspace", "identity", "linspace", "logspace", "meshgrid", "ones", "ones_like",
     "tri", "tril", "triu", "zeros", "zeros_like",
 ]  # fmt: skip
 
@@ -102,6 +104,31 @@ def linspace(
     if retstep:
         return samples, (stop - start) / div if div > 0 else np.nan
     return samples
+
+
+def geomspace(
+    start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype: Any = None, axis: int = 0
+) -> Any:
+    """``numpy.geomspace``, differentiable in ``start`` and ``stop``: ``start`` and
+    ``stop`` (of one sign, nonzero) with samples spaced evenly on a log scale between."""
+    start, stop = traced_arraylike(start), traced_arraylike(stop)
+    if type(start) not in box_types and type(stop) not in box_types:
+        return np.geomspace(start, stop, num, endpoint, dtype, axis)
+    from tracegrad.numpy.elementwise import exp, log
+    from tracegrad.numpy.nondiff import sign as _sign
+
+    sign = _sign(plain(start))  # no derivative; under tg.jit recorded, not read
+
+    samples = exp(linspace(log(start * sign), log(stop * sign), num, endpoint)) * sign
+    if num > 0:  # the ends exactly, as NumPy gives them
+        one = np.shape(samples)[1:]
+        ends = [start] + ([stop] if endpoint and num > 1 else [])
+        ends = [reshape(broadcast_to(e, one), (1, *one)) for e in ends]
+        middle = samples[1 : num - 1] if len(ends) == 2 else samples[1:]
+        samples = concatenate([ends[0], middle, *ends[1:]])
+    if dtype is not None:
+        samples = samples.astype(dtype)
+    return moveaxis(samples, 0, axis) if axis != 0 else samples
 
 
 def zeros_like(x: Any, dtype: Any = None) -> np.ndarray:

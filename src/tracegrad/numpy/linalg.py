@@ -17,7 +17,7 @@ import numpy as np
 from tracegrad.core.batching import expand_to_rank, logical_shape
 from tracegrad.core.primitive import Primitive, dtype_of, get_value, shape_of
 from tracegrad.core.shapes import normalize_axis, reshape, sum
-from tracegrad.core.staging import plain
+from tracegrad.core.staging import call_plain, plain
 from tracegrad.numpy.contractions import matmul
 from tracegrad.numpy.creation import traced_arraylike
 from tracegrad.numpy.decompositions import cholesky, eigh, eigvalsh, qr, svd, svdvals
@@ -30,6 +30,14 @@ __all__ = [
     "LinAlgError",
     "cholesky",
     "cond",
+    "cross",
+    "diagonal",
+    "matrix_rank",
+    "outer",
+    "tensordot",
+    "tensorinv",
+    "trace",
+    "vecdot",
     "det",
     "eigh",
     "eigvalsh",
@@ -330,3 +338,64 @@ def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
         raise LinAlgError("tensorsolve: the leading axes of a must hold as many entries as b")
     x = solve(reshape(a, (rows, cols)), reshape(b, (rows,)))
     return reshape(x, out_shape)
+
+
+# --- the array-API functions of numpy.linalg (on the last axes) -------------------------
+
+
+def cross(x1: Any, x2: Any, axis: int = -1) -> Any:
+    """Cross product of 3-vectors along ``axis``."""
+    from tracegrad.numpy.arrays import cross as _cross
+
+    if np.shape(x1)[axis] != 3 or np.shape(x2)[axis] != 3:
+        raise ValueError("linalg.cross: both inputs must be 3-vectors along the axis")
+    return _cross(x1, x2, axis=axis)
+
+
+def diagonal(x: Any, offset: int = 0) -> Any:
+    """The diagonals of the matrices of ``x`` (the last two axes)."""
+    from tracegrad.numpy.arrays import diagonal as _diagonal
+
+    return _diagonal(x, offset, -2, -1)
+
+
+def trace(x: Any, offset: int = 0, dtype: Any = None) -> Any:
+    """The sums of the diagonals of the matrices of ``x`` (the last two axes)."""
+    out = sum(diagonal(x, offset), axis=-1)
+    return out if dtype is None else out.astype(dtype)
+
+
+def outer(x1: Any, x2: Any) -> Any:
+    """Outer product of two vectors."""
+    from tracegrad.numpy.contractions import outer as _outer
+
+    if np.ndim(x1) != 1 or np.ndim(x2) != 1:
+        raise ValueError("linalg.outer: both inputs must be 1-D")
+    return _outer(x1, x2)
+
+
+def tensordot(x1: Any, x2: Any, axes: Any = 2) -> Any:
+    """``numpy.tensordot``."""
+    from tracegrad.numpy.contractions import tensordot as _tensordot
+
+    return _tensordot(x1, x2, axes)
+
+
+def vecdot(x1: Any, x2: Any, axis: int = -1) -> Any:
+    """Dot products of the vectors along ``axis``."""
+    return sum(traced_arraylike(x1) * traced_arraylike(x2), axis=axis)
+
+
+def matrix_rank(a: Any, tol: Any = None, hermitian: bool = False, rtol: Any = None) -> Any:
+    """The rank of each matrix (an integer: no derivative)."""
+    return call_plain(
+        np.linalg.matrix_rank, (a,), {"tol": tol, "hermitian": hermitian, "rtol": rtol}
+    )
+
+
+def tensorinv(a: Any, ind: int = 2) -> Any:
+    """The inverse of ``a`` seen as a map from its first ``ind`` axes to the others."""
+    shape = np.shape(a)
+    rows = int(np.prod(shape[:ind]))
+    inverse = inv(reshape(a, (rows, -1)))
+    return reshape(inverse, shape[ind:] + shape[:ind])

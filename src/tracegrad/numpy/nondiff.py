@@ -28,7 +28,12 @@ _NAMES = [
     "nanargmax", "nanargmin", "intersect1d", "union1d", "setdiff1d", "setxor1d",
     "array_equiv", "isposinf", "isneginf", "iscomplex", "isreal", "iscomplexobj",
     "isrealobj", "isscalar", "issubdtype", "isdtype", "can_cast", "min_scalar_type",
-    "common_type", "iterable", "broadcast_shapes", "fix",
+    "common_type", "iterable", "broadcast_shapes", "fix", "around", "spacing",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_invert", "invert",
+    "bitwise_count", "left_shift", "right_shift", "bitwise_left_shift",
+    "bitwise_right_shift", "gcd", "lcm", "packbits", "unpackbits", "ix_",
+    "histogram2d", "histogramdd", "histogram_bin_edges", "einsum_path",
+    "unique_all", "unique_counts", "unique_inverse", "unique_values",
 ]  # fmt: skip
 
 __all__ = list(_NAMES)
@@ -38,7 +43,8 @@ __all__ = list(_NAMES)
 #: program could not replay them)
 _VALUE_SHAPED = frozenset(
     ("nonzero", "unique", "argwhere", "flatnonzero", "intersect1d", "union1d", "setdiff1d",
-     "setxor1d")
+     "setxor1d", "unique_all", "unique_counts", "unique_inverse", "unique_values",
+     "histogram_bin_edges")
 )  # fmt: skip
 
 

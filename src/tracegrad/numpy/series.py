@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import box_types, get_value
+from tracegrad.core.primitive import box_types, get_value, peek
 from tracegrad.core.shapes import reshape, sum
 from tracegrad.core.staging import plain
 from tracegrad.numpy.creation import traced_arraylike
@@ -18,6 +18,8 @@ from tracegrad.numpy.shape import concatenate, flip, moveaxis, ravel
 
 __all__ = [
     "convolve",
+    "cumulative_prod",
+    "cumulative_sum",
     "correlate",
     "cumprod",
     "diff",
@@ -175,3 +177,29 @@ def polyval(p: Sequence[Any] | Any, x: Any) -> Any:
     for k in range(1, np.shape(p)[0]):
         out = out * x + p[k]
     return out
+
+
+def _cumulative(fn: Any, identity: float, x: Any, axis: int | None, include_initial: bool) -> Any:
+    x = traced_arraylike(x)
+    if axis is None:
+        if np.ndim(x) > 1:
+            raise ValueError("cumulative: axis is required for arrays with more than one axis")
+        axis = 0
+    out = fn(x, axis=axis)
+    if not include_initial:
+        return out
+    shape = list(np.shape(x))
+    shape[axis] = 1
+    return concatenate([np.full(shape, identity, dtype=peek(out).dtype), out], axis=axis)
+
+
+def cumulative_sum(x: Any, axis: int | None = None, include_initial: bool = False) -> Any:
+    """``numpy.cumulative_sum`` (a 0 first with ``include_initial``)."""
+    from tracegrad.numpy.reductions import cumsum
+
+    return _cumulative(cumsum, 0.0, x, axis, include_initial)
+
+
+def cumulative_prod(x: Any, axis: int | None = None, include_initial: bool = False) -> Any:
+    """``numpy.cumulative_prod`` (a 1 first with ``include_initial``)."""
+    return _cumulative(cumprod, 1.0, x, axis, include_initial)

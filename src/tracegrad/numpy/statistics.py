@@ -10,21 +10,22 @@ derivative 0.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import dtype_of
+from tracegrad.core.primitive import dtype_of, get_value
 from tracegrad.core.shapes import normalize_axis, reshape, sum
 from tracegrad.core.staging import plain
 from tracegrad.numpy.box_methods import astype
 from tracegrad.numpy.contractions import matmul
 from tracegrad.numpy.creation import traced_arraylike
 from tracegrad.numpy.elementwise import sqrt, where
-from tracegrad.numpy.indexing import sort
+from tracegrad.numpy.indexing import sort, take_along_axis
 from tracegrad.numpy.nondiff import isnan
 from tracegrad.numpy.reductions import max, mean, min, prod
-from tracegrad.numpy.shape import moveaxis, transpose
+from tracegrad.numpy.shape import moveaxis, ravel, transpose
 
 __all__ = [
     "average",
@@ -34,7 +35,11 @@ __all__ = [
     "nancumsum",
     "nanmax",
     "nanmean",
+    "bincount",
+    "nancumprod",
     "nanmedian",
+    "nanpercentile",
+    "nanquantile",
     "nanmin",
     "nanprod",
     "nanstd",
@@ -68,9 +73,10 @@ def average(
     return (avg, total) if returned else avg
 
 
-def _quantile(x: Any, q: Any, axis: Any, keepdims: bool) -> Any:
+def _quantile(x: Any, q: Any, axis: Any, keepdims: bool, skip_nan: bool = False) -> Any:
     """Linear-interpolation quantiles (``q`` in [0, 1]) over ``axis`` of ``x``; the
-    quantile axes (``q``'s shape) come first, as NumPy puts them."""
+    quantile axes (``q``'s shape) come first, as NumPy puts them. With ``skip_nan``
+    each slice's quantiles are taken over its non-NaN elements (which sort first)."""
     x = traced_arraylike(x)
     q = np.asarray(plain(q), dtype=np.float64)
     if np.any((q < 0) | (q > 1)):
@@ -81,12 +87,20 @@ def _quantile(x: Any, q: Any, axis: Any, keepdims: bool) -> Any:
     moved = transpose(x, rest + axes)
     flat = reshape(moved, np.shape(moved)[: len(rest)] + (-1,))
     s = sort(flat, axis=-1)
-    n = np.shape(s)[-1]
-    pos = q * (n - 1)
+    lead, n = np.shape(s)[:-1], np.shape(s)[-1]
+    if skip_nan:  # per slice: the number of non-NaN elements (NaNs sort last)
+        count = np.sum(~np.isnan(get_value(s)), axis=-1)
+    else:
+        count = np.full(lead, n)
+    last = np.maximum(count - 1, 0).reshape(lead + (1,) * q.ndim)
+    pos = q * last  # shape lead + q.shape
     lo = np.floor(pos).astype(np.intp)
-    hi = np.minimum(lo + 1, n - 1)
+    hi = np.minimum(lo + 1, last)
     frac = (pos - lo).astype(_float_dtype(x))  # float32 data stay float32
-    out = s[..., lo] * (1.0 - frac) + s[..., hi] * frac  # shape rest + q.shape
+    flat_q = lead + (-1,)
+    s_lo = reshape(take_along_axis(s, lo.reshape(flat_q), axis=-1), np.shape(pos))
+    s_hi = reshape(take_along_axis(s, hi.reshape(flat_q), axis=-1), np.shape(pos))
+    out = s_lo * (1.0 - frac) + s_hi * frac
     out = moveaxis(out, tuple(range(len(rest), len(rest) + q.ndim)), tuple(range(q.ndim)))
     if keepdims:
         kept = [np.shape(x)[a] if a in rest else 1 for a in range(nd)]
@@ -214,14 +228,37 @@ def nancumsum(x: Any, axis: int | None = None) -> Any:
 
 
 def nanmedian(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """Median of the non-NaN elements (one NaN-free slice at a time is not needed: NaN
-    sorts last, so each slice's median is taken over its leading non-NaN entries)."""
-    x = traced_arraylike(x)
-    if not np.any(isnan(x)):
-        return median(x, axis=axis, keepdims=keepdims)
-    if axis is None:
-        from tracegrad.numpy.shape import ravel
+    """Median over ``axis`` of the non-NaN elements."""
+    return _quantile(x, 0.5, axis, keepdims, skip_nan=True)
 
-        keep = ~np.asarray(isnan(x)).ravel()
-        return median(ravel(x)[keep], keepdims=False)
-    raise NotImplementedError("nanmedian: NaNs with an axis are not supported yet")
+
+def nanquantile(x: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Quantiles (``q`` in [0, 1]) over ``axis`` of the non-NaN elements."""
+    return _quantile(x, q, axis, keepdims, skip_nan=True)
+
+
+def nanpercentile(x: Any, q: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Percentiles (``q`` in [0, 100]) over ``axis`` of the non-NaN elements."""
+    q = np.asarray(plain(q), dtype=np.float64) / 100.0
+    return _quantile(x, q, axis, keepdims, skip_nan=True)
+
+
+def nancumprod(x: Any, axis: int | None = None) -> Any:
+    """Cumulative product along ``axis`` treating NaN as 1."""
+    from tracegrad.numpy.series import cumprod
+
+    return cumprod(_filled(x, 1.0)[0], axis=axis)
+
+
+def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Any:
+    """Counts of each non-negative integer in ``x`` (no derivative), or the sums of
+    ``weights`` per value: a scatter-add, differentiable in ``weights``."""
+    from tracegrad.numpy.indexing import scatter_add
+
+    idx = np.asarray(get_value(plain(x)))
+    if weights is None:
+        return np.bincount(idx, minlength=minlength)
+    size = int(np.max(idx, initial=-1)) + 1
+    w = traced_arraylike(weights)
+    out = scatter_add(ravel(w), (idx.ravel(),), (builtins.max(size, minlength),))
+    return out

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.staging import plain
+from tracegrad.core.staging import call_plain, plain
 from tracegrad.numpy.box_methods import astype
 from tracegrad.numpy.creation import traced_arraylike
 from tracegrad.numpy.elementwise import (
@@ -38,13 +38,20 @@ from tracegrad.numpy.elementwise import (
     negative,
     power,
     reciprocal,
+    remainder,
     sqrt,
     where,
 )
-from tracegrad.numpy.nondiff import isinf, isnan, signbit
+from tracegrad.numpy.nondiff import floor_divide, isinf, isnan, signbit, trunc
 
 __all__ = [
     "arccosh",
+    "divmod",
+    "fmod",
+    "frexp",
+    "ldexp",
+    "modf",
+    "unwrap",
     "arctan2",
     "cbrt",
     "conj",
@@ -212,3 +219,49 @@ def imag(x: Any) -> Any:
 
 
 conj = conjugate = real
+
+
+def fmod(x: Any, y: Any) -> Any:
+    """C's remainder ``x - y · trunc(x / y)`` (the sign of ``x``); the quotient carries
+    no derivative, so ``∂/∂x = 1`` and ``∂/∂y = -trunc(x / y)`` between the jumps."""
+    x, y = traced_arraylike(x), traced_arraylike(y)
+    return x - y * trunc(_quotient(x, y))
+
+
+def _quotient(x: Any, y: Any) -> Any:
+    return call_plain(np.true_divide, (x, y))
+
+
+def divmod(x: Any, y: Any) -> tuple[Any, Any]:  # noqa: A001
+    """``(floor_divide(x, y), remainder(x, y))``; the quotient has no derivative."""
+    return floor_divide(x, y), remainder(traced_arraylike(x), traced_arraylike(y))
+
+
+def modf(x: Any) -> tuple[Any, Any]:
+    """``(fractional part, integral part)``: ``x - trunc(x)`` (derivative 1) and
+    ``trunc(x)`` (none)."""
+    x = traced_arraylike(x)
+    whole = trunc(x)
+    return x - whole, whole
+
+
+def frexp(x: Any) -> tuple[Any, Any]:
+    """``(mantissa, exponent)`` with ``x = mantissa · 2**exponent``: the mantissa is
+    ``x / 2**exponent`` (differentiable), the integer exponent has no derivative."""
+    x = traced_arraylike(x)
+    _, exponent = call_plain(np.frexp, (x,))
+    return x * exp2(-exponent), exponent
+
+
+def ldexp(x: Any, i: Any) -> Any:
+    """``x · 2**i`` for integer ``i`` (differentiable in ``x``)."""
+    return traced_arraylike(x) * call_plain(np.ldexp, (1.0, i))
+
+
+def unwrap(p: Any, discont: Any = None, axis: int = -1, *, period: float = 2 * math.pi) -> Any:
+    """``p`` with jumps larger than ``discont`` replaced by their ``period``
+    complement: the added multiples of the period are constants, so the derivative
+    is 1."""
+    p = traced_arraylike(p)
+    shift = call_plain(lambda v: np.unwrap(v, discont, axis, period=period) - v, (p,))
+    return p + shift

@@ -19,12 +19,24 @@ from typing import Any
 from tracegrad.core.batching import elementwise_batch
 from tracegrad.core.primitive import Primitive
 from tracegrad.core.staging import call_plain, plain
-from tracegrad.numpy.elementwise import _binary, _unary, exp, log, log1p, sigmoid, where
+from tracegrad.numpy.elementwise import (
+    _binary,
+    _unary,
+    cos,
+    exp,
+    expm1,
+    log,
+    log1p,
+    power,
+    sigmoid,
+    sin,
+    where,
+)
 from tracegrad.numpy.missing import missing_attribute
-from tracegrad.numpy.nondiff import sign
+from tracegrad.numpy.nondiff import logical_and, sign
 from tracegrad.numpy.reductions import logsumexp
 from tracegrad.numpy.special import log_softmax, softmax
-from tracegrad.numpy.ufuncs import logaddexp
+from tracegrad.numpy.ufuncs import logaddexp, sinc
 from tracegrad.scipy import require_scipy
 
 sp = require_scipy("scipy.special")
@@ -75,6 +87,28 @@ __all__ = [
     "y1",
     "yn",
     "yv",
+    "bernoulli",
+    "boxcox",
+    "boxcox1p",
+    "comb",
+    "dawsn",
+    "entr",
+    "erfcx",
+    "exp1",
+    "expi",
+    "expn",
+    "factorial",
+    "fresnel",
+    "hyp1f1",
+    "hyp2f1",
+    "kl_div",
+    "loggamma",
+    "owens_t",
+    "poch",
+    "rel_entr",
+    "sici",
+    "spence",
+    "zeta",
 ]
 
 __getattr__ = missing_attribute("tracegrad.scipy.special", "scipy.special")
@@ -274,3 +308,143 @@ def _stdtr_dt(df: Any, t: Any, out: Any) -> Any:
 
 
 stdtr = _params(_last_argument(sp.stdtr, "stdtr", _stdtr_dt))
+
+
+# --- more special functions -------------------------------------------------------------
+
+erfcx = _unary(sp.erfcx, "erfcx", lambda x, out: x * out * 2.0 - _TWO_OVER_SQRT_PI)
+dawsn = _unary(sp.dawsn, "dawsn", lambda x, out: 1.0 - x * out * 2.0)
+exp1 = _unary(sp.exp1, "exp1", lambda x, out: -exp(-x) / x, saves="args")
+expi = _unary(sp.expi, "expi", lambda x, out: exp(x) / x, saves="args")
+# spence(z) = ∫_1^z log(t) / (1 - t) dt
+spence = _unary(sp.spence, "spence", lambda x, out: log(x) / (1.0 - x), saves="args")
+expn = _params(_last_argument(sp.expn, "expn", lambda n, x, out: -expn(n - 1, x)))
+# d/dq zeta(x, q) = -x zeta(x + 1, q); the order x is not differentiated
+zeta = _params(_last_argument(sp.zeta, "zeta", lambda x, q, out: -x * zeta(x + 1.0, q)))
+hyp1f1 = _params(
+    _last_argument(sp.hyp1f1, "hyp1f1", lambda a, b, x, out: a / b * hyp1f1(a + 1, b + 1, x))
+)
+hyp2f1 = _params(
+    _last_argument(
+        sp.hyp2f1, "hyp2f1",
+        lambda a, b, c, z, out: a * b / c * hyp2f1(a + 1, b + 1, c + 1, z),
+    )
+)  # fmt: skip
+
+
+def _sin_integral(x: Any) -> Any:
+    return sp.sici(x)[0]
+
+
+def _cos_integral(x: Any) -> Any:
+    return sp.sici(x)[1]
+
+
+_si = _unary(_sin_integral, "si", lambda x, out: sinc(x * (1.0 / math.pi)), saves="args")
+_ci = _unary(_cos_integral, "ci", lambda x, out: cos(x) / x, saves="args")
+
+
+def sici(x: Any) -> tuple[Any, Any]:
+    """``(Si(x), Ci(x))``: ``Si' = sin(x) / x``, ``Ci' = cos(x) / x``."""
+    return _si(x), _ci(x)
+
+
+def _fresnel_s_impl(x: Any) -> Any:
+    return sp.fresnel(x)[0]
+
+
+def _fresnel_c_impl(x: Any) -> Any:
+    return sp.fresnel(x)[1]
+
+
+_fresnel_s = _unary(
+    _fresnel_s_impl, "fresnel_s", lambda x, out: sin(x * x * (math.pi / 2)), saves="args"
+)
+_fresnel_c = _unary(
+    _fresnel_c_impl, "fresnel_c", lambda x, out: cos(x * x * (math.pi / 2)), saves="args"
+)
+
+
+def fresnel(x: Any) -> tuple[Any, Any]:
+    """``(S(x), C(x))``, the Fresnel integrals of ``sin(πt²/2)`` and ``cos(πt²/2)``."""
+    return _fresnel_s(x), _fresnel_c(x)
+
+
+def _owens_t_dh(h: Any, a: Any) -> Any:
+    # -φ(h) erf(a h / √2) / 2
+    return exp(h * h * -0.5) * (-0.5 / _SQRT_2PI) * erf(a * h * (1.0 / math.sqrt(2.0)))
+
+
+def _owens_t_da(h: Any, a: Any) -> Any:
+    return exp(h * h * (1.0 + a * a) * -0.5) / ((1.0 + a * a) * (2.0 * math.pi))
+
+
+owens_t = _binary(
+    sp.owens_t, "owens_t",
+    (lambda g, out, h, a: g * _owens_t_dh(h, a), lambda g, out, h, a: g * _owens_t_da(h, a)),
+    (lambda t, out, h, a: t * _owens_t_dh(h, a), lambda t, out, h, a: t * _owens_t_da(h, a)),
+    saves="args",
+)  # fmt: skip
+
+
+def loggamma(x: Any) -> Any:
+    """``log Γ(x)`` of real ``x > 0`` (where it equals ``gammaln``; complex values
+    elsewhere are not supported)."""
+    return gammaln(x)
+
+
+def entr(x: Any) -> Any:
+    """``-x log x`` (0 at 0)."""
+    return -xlogy(x, x)
+
+
+def rel_entr(x: Any, y: Any) -> Any:
+    """``x log(x / y)`` (0 where ``x == 0``), for ``x, y >= 0``."""
+    return xlogy(x, x) - xlogy(x, y)
+
+
+def kl_div(x: Any, y: Any) -> Any:
+    """``x log(x / y) - x + y``, for ``x, y >= 0``."""
+    return rel_entr(x, y) - x + y
+
+
+def boxcox(x: Any, lmbda: Any) -> Any:
+    """``(x**λ - 1) / λ``, and ``log x`` where ``λ == 0``."""
+    zero = plain(lmbda) == 0
+    safe = where(zero, 1.0, lmbda)
+    return where(zero, log(x), (power(x, safe) - 1.0) / safe)
+
+
+def boxcox1p(x: Any, lmbda: Any) -> Any:
+    """``boxcox(1 + x, λ)``, accurate for small ``x``."""
+    zero = plain(lmbda) == 0
+    safe = where(zero, 1.0, lmbda)
+    return where(zero, log1p(x), expm1(log1p(x) * safe) / safe)
+
+
+def poch(z: Any, m: Any) -> Any:
+    """The rising factorial ``Γ(z + m) / Γ(z)`` (positive arguments)."""
+    return exp(gammaln(z + m) - gammaln(z))
+
+
+def factorial(n: Any, exact: bool = False) -> Any:
+    """``Γ(n + 1)`` (0 for negative ``n``), differentiable in ``n``."""
+    if exact:
+        return call_plain(sp.factorial, (n,), {"exact": True})
+    return where(plain(n) < 0, 0.0, gamma(n + 1.0))
+
+
+def comb(n: Any, k: Any, exact: bool = False) -> Any:
+    """``n! / (k! (n - k)!)`` through ``gammaln`` (0 outside ``0 <= k <= n``)."""
+    if exact:
+        return call_plain(sp.comb, (n, k), {"exact": True})
+    nv, kv_ = plain(n), plain(k)
+    valid = logical_and(kv_ >= 0, nv >= kv_)
+    safe_n, safe_k = where(valid, n, 1.0), where(valid, k, 0.0)
+    value = exp(gammaln(safe_n + 1.0) - gammaln(safe_k + 1.0) - gammaln(safe_n - safe_k + 1.0))
+    return where(valid, value, 0.0)
+
+
+def bernoulli(n: int) -> Any:
+    """The Bernoulli numbers ``B_0 ... B_n`` (constants)."""
+    return sp.bernoulli(n)
