@@ -20,11 +20,15 @@ ARRAYLIKE = [
     ("prod", tnp.prod, np.prod),
     ("var", tnp.var, np.var),
     ("std", tnp.std, np.std),
-    ("exp", lambda v: tnp.sum(tnp.exp(v)), lambda v: np.sum(np.exp(v))),
+    ("exp-of-array", lambda v: tnp.sum(tnp.exp(tnp.array(v))), lambda v: np.sum(np.exp(v))),
     ("norm", tnp.linalg.norm, np.linalg.norm),
     ("cumsum", lambda v: tnp.sum(tnp.cumsum(v)), lambda v: np.sum(np.cumsum(v))),
     ("logsumexp", tnp.logsumexp, lambda v: np.log(np.sum(np.exp(v)))),
-    ("add", lambda v: tnp.sum(tnp.add(v, [1.0, 2.0])), lambda v: np.sum(np.add(v, [1, 2]))),
+    (
+        "mean-axis",
+        lambda v: tnp.sum(tnp.mean([v, v], axis=0)),
+        lambda v: np.sum(np.mean([v, v], axis=0)),
+    ),
 ]
 
 

@@ -24,7 +24,6 @@ from tracegrad.core.primitive import (
     unary_function,
 )
 from tracegrad.core.staging import plain
-from tracegrad.numpy.creation import traced_arraylike
 
 __all__ = [
     "abs",
@@ -135,25 +134,9 @@ def _unary(
 
     prim.defvjp(scale).defjvp(scale)
     prim.defbatch(elementwise_batch(prim))
-    fn = unary_function(prim, _lifting(np_fn, lambda x: fn(x)), py_fn)
-    return fn
-
-
-def _lifting(np_fn: Callable[..., Any], traced: Callable[..., Any]) -> Callable[..., Any]:
-    """``np_fn`` for untraced arguments; arguments that are lists or tuples holding
-    traced values (on which NumPy raises) go to ``traced`` as stacked arrays."""
-
-    def fast(*args: Any) -> Any:
-        try:
-            return np_fn(*args)
-        except TypeError:
-            lifted = [traced_arraylike(a) for a in args]
-            if all(a is b for a, b in zip(lifted, args)):
-                raise
-            return traced(*lifted)
-
-    fast.__name__ = getattr(np_fn, "__name__", "fast")
-    return fast
+    # np_fn itself on plain arguments: a wrapper there (to read lists of traced values)
+    # would cost every untraced call a Python frame; lists go through tnp.array
+    return unary_function(prim, np_fn, py_fn)
 
 
 def _binary(
@@ -168,8 +151,7 @@ def _binary(
     prim = Primitive(np_fn if py_fn is None else _on_floats2(np_fn, py_fn), name).saving(saves)
     prim.float_impl = py_fn  # for two Python floats (impl answers where it raises)
     prim.defvjp(*vjps).defjvp(*jvps).defbatch(elementwise_batch(prim))
-    fn = binary_function(prim, _lifting(np_fn, lambda x, y: fn(x, y)))
-    return fn
+    return binary_function(prim, np_fn)
 
 
 def _py_sigmoid(x: float) -> float:
