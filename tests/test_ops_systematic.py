@@ -1336,6 +1336,15 @@ for lower in [True, False]:
         (spd((3, 3)), _arr(normal((3, 2)))),
         ("cholesky", "solve_triangular"),
     )
+add_case(
+    "scipy.linalg.solve_sylvester",
+    tsl.solve_sylvester,
+    scipy.linalg.solve_sylvester,
+    (well_conditioned((3, 3)), well_conditioned((2, 2)), _arr(normal((3, 2)))),
+    ("solve_sylvester",),
+)
+for name, a in [("spd", spd((3, 3))), ("general", well_conditioned((3, 3)))]:
+    add_case(f"scipy.linalg.sqrtm-{name}", tsl.sqrtm, scipy.linalg.sqrtm, (a,), ("sqrtm",))
 for shape in [(3, 3), (2, 2, 2)]:
     add_case(
         f"scipy.linalg.expm-{_sh(shape)}",

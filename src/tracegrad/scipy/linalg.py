@@ -1,5 +1,6 @@
 """``tracegrad.scipy.linalg``: ``solve_triangular``, ``cho_factor``, ``cho_solve``,
-``expm`` (and NumPy's ``cholesky``, ``inv``, ``det``, ``solve``).
+``expm``, ``solve_sylvester``, ``sqrtm`` (and NumPy's ``cholesky``, ``inv``, ``det``,
+``solve``).
 
 ``solve_triangular`` reads only the triangle it is told to (so the derivative with
 respect to the other one is 0); ``expm``'s derivatives are the upper-right block of the
@@ -24,7 +25,18 @@ from tracegrad.scipy import require_scipy
 
 sl = require_scipy("scipy.linalg")
 
-__all__ = ["cho_factor", "cho_solve", "cholesky", "det", "expm", "inv", "solve", "solve_triangular"]
+__all__ = [
+    "cho_factor",
+    "cho_solve",
+    "cholesky",
+    "det",
+    "expm",
+    "inv",
+    "solve",
+    "solve_sylvester",
+    "solve_triangular",
+    "sqrtm",
+]
 
 __getattr__ = missing_attribute("tracegrad.scipy.linalg", "scipy.linalg")
 
@@ -148,3 +160,59 @@ def expm(a: Any) -> Any:
     if type(a) not in box_types:
         return sl.expm(a)
     return _expm(a)
+
+
+# --- Sylvester equations and the matrix square root ------------------------------------
+
+
+def _sylvester_impl(a: Any, b: Any, q: Any) -> Any:
+    return sl.solve_sylvester(a, b, q)
+
+
+# X solves A X + X B = Q:  A dX + dX B = dQ - dA X - X dB
+def _sylvester_jvp(argnum: int, t: Any, out: Any, a: Any, b: Any, q: Any) -> Any:
+    if argnum == 0:
+        t = -matmul(t, out)
+    elif argnum == 1:
+        t = -matmul(out, t)
+    return solve_sylvester(a, b, t)
+
+
+# the adjoint equation Aᵀ Y + Y Bᵀ = X̄ gives Q̄ = Y, Ā = -Y Xᵀ, B̄ = -Xᵀ Y
+def _sylvester_vjp(argnum: int, g: Any, out: Any, a: Any, b: Any, q: Any) -> Any:
+    y = solve_sylvester(matrix_transpose(a), matrix_transpose(b), g)
+    if argnum == 0:
+        return -matmul(y, matrix_transpose(out))
+    if argnum == 1:
+        return -matmul(matrix_transpose(out), y)
+    return y
+
+
+_solve_sylvester = Primitive(_sylvester_impl, "solve_sylvester")
+_solve_sylvester.defvjp_argnum(_sylvester_vjp).defjvp_argnum(_sylvester_jvp)
+_solve_sylvester.defbatch(
+    lambda size, batched, a, b, q: loop_batch(_solve_sylvester, size, batched, (a, b, q), {})
+)  # SciPy solves one equation at a time
+
+
+def solve_sylvester(a: Any, b: Any, q: Any) -> Any:
+    """The ``X`` with ``a X + X b = q``; differentiable in all three."""
+    return _solve_sylvester(a, b, q)
+
+
+def _sqrtm_impl(a: Any) -> Any:
+    return sl.sqrtm(a)
+
+
+# S S = A:  S dS + dS S = dA;  the adjoint: Sᵀ Y + Y Sᵀ = S̄, Ā = Y
+_sqrtm = Primitive(_sqrtm_impl, "sqrtm")
+_sqrtm.defvjp(lambda g, out, a: solve_sylvester(matrix_transpose(out), matrix_transpose(out), g))
+_sqrtm.defjvp(lambda t, out, a: solve_sylvester(out, out, t))
+_sqrtm.defbatch(lambda size, batched, a: loop_batch(_sqrtm, size, batched, (a,), {}))
+_sqrtm.saving("out")
+
+
+def sqrtm(a: Any) -> Any:
+    """The principal square root ``S`` of ``a`` (``S @ S = a``), for a matrix with no
+    eigenvalues on the closed negative real axis (real ``S``)."""
+    return _sqrtm(a)
