@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import box_types, get_value, peek
-from tracegrad.core.shapes import reshape, sum
+from tracegrad.core.primitive import get_value, peek
+from tracegrad.core.shapes import broadcast_to, reshape, sum
 from tracegrad.core.staging import plain
 from tracegrad.numpy.creation import traced_arraylike
 from tracegrad.numpy.elementwise import where
@@ -56,22 +56,16 @@ def diff(x: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = 
     x = traced_arraylike(x)
     nd = np.ndim(x)
     axis = axis % nd
-    parts = []
-    for extra, at_end in ((prepend, False), (append, True)):
-        if extra is not None:
-            shape = list(np.shape(x))
-            shape[axis] = 1
-            extra = traced_arraylike(extra)
-            if np.ndim(extra) == 0:
-                extra = (
-                    np.broadcast_to(extra, shape)
-                    if type(extra) not in box_types
-                    else (extra * np.ones(shape))
-                )
-            parts.append((extra, at_end))
-    if parts:
-        before = [e for e, end in parts if not end]
-        after = [e for e, end in parts if end]
+    if prepend is not None or append is not None:
+        edge = list(np.shape(x))
+        edge[axis] = 1  # a scalar prepend/append is one slice along the axis
+
+        def as_slice(v: Any) -> Any:
+            v = traced_arraylike(v)
+            return broadcast_to(v, tuple(edge)) if np.ndim(v) == 0 else v
+
+        before = [] if prepend is None else [as_slice(prepend)]
+        after = [] if append is None else [as_slice(append)]
         x = concatenate([*before, x, *after], axis=axis)
     for _ in range(n):
         x = x[_along(axis, nd, slice(1, None))] - x[_along(axis, nd, slice(None, -1))]

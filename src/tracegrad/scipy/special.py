@@ -226,29 +226,18 @@ def gammasgn(x: Any) -> Any:
 # --- functions of an order or shape parameter and x: differentiable in x ----------------
 
 
-def _last_argument(fn: Any, name: str, dx: Any) -> Primitive:
+def _last_argument(fn: Any, name: str, dx: Any, nparams: int = 1) -> Primitive:
     """A primitive ``fn(*params, x)`` whose derivative in ``x`` is ``dx(*params, x, out)``;
-    the parameters (orders, shapes) carry none."""
+    the ``nparams`` parameters (orders, shapes) carry none."""
 
     def impl(*args: Any) -> Any:
         return fn(*args)
 
     prim = Primitive(impl, name)
-    prim.defvjp_argnum(
-        lambda i, g, out, *args: g * dx(*args, out) if i == len(args) - 1 else _none(name)
-    )
-    prim.defjvp_argnum(
-        lambda i, t, out, *args: t * dx(*args, out) if i == len(args) - 1 else _none(name)
-    )
+    prim.defvjp(*[None] * nparams, lambda g, out, *args: g * dx(*args, out))
+    prim.defjvp(*[None] * nparams, lambda t, out, *args: t * dx(*args, out))
     prim.defbatch(elementwise_batch(prim)).saving("all")
     return prim
-
-
-def _none(name: str) -> Any:
-    raise NotImplementedError(
-        f"{name}: only the last argument is differentiable here (orders and shape "
-        "parameters are not)"
-    )
 
 
 def _params(prim: Primitive) -> Any:
@@ -297,6 +286,7 @@ betainc = _params(
     _last_argument(
         sp.betainc, "betainc",
         lambda a, b, x, out: exp(xlogy(a - 1.0, x) + xlog1py(b - 1.0, -x) - betaln(a, b)),
+        nparams=2,
     )
 )  # fmt: skip
 
@@ -322,12 +312,15 @@ expn = _params(_last_argument(sp.expn, "expn", lambda n, x, out: -expn(n - 1, x)
 # d/dq zeta(x, q) = -x zeta(x + 1, q); the order x is not differentiated
 zeta = _params(_last_argument(sp.zeta, "zeta", lambda x, q, out: -x * zeta(x + 1.0, q)))
 hyp1f1 = _params(
-    _last_argument(sp.hyp1f1, "hyp1f1", lambda a, b, x, out: a / b * hyp1f1(a + 1, b + 1, x))
+    _last_argument(
+        sp.hyp1f1, "hyp1f1", lambda a, b, x, out: a / b * hyp1f1(a + 1, b + 1, x), nparams=2
+    )
 )
 hyp2f1 = _params(
     _last_argument(
         sp.hyp2f1, "hyp2f1",
         lambda a, b, c, z, out: a * b / c * hyp2f1(a + 1, b + 1, c + 1, z),
+        nparams=3,
     )
 )  # fmt: skip
 
