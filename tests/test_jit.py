@@ -228,9 +228,14 @@ def _jvp_of(f):
 
 
 #: cases (by id prefix) whose jit falls back to eager evaluation in every mode: they read
-#: values (np.argsort / the sign of the determinant). Forward-mode rules that read values
-#: (ties, signs, masks) run on plain arrays under jit, recorded whole, so they replay.
-ALWAYS_READS = {"sort", "slogdet"}
+#: values (np.argsort / the sign of the determinant; the sort of order statistics,
+#: argpartition, the segment search of interp, the rank in lstsq and polyfit). Forward-mode rules
+#: that read values (ties, signs, masks) run on plain arrays under jit, recorded whole,
+#: so they replay.
+ALWAYS_READS = {
+    "sort", "slogdet", "median", "percentile", "quantile", "partition", "interp", "lstsq",
+    "nanmedian", "nanpercentile", "nanquantile", "polyfit",
+}  # fmt: skip
 
 
 def _sweep(cases, wrap, float_args=False):

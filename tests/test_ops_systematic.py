@@ -21,11 +21,19 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.linalg
+import scipy.signal
+import scipy.special
+import scipy.stats
 
 import tracegrad as tg
 import tracegrad.numpy as tnp
 from tracegrad.nn import functional as nnf
 from tracegrad.numpy import indexing as ix
+from tracegrad.scipy import linalg as tsl
+from tracegrad.scipy import signal as tss_signal
+from tracegrad.scipy import special as tss
+from tracegrad.scipy import stats as tst
 
 RNG = np.random.default_rng(1234)
 
@@ -939,6 +947,672 @@ for name, shape, kw in NORMS:
     )
 
 
+# decompositions: positive definite matrices with distinct eigenvalues, general
+# matrices with distinct singular values (random draws have both)
+
+
+def spd(shape):
+    a = normal(shape)
+    return _arr(a @ np.swapaxes(a, -1, -2) + shape[-1] * np.eye(shape[-1]))
+
+
+LA = tnp.linalg
+DECOMPOSITIONS = [
+    ("cholesky", LA.cholesky, np.linalg.cholesky, spd, ("cholesky",)),
+    ("eigh-values", lambda a: LA.eigh(a)[0], lambda a: np.linalg.eigh(a)[0], spd, ("eigh",)),
+    ("eigh-vectors", lambda a: LA.eigh(a)[1], lambda a: np.linalg.eigh(a)[1], spd, ("eigh",)),
+    ("eigvalsh", LA.eigvalsh, np.linalg.eigvalsh, spd, ("eigvalsh",)),
+    (
+        "eigh-vectors-upper",
+        lambda a: LA.eigh(a, "U")[1],
+        lambda a: np.linalg.eigh(a, "U")[1],
+        spd,
+        ("eigh",),
+    ),
+    (
+        "eigvalsh-upper",
+        lambda a: LA.eigvalsh(a, UPLO="U"),
+        lambda a: np.linalg.eigvalsh(a, UPLO="U"),
+        spd,
+        ("eigvalsh",),
+    ),
+]
+for (name, f, ref, sampler, covers), shape in itertools.product(
+    DECOMPOSITIONS, [(3, 3), (2, 3, 3), (1, 1)]
+):
+    add_case(f"{name}-{_sh(shape)}", f, ref, (sampler(shape),), covers)
+
+FACTORS = [
+    ("qr-Q", lambda a: LA.qr(a).Q, lambda a: np.linalg.qr(a).Q, ("qr",)),
+    ("qr-R", lambda a: LA.qr(a).R, lambda a: np.linalg.qr(a).R, ("qr",)),
+    ("qr-r-mode", lambda a: LA.qr(a, mode="r"), lambda a: np.linalg.qr(a, mode="r"), ("qr",)),
+    (
+        "svd-U",
+        lambda a: LA.svd(a, full_matrices=False).U,
+        lambda a: np.linalg.svd(a, full_matrices=False).U,
+        ("svd",),
+    ),
+    (
+        "svd-S",
+        lambda a: LA.svd(a, full_matrices=False).S,
+        lambda a: np.linalg.svd(a, full_matrices=False).S,
+        ("svd",),
+    ),
+    (
+        "svd-Vh",
+        lambda a: LA.svd(a, full_matrices=False).Vh,
+        lambda a: np.linalg.svd(a, full_matrices=False).Vh,
+        ("svd",),
+    ),
+    ("svdvals", LA.svdvals, np.linalg.svdvals, ("svdvals",)),
+    (
+        "svd-compute_uv-False",
+        lambda a: LA.svd(a, compute_uv=False),
+        lambda a: np.linalg.svd(a, compute_uv=False),
+        ("svdvals",),
+    ),
+    ("pinv", LA.pinv, np.linalg.pinv, ("svd",)),
+    ("norm-2", lambda a: LA.norm(a, 2), lambda a: np.linalg.norm(a, 2), ("svdvals",)),
+    ("norm-nuc", lambda a: LA.norm(a, "nuc"), lambda a: np.linalg.norm(a, "nuc"), ("svdvals",)),
+    ("norm--2", lambda a: LA.norm(a, -2), lambda a: np.linalg.norm(a, -2), ("svdvals",)),
+    ("matrix_norm-fro", LA.matrix_norm, np.linalg.matrix_norm, ("sqrt",)),
+]
+for (name, f, ref, covers), shape in itertools.product(FACTORS, [(3, 3), (4, 3), (2, 4, 3)]):
+    if name.startswith("norm") and len(shape) == 3:
+        continue
+    add_case(f"{name}-{_sh(shape)}", f, ref, (_arr(normal(shape)),), covers)
+for shape in [(3, 5), (2, 3, 4)]:
+    for name, f, ref, covers in FACTORS[3:8]:
+        add_case(f"{name}-{_sh(shape)}", f, ref, (_arr(normal(shape)),), covers)
+
+_A43 = _arr(normal((4, 3)))
+LINALG_MORE = [
+    (
+        "lstsq-x",
+        lambda a, b: LA.lstsq(a, b).x,
+        lambda a, b: np.linalg.lstsq(a, b)[0],
+        (_A43, _arr(normal((4, 2)))),
+    ),
+    (
+        "lstsq-x-vector",
+        lambda a, b: LA.lstsq(a, b).x,
+        lambda a, b: np.linalg.lstsq(a, b)[0],
+        (_A43, _arr(normal((4,)))),
+    ),
+    (
+        "lstsq-residuals",
+        lambda a, b: LA.lstsq(a, b).residuals,
+        lambda a, b: np.linalg.lstsq(a, b)[1],
+        (_A43, _arr(normal((4, 2)))),
+    ),
+    (
+        "matrix_power-3",
+        lambda a: LA.matrix_power(a, 3),
+        lambda a: np.linalg.matrix_power(a, 3),
+        (well_conditioned((3, 3)),),
+    ),
+    (
+        "matrix_power--2",
+        lambda a: LA.matrix_power(a, -2),
+        lambda a: np.linalg.matrix_power(a, -2),
+        (well_conditioned((2, 3, 3)),),
+    ),
+    (
+        "matrix_power-0",
+        lambda a: LA.matrix_power(a, 0) * a,
+        lambda a: np.linalg.matrix_power(a, 0) * a,
+        (well_conditioned((3, 3)),),
+    ),
+    (
+        "multi_dot",
+        lambda a, b, c: LA.multi_dot([a, b, c]),
+        lambda a, b, c: np.linalg.multi_dot([a, b, c]),
+        (_arr(normal((3,))), _arr(normal((3, 4))), _arr(normal((4, 2)))),
+    ),
+    ("cond", LA.cond, np.linalg.cond, (_arr(normal((3, 3))),)),
+    (
+        "cond-fro",
+        lambda a: LA.cond(a, "fro"),
+        lambda a: np.linalg.cond(a, "fro"),
+        (well_conditioned((3, 3)),),
+    ),
+    ("vector_norm", LA.vector_norm, np.linalg.vector_norm, (_A43,)),
+    (
+        "vector_norm-axes",
+        lambda a: LA.vector_norm(a, axis=(0, 2), ord=3),
+        lambda a: np.linalg.vector_norm(a, axis=(0, 2), ord=3),
+        (_arr(away_from_zero((2, 3, 4))),),
+    ),
+    (
+        "tensorsolve",
+        LA.tensorsolve,
+        np.linalg.tensorsolve,
+        (_arr(normal((6, 2, 3)) + np.eye(6).reshape(6, 2, 3)), _arr(normal((6,)))),
+    ),
+]
+for name, f, ref, args in LINALG_MORE:
+    add_case(name, f, ref, args, ())
+
+
+# --- tracegrad.scipy --------------------------------------------------------------------
+
+SPECIAL = [
+    ("erf", normal, ("erf",)),
+    ("erfc", normal, ("erfc",)),
+    ("erfinv", uniform(-0.9, 0.9), ("erfinv",)),
+    ("erfcinv", uniform(0.1, 1.9), ("erfcinv",)),
+    ("ndtr", normal, ("ndtr",)),
+    ("log_ndtr", normal, ("log_ndtr",)),
+    ("ndtri", uniform(0.05, 0.95), ("ndtri",)),
+    ("gammaln", uniform(0.5, 4.0), ("gammaln",)),
+    ("gamma", uniform(0.5, 4.0), ("gamma",)),
+    ("digamma", uniform(0.5, 4.0), ("digamma",)),
+    ("psi", uniform(0.5, 4.0), ("digamma",)),
+    ("expit", normal, ("sigmoid",)),
+    ("log_expit", normal, ("logaddexp",)),
+    ("logit", uniform(0.1, 0.9), ("log", "log1p")),
+    ("softplus", normal, ("logaddexp",)),
+]
+for (name, sampler, covers), shape in itertools.product(SPECIAL, [(), (2, 3)]):
+    add_case(
+        f"scipy.special.{name}-{_sh(shape)}",
+        getattr(tss, name),
+        getattr(scipy.special, name),
+        (_arr(sampler(shape)),),
+        covers,
+    )
+SPECIAL_MORE = [
+    ("j0", normal, ("j0",)),
+    ("j1", normal, ("j1",)),
+    ("y0", uniform(0.5, 4.0), ("y0",)),
+    ("y1", uniform(0.5, 4.0), ("y1",)),
+    ("i0", normal, ("i0",)),
+    ("i1", normal, ("i1",)),
+    ("i0e", away_from_zero, ("i0e",)),
+    ("i1e", away_from_zero, ("i1e",)),
+    ("rgamma", uniform(0.5, 4.0), ("gamma",)),
+]
+for (name, sampler, covers), shape in itertools.product(SPECIAL_MORE, [(), (2, 3)]):
+    add_case(
+        f"scipy.special.{name}-{_sh(shape)}",
+        getattr(tss, name),
+        getattr(scipy.special, name),
+        (_arr(sampler(shape)),),
+        covers,
+    )
+ORDERED = [  # fn(param..., x): differentiable in x
+    ("jv", (1.5,), uniform(0.5, 4.0), ("jv",)),
+    ("jn", (2,), normal, ("jv",)),
+    ("yv", (0.5,), uniform(0.5, 4.0), ("yv",)),
+    ("yn", (1,), uniform(0.5, 4.0), ("yv",)),
+    ("iv", (2.5,), uniform(0.5, 4.0), ("iv",)),
+    ("kv", (0.7,), uniform(0.5, 4.0), ("kv",)),
+    ("ive", (1.2,), uniform(0.5, 4.0), ("ive",)),
+    ("gammainc", (1.7,), uniform(0.5, 4.0), ("gammainc",)),
+    ("gammaincc", (2.3,), uniform(0.5, 4.0), ("gammaincc",)),
+    ("betainc", (1.5, 2.5), uniform(0.1, 0.9), ("betainc",)),
+    ("stdtr", (3.5,), normal, ("stdtr",)),
+]
+for name, params, sampler, covers in ORDERED:
+    add_case(
+        f"scipy.special.{name}",
+        lambda x, n=name, p=params: getattr(tss, n)(*p, x),
+        lambda x, n=name, p=params: getattr(scipy.special, n)(*p, x),
+        (_arr(sampler((2, 3))),),
+        covers,
+    )
+for name in ["beta", "betaln"]:
+    add_case(
+        f"scipy.special.{name}",
+        getattr(tss, name),
+        getattr(scipy.special, name),
+        (_arr(uniform(0.5, 3.0)((2, 3))), _arr(uniform(0.5, 3.0)((3,)))),
+        ("gammaln",),
+    )
+add_case(
+    "scipy.special.multigammaln",
+    lambda a: tss.multigammaln(a, 3),
+    lambda a: scipy.special.multigammaln(a, 3),
+    (_arr(3.2),),
+    ("gammaln",),
+)
+for n in [0, 1, 2]:
+    add_case(
+        f"scipy.special.polygamma-{n}",
+        lambda x, n=n: tss.polygamma(n, x),
+        lambda x, n=n: scipy.special.polygamma(n, x),
+        (_arr(uniform(0.5, 4.0)((2, 3))),),
+        ("polygamma",),
+    )
+for name in ["xlogy", "xlog1py"]:
+    for sa, sb in [((), ()), ((2, 3), (3,))]:
+        add_case(
+            f"scipy.special.{name}-{_sh(sa)}-{_sh(sb)}",
+            getattr(tss, name),
+            getattr(scipy.special, name),
+            (_arr(normal(sa)), _arr(uniform(0.3, 2.0)(sb))),
+            (name,),
+        )
+    add_case(
+        f"scipy.special.{name}-x-zero",
+        lambda y, n=name: getattr(tss, n)(np.array([0.0, 1.5]), y),
+        lambda y, n=name: getattr(scipy.special, n)(np.array([0.0, 1.5]), y),
+        (_arr(uniform(0.3, 2.0)((2,))),),
+        (name,),
+    )
+for name in ["logsumexp", "softmax", "log_softmax"]:
+    add_case(
+        f"scipy.special.{name}",
+        lambda x, n=name: getattr(tss, n)(x, axis=-1),
+        lambda x, n=name: getattr(scipy.special, n)(x, axis=-1),
+        (_arr(normal((2, 3))),),
+        (),
+    )
+for name in ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]:
+    add_case(
+        f"scipy.stats.norm.{name}",
+        lambda x, loc, scale, n=name: getattr(tst.norm, n)(x, loc, scale),
+        lambda x, loc, scale, n=name: getattr(scipy.stats.norm, n)(x, loc, scale),
+        (_arr(normal((2, 3))), _arr(normal((3,))), _arr(uniform(0.5, 2.0)(()))),
+        (),
+    )
+_pos4 = _arr(uniform(1.1, 4.0)((4,)))
+_unit4 = _arr(uniform(0.1, 0.9)((4,)))
+DISTRIBUTIONS = [  # (name, method, tg args -> value, differentiated args)
+    ("t", "logpdf", (_arr(normal((4,))), _arr(uniform(2.1, 5.0)((4,))), _arr(normal((4,))), _pos4)),
+    (
+        "t",
+        "pdf",
+        (_arr(normal((3, 4))), _arr(uniform(2.1, 5.0)((1, 4))), _arr(normal((3, 4))), _pos4),
+    ),
+    ("chi2", "logpdf", (_pos4, _arr(uniform(1.0, 4.0)((4,))))),
+    ("chi2", "pdf", (_pos4, _arr(uniform(1.0, 4.0)((4,))))),
+    ("gamma", "logpdf", (_pos4, _arr(uniform(1.0, 4.0)((4,))))),
+    ("gamma", "pdf", (_pos4, _arr(uniform(1.0, 4.0)((4,))), _arr(0.3), _arr(1.7))),
+    ("beta", "logpdf", (_unit4, _arr(uniform(1.1, 4.0)((4,))), _pos4)),
+    ("beta", "pdf", (_unit4, _arr(uniform(1.1, 4.0)((4,))), _pos4)),
+    ("dirichlet", "logpdf", (np.array([0.2, 0.3, 0.5]), _arr(uniform(1.2, 3.0)((3,))))),
+    ("dirichlet", "pdf", (np.array([0.2, 0.3, 0.5]), _arr(uniform(1.2, 3.0)((3,))))),
+]
+for dist, method, args in DISTRIBUTIONS:
+    add_case(
+        f"scipy.stats.{dist}.{method}-{len(args)}args",
+        lambda *a, d=dist, m=method: getattr(getattr(tst, d), m)(*a),
+        lambda *a, d=dist, m=method: getattr(getattr(scipy.stats, d), m)(*a),
+        args,
+        (),
+        rtol=1e-4,
+    )
+CDFS = [  # differentiable in x (and loc, scale)
+    ("t", "cdf", lambda x, loc: (x, 3.5, loc, 1.5)),
+    ("t", "logcdf", lambda x, loc: (x, 3.5, loc, 1.5)),
+    ("chi2", "cdf", lambda x, loc: (x * x + 0.5, 3)),
+    ("gamma", "cdf", lambda x, loc: (x * x + 0.5, 2.5, loc * 0.1)),
+    ("gamma", "logcdf", lambda x, loc: (x * x + 0.5, 2.5)),
+    ("beta", "cdf", lambda x, loc: (x * 0.1 + 0.5, 1.5, 2.5)),
+]
+for dist, method, make in CDFS:
+    add_case(
+        f"scipy.stats.{dist}.{method}",
+        lambda x, loc, d=dist, m=method, mk=make: getattr(getattr(tst, d), m)(*mk(x, loc)),
+        lambda x, loc, d=dist, m=method, mk=make: getattr(getattr(scipy.stats, d), m)(*mk(x, loc)),
+        (_arr(uniform(-1.0, 1.0)((4,))), _arr(0.3)),
+        (),
+    )
+_k = np.array([0.0, 2.0, 5.0, 1.0])
+for method in ["logpmf", "pmf", "cdf"]:
+    add_case(
+        f"scipy.stats.poisson.{method}",
+        lambda mu, m=method: getattr(tst.poisson, m)(_k, mu),
+        lambda mu, m=method: getattr(scipy.stats.poisson, m)(_k, mu),
+        (_pos4,),
+        (),
+    )
+_cov = spd((3, 3))
+for method in ["logpdf", "pdf"]:
+    for xshape in [(3,), (5, 3)]:
+        add_case(
+            f"scipy.stats.multivariate_normal.{method}-{_sh(xshape)}",
+            lambda x, mean, cov, m=method: getattr(tst.multivariate_normal, m)(x, mean, cov),
+            lambda x, mean, cov, m=method: getattr(scipy.stats.multivariate_normal, m)(
+                x, mean, cov
+            ),
+            (_arr(normal(xshape)), _arr(normal((3,))), _cov),
+            ("cholesky", "solve_triangular"),
+        )
+add_case(
+    "scipy.stats.multivariate_normal.entropy",
+    lambda cov: tst.multivariate_normal.entropy(None, cov),
+    lambda cov: np.float64(scipy.stats.multivariate_normal.entropy(None, cov)),
+    (_cov,),
+    ("cholesky",),
+)
+for sa, sb, mode in [((5,), (3,), "full"), ((3, 4), (2, 2), "same"), ((4, 3), (2, 3), "valid")]:
+    add_case(
+        f"scipy.signal.convolve-{_sh(sa)}-{_sh(sb)}-{mode}",
+        lambda a, b, m=mode: tss_signal.convolve(a, b, m),
+        lambda a, b, m=mode: scipy.signal.convolve(a, b, m),
+        (_arr(normal(sa)), _arr(normal(sb))),
+        ("scatter_add",),
+        rtol=1e-4,
+    )
+    add_case(
+        f"scipy.signal.correlate-{_sh(sa)}-{_sh(sb)}-{mode}",
+        lambda a, b, m=mode: tss_signal.correlate(a, b, m),
+        lambda a, b, m=mode: scipy.signal.correlate(a, b, m),
+        (_arr(normal(sa)), _arr(normal(sb))),
+        ("scatter_add",),
+        rtol=1e-4,
+    )
+add_case(
+    "scipy.stats.norm.ppf",
+    lambda q, loc: tst.norm.ppf(q, loc, 1.5),
+    lambda q, loc: scipy.stats.norm.ppf(q, loc, 1.5),
+    (_arr(uniform(0.1, 0.9)((3,))), _arr(0.4)),
+    ("ndtri",),
+)
+
+_T33 = _arr(normal((3, 3)) + 3.0 * np.eye(3))
+for kw in [
+    {"lower": True},
+    {"lower": False},
+    {"lower": True, "trans": "T"},
+    {"unit_diagonal": True},
+]:
+    for bshape in [(3,), (3, 2)]:
+        flags = "-".join(f"{k}{v}" for k, v in kw.items())
+        add_case(
+            f"scipy.linalg.solve_triangular-{flags}-{_sh(bshape)}",
+            lambda a, b, kw=kw: tsl.solve_triangular(a, b, **kw),
+            lambda a, b, kw=kw: scipy.linalg.solve_triangular(a, b, **kw),
+            (_T33, _arr(normal(bshape))),
+            ("solve_triangular",),
+        )
+for lower in [True, False]:
+    add_case(
+        f"scipy.linalg.cho_solve-lower{lower}",
+        lambda a, b, lo=lower: tsl.cho_solve(tsl.cho_factor(a, lo), b),
+        lambda a, b, lo=lower: scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, lo), b),
+        (spd((3, 3)), _arr(normal((3, 2)))),
+        ("cholesky", "solve_triangular"),
+    )
+add_case(
+    "scipy.linalg.solve_sylvester",
+    tsl.solve_sylvester,
+    scipy.linalg.solve_sylvester,
+    (well_conditioned((3, 3)), well_conditioned((2, 2)), _arr(normal((3, 2)))),
+    ("solve_sylvester",),
+)
+for name, a in [("spd", spd((3, 3))), ("general", well_conditioned((3, 3)))]:
+    add_case(f"scipy.linalg.sqrtm-{name}", tsl.sqrtm, scipy.linalg.sqrtm, (a,), ("sqrtm",))
+for shape in [(3, 3), (2, 2, 2)]:
+    add_case(
+        f"scipy.linalg.expm-{_sh(shape)}",
+        tsl.expm,
+        scipy.linalg.expm,
+        (_arr(normal(shape, 0.5)),),
+        ("expm",),
+    )
+
+
+# more special functions (primitives first), then composites of the wider surface
+_POS = uniform(0.3, 3.0)
+MORE_SPECIAL = [  # (id, tg fn, scipy fn, args, covers)
+    ("erfcx", tss.erfcx, scipy.special.erfcx, (_arr(normal((2, 3))),), ("erfcx",)),
+    ("dawsn", tss.dawsn, scipy.special.dawsn, (_arr(normal((2, 3))),), ("dawsn",)),
+    ("exp1", tss.exp1, scipy.special.exp1, (_arr(_POS((2, 3))),), ("exp1",)),
+    ("expi", tss.expi, scipy.special.expi, (_arr(_POS((2, 3))),), ("expi",)),
+    ("spence", tss.spence, scipy.special.spence, (_arr(_POS((2, 3))),), ("spence",)),
+    (
+        "expn",
+        lambda x: tss.expn(2, x),
+        lambda x: scipy.special.expn(2, x),
+        (_arr(_POS((3,))),),
+        ("expn",),
+    ),
+    (
+        "zeta",
+        lambda q: tss.zeta(2.5, q),
+        lambda q: scipy.special.zeta(2.5, q),
+        (_arr(_POS((3,))),),
+        ("zeta",),
+    ),
+    (
+        "hyp1f1",
+        lambda x: tss.hyp1f1(1.5, 2.5, x),
+        lambda x: scipy.special.hyp1f1(1.5, 2.5, x),
+        (_arr(normal((3,))),),
+        ("hyp1f1",),
+    ),
+    (
+        "hyp2f1",
+        lambda z: tss.hyp2f1(0.5, 1.5, 2.5, z),
+        lambda z: scipy.special.hyp2f1(0.5, 1.5, 2.5, z),
+        (_arr(uniform(-0.5, 0.5)((3,))),),
+        ("hyp2f1",),
+    ),
+    (
+        "sici-si",
+        lambda x: tss.sici(x)[0],
+        lambda x: scipy.special.sici(x)[0],
+        (_arr(_POS((2, 3))),),
+        ("si",),
+    ),
+    (
+        "sici-ci",
+        lambda x: tss.sici(x)[1],
+        lambda x: scipy.special.sici(x)[1],
+        (_arr(_POS((2, 3))),),
+        ("ci",),
+    ),
+    (
+        "fresnel-S",
+        lambda x: tss.fresnel(x)[0],
+        lambda x: scipy.special.fresnel(x)[0],
+        (_arr(normal((2, 3))),),
+        ("fresnel_s",),
+    ),
+    (
+        "fresnel-C",
+        lambda x: tss.fresnel(x)[1],
+        lambda x: scipy.special.fresnel(x)[1],
+        (_arr(normal((2, 3))),),
+        ("fresnel_c",),
+    ),
+    (
+        "owens_t",
+        tss.owens_t,
+        scipy.special.owens_t,
+        (_arr(normal((2, 3))), _arr(normal((3,)))),
+        ("owens_t",),
+    ),
+    ("entr", tss.entr, scipy.special.entr, (_arr(_POS((3,))),), ("xlogy",)),
+    (
+        "rel_entr",
+        tss.rel_entr,
+        scipy.special.rel_entr,
+        (_arr(_POS((3,))), _arr(_POS((3,)))),
+        ("xlogy",),
+    ),
+    ("kl_div", tss.kl_div, scipy.special.kl_div, (_arr(_POS((3,))), _arr(_POS((3,)))), ("xlogy",)),
+    (
+        "boxcox",
+        lambda x: tss.boxcox(x, np.array([0.0, 0.5, -1.0])),
+        lambda x: scipy.special.boxcox(x, np.array([0.0, 0.5, -1.0])),
+        (_arr(_POS((3,))),),
+        ("power", "log"),
+    ),
+    (
+        "boxcox1p",
+        lambda x: tss.boxcox1p(x, np.array([0.0, 0.5, 2.0])),
+        lambda x: scipy.special.boxcox1p(x, np.array([0.0, 0.5, 2.0])),
+        (_arr(_POS((3,))),),
+        ("expm1",),
+    ),
+    ("poch", tss.poch, scipy.special.poch, (_arr(_POS((3,))), _arr(_POS((3,)))), ("gammaln",)),
+    ("factorial", tss.factorial, scipy.special.factorial, (_arr(_POS((3,))),), ("gamma",)),
+    (
+        "comb",
+        tss.comb,
+        scipy.special.comb,
+        (_arr(uniform(3.0, 5.0)((3,))), _arr(_POS((3,)))),
+        ("gammaln",),
+    ),
+    (
+        "loggamma",
+        tss.loggamma,
+        lambda x: scipy.special.loggamma(x).real,
+        (_arr(_POS((3,))),),
+        ("gammaln",),
+    ),
+]
+for name, f, ref, args, covers in MORE_SPECIAL:
+    add_case(f"scipy.special.{name}", f, ref, args, covers)
+
+_M34 = _arr(normal((3, 4)))
+_X3 = _arr(normal((3,)))
+_Y3 = _arr(away_from_zero((3,)))
+_NAN34 = _M34.copy()
+_NAN34[0, 1] = _NAN34[2, 3] = _NAN34[2, 0] = np.nan
+SURFACE = [  # (id, tg fn, numpy fn, args)
+    ("fmod", tnp.fmod, np.fmod, (np.array([-2.7, 1.3, 3.9]), np.array([1.1, 0.7, -1.6]))),
+    (
+        "divmod-remainder",
+        lambda x, y: tnp.divmod(x, y)[1],
+        lambda x, y: np.divmod(x, y)[1],
+        (np.array([-2.7, 1.3, 3.9]), np.array([1.1, 0.7, -1.6])),
+    ),
+    ("modf", lambda x: tnp.modf(x)[0], lambda x: np.modf(x)[0], (np.array([-2.7, 1.3, 3.9]),)),
+    ("frexp", lambda x: tnp.frexp(x)[0], lambda x: np.frexp(x)[0], (np.array([-2.7, 1.3, 3.9]),)),
+    (
+        "ldexp",
+        lambda x: tnp.ldexp(x, np.array([1, -2, 3])),
+        lambda x: np.ldexp(x, np.array([1, -2, 3])),
+        (_X3,),
+    ),
+    ("unwrap", tnp.unwrap, np.unwrap, (np.array([0.0, 3.0, 6.5, -0.2]),)),
+    ("acos", tnp.acos, np.acos, (np.array([0.3, -0.5]),)),
+    ("atan2", tnp.atan2, np.atan2, (_Y3, _X3)),
+    ("pow", tnp.pow, np.pow, (_arr(_POS((3,))), _X3)),
+    ("concat", lambda a, b: tnp.concat([a, b]), lambda a, b: np.concat([a, b]), (_X3, _Y3)),
+    (
+        "permute_dims",
+        lambda x: tnp.permute_dims(x, (2, 0, 1)),
+        lambda x: np.permute_dims(x, (2, 0, 1)),
+        (X234,),
+    ),
+    ("matrix_transpose", tnp.matrix_transpose, np.matrix_transpose, (X234,)),
+    ("copy", tnp.copy, np.copy, (_M34,)),
+    ("resize", lambda x: tnp.resize(x, (4, 5)), lambda x: np.resize(x, (4, 5)), (_M34,)),
+    ("unstack", lambda x: tnp.unstack(x, axis=1)[2], lambda x: np.unstack(x, axis=1)[2], (_M34,)),
+    ("extract", lambda x: tnp.extract(_cond, x), lambda x: np.extract(_cond, x), (X23,)),
+    (
+        "compress",
+        lambda x: tnp.compress([True, False, True], x, axis=1),
+        lambda x: np.compress([True, False, True], x, axis=1),
+        (_M34,),
+    ),
+    (
+        "apply_along_axis",
+        lambda x: tnp.apply_along_axis(lambda v: v[:2] * v[1:3], 1, x),
+        lambda x: np.apply_along_axis(lambda v: v[:2] * v[1:3], 1, x),
+        (_M34,),
+    ),
+    (
+        "block",
+        lambda a, b: tnp.block([[a, b], [b, a]]),
+        lambda a, b: np.block([[a, b], [b, a]]),
+        (X23, X23 * 2.0),
+    ),
+    ("vecdot", tnp.vecdot, np.vecdot, (_M34, _arr(normal((4,))))),
+    ("matvec", tnp.matvec, np.matvec, (X234, _arr(normal((4,))))),
+    ("vecmat", tnp.vecmat, np.vecmat, (_arr(normal((3,))), X234)),
+    (
+        "cumulative_sum",
+        lambda x: tnp.cumulative_sum(x, axis=1, include_initial=True),
+        lambda x: np.cumulative_sum(x, axis=1, include_initial=True),
+        (_M34,),
+    ),
+    ("cumulative_prod", tnp.cumulative_prod, np.cumulative_prod, (_X3,)),
+    (
+        "geomspace",
+        lambda a, b: tnp.geomspace(a, b, 5),
+        lambda a, b: np.geomspace(a, b, 5),
+        (_arr(1.5), _arr(20.0)),
+    ),
+    (
+        "nanmedian-axis",
+        lambda x: tnp.nanmedian(x, axis=1),
+        lambda x: np.nanmedian(x, axis=1),
+        (_NAN34,),
+    ),
+    (
+        "nanpercentile",
+        lambda x: tnp.nanpercentile(x, 30.0, axis=0),
+        lambda x: np.nanpercentile(x, 30.0, axis=0),
+        (_NAN34,),
+    ),
+    (
+        "nanquantile",
+        lambda x: tnp.nanquantile(x, [0.1, 0.7], axis=1),
+        lambda x: np.nanquantile(x, [0.1, 0.7], axis=1),
+        (_NAN34,),
+    ),
+    (
+        "nancumprod",
+        lambda x: tnp.nancumprod(x, axis=1),
+        lambda x: np.nancumprod(x, axis=1),
+        (_NAN34,),
+    ),
+    (
+        "bincount",
+        lambda w: tnp.bincount(np.array([0, 2, 2, 5]), w),
+        lambda w: np.bincount(np.array([0, 2, 2, 5]), w),
+        (_arr(normal((4,))),),
+    ),
+    ("polyadd", tnp.polyadd, np.polyadd, (_arr(normal((4,))), _arr(normal((2,))))),
+    ("polysub", tnp.polysub, np.polysub, (_arr(normal((2,))), _arr(normal((4,))))),
+    ("polymul", tnp.polymul, np.polymul, (_arr(normal((4,))), _arr(normal((2,))))),
+    ("polyder", lambda p: tnp.polyder(p, 2), lambda p: np.polyder(p, 2), (_arr(normal((4,))),)),
+    (
+        "polyint",
+        lambda p: tnp.polyint(p, 2, [1.0, 2.0]),
+        lambda p: np.polyint(p, 2, [1.0, 2.0]),
+        (_arr(normal((4,))),),
+    ),
+    ("vander", lambda x: tnp.vander(x, 3), lambda x: np.vander(x, 3), (_arr(normal((4,))),)),
+    (
+        "polyfit",
+        lambda x, y: tnp.polyfit(x, y, 2),
+        lambda x, y: np.polyfit(x, y, 2),
+        (_arr(normal((6,))), _arr(normal((6,)))),
+    ),
+    ("poly", tnp.poly, np.poly, (_arr(normal((3,))),)),
+    ("linalg.cross", LA.cross, np.linalg.cross, (_arr(normal((4, 3))), _X3)),
+    ("linalg.diagonal", LA.diagonal, np.linalg.diagonal, (_arr(normal((2, 3, 3))),)),
+    ("linalg.trace", lambda x: LA.trace(x, 1), lambda x: np.linalg.trace(x, offset=1), (X234,)),
+    ("linalg.outer", LA.outer, np.linalg.outer, (_X3, _Y3)),
+    ("linalg.tensordot", LA.tensordot, np.linalg.tensordot, (X234, _arr(normal((3, 4, 2))))),
+    ("linalg.vecdot", LA.vecdot, np.linalg.vecdot, (_M34, _arr(normal((4,))))),
+    (
+        "linalg.tensorinv",
+        LA.tensorinv,
+        np.linalg.tensorinv,
+        (_arr(np.eye(6).reshape(2, 3, 6) + 0.1 * normal((2, 3, 6))),),
+    ),
+]
+SURFACE.append(
+    (
+        "apply_over_axes",
+        lambda x: tnp.apply_over_axes(tnp.sum, x, [0, 2]),
+        lambda x: np.apply_over_axes(np.sum, x, [0, 2]),
+        (X234,),
+    )
+)
+for name, f, ref, args in SURFACE:
+    add_case(name, f, ref, args, ())
+
+
 # --- fused layer primitives (tracegrad.nn.functional) ----------------------------------
 
 _NP_ACTIVATIONS = {
@@ -1039,6 +1713,303 @@ add_case(
     lambda w: np.sum(w * w),
     (_arr(normal((3, 2))),),
     ("sum_of_squares",),
+)
+
+
+# --- the wider NumPy surface: more elementwise functions --------------------------------
+
+MORE_UNARY = [
+    ("arccosh", tnp.arccosh, np.arccosh, uniform(1.2, 3.0), ("arccosh",)),
+    ("cbrt", tnp.cbrt, np.cbrt, away_from_zero, ("cbrt",)),
+    ("sinc", tnp.sinc, np.sinc, normal, ("sinc",)),
+    ("fabs", tnp.fabs, np.fabs, away_from_zero, ("abs",)),
+    ("deg2rad", tnp.deg2rad, np.deg2rad, normal, ("multiply",)),
+    ("rad2deg", tnp.rad2deg, np.rad2deg, normal, ("multiply",)),
+    ("real", tnp.real, np.real, normal, ()),
+    ("nan_to_num", tnp.nan_to_num, np.nan_to_num, normal, ("where",)),
+]
+for (name, f, ref, sampler, covers), shape in itertools.product(MORE_UNARY, [(), (2, 3)]):
+    add_case(f"{name}-{_sh(shape)}", f, ref, (_arr(sampler(shape)),), covers)
+add_case("sinc-at-0", tnp.sinc, np.sinc, (np.array([0.0, 1e-5, -0.4]),), ("sinc",))
+
+MORE_BINARY = [
+    ("arctan2", tnp.arctan2, np.arctan2, ("arctan2",)),
+    ("hypot", tnp.hypot, np.hypot, ("hypot",)),
+    ("logaddexp", tnp.logaddexp, np.logaddexp, ("logaddexp",)),
+    ("logaddexp2", tnp.logaddexp2, np.logaddexp2, ("logaddexp2",)),
+    ("fmax", tnp.fmax, np.fmax, ("maximum", "where")),
+    ("fmin", tnp.fmin, np.fmin, ("minimum", "where")),
+    ("copysign", tnp.copysign, np.copysign, ("abs", "multiply")),
+    ("float_power", tnp.float_power, np.float_power, ("power",)),
+]
+for (name, f, ref, covers), (sa, sb) in itertools.product(
+    MORE_BINARY, [((), ()), ((2, 3), (3,)), ((2, 1), (1, 3))]
+):
+    if name == "float_power":
+        args = (_arr(uniform(0.5, 2.0)(sa)), _arr(normal(sb)))
+    elif name in ("fmax", "fmin", "copysign"):
+        args = (
+            _separated(sa, sb)
+            if name != "copysign"
+            else (_arr(away_from_zero(sa)), _arr(away_from_zero(sb)))
+        )
+    else:
+        args = (_arr(away_from_zero(sa)), _arr(away_from_zero(sb)))
+    add_case(f"{name}-{_sh(sa)}-{_sh(sb)}", f, ref, args, covers)
+_tie = _arr(normal((3,)))
+for name in ["logaddexp", "logaddexp2"]:  # two equal arguments: 1/2 each, to second order
+    add_case(f"{name}-tie", getattr(tnp, name), getattr(np, name), (_tie, _tie.copy()), (name,))
+add_case(
+    "heaviside-h0",
+    lambda h: tnp.heaviside(np.array([-1.0, 0.0, 2.0]), h),
+    lambda h: np.heaviside(np.array([-1.0, 0.0, 2.0]), h),
+    (_arr(0.3),),
+    ("where",),
+)
+
+
+# --- shape and array functions ----------------------------------------------------------
+
+X34 = _arr(normal((3, 4)))
+ARRAY_FUNCS = [
+    ("roll-None", lambda x: tnp.roll(x, 2), lambda x: np.roll(x, 2), X234),
+    ("roll-axis", lambda x: tnp.roll(x, -1, axis=1), lambda x: np.roll(x, -1, axis=1), X234),
+    (
+        "roll-multi",
+        lambda x: tnp.roll(x, (1, 2), (0, 2)),
+        lambda x: np.roll(x, (1, 2), (0, 2)),
+        X234,
+    ),
+    ("rot90", tnp.rot90, np.rot90, X34),
+    ("rot90-k3", lambda x: tnp.rot90(x, 3, (1, 2)), lambda x: np.rot90(x, 3, (1, 2)), X234),
+    ("fliplr", tnp.fliplr, np.fliplr, X34),
+    ("flipud", tnp.flipud, np.flipud, X34),
+    ("diagonal", tnp.diagonal, np.diagonal, X34),
+    ("diagonal-3d", lambda x: tnp.diagonal(x, 1, 1, 2), lambda x: np.diagonal(x, 1, 1, 2), X234),
+    (
+        "delete",
+        lambda x: tnp.delete(x, [0, 2], axis=1),
+        lambda x: np.delete(x, [0, 2], axis=1),
+        X34,
+    ),
+    ("delete-flat", lambda x: tnp.delete(x, 3), lambda x: np.delete(x, 3), X34),
+    ("rollaxis", lambda x: tnp.rollaxis(x, 2), lambda x: np.rollaxis(x, 2), X234),
+    ("pad-constant", lambda x: tnp.pad(x, 1), lambda x: np.pad(x, 1), X34),
+    (
+        "pad-constant-values",
+        lambda x: tnp.pad(x, ((1, 0), (0, 2)), constant_values=1.5),
+        lambda x: np.pad(x, ((1, 0), (0, 2)), constant_values=1.5),
+        X34,
+    ),
+    ("pad-reflect", lambda x: tnp.pad(x, 2, "reflect"), lambda x: np.pad(x, 2, "reflect"), X34),
+    ("pad-edge", lambda x: tnp.pad(x, (1, 3), "edge"), lambda x: np.pad(x, (1, 3), "edge"), X34),
+    ("pad-wrap", lambda x: tnp.pad(x, 2, "wrap"), lambda x: np.pad(x, 2, "wrap"), X34),
+    ("diagflat", tnp.diagflat, np.diagflat, _arr(normal((2, 2)))),
+    ("atleast_3d-1d", tnp.atleast_3d, np.atleast_3d, _arr(normal((3,)))),
+    ("atleast_3d-2d", tnp.atleast_3d, np.atleast_3d, X34),
+    ("cumprod", tnp.cumprod, np.cumprod, _arr(away_from_zero((3, 4)))),
+    ("cumprod-axis", lambda x: tnp.cumprod(x, 1), lambda x: np.cumprod(x, 1), X234),
+    ("cumprod-zero", tnp.cumprod, np.cumprod, np.array([1.5, 0.0, -2.0, 0.7])),
+    ("diff", tnp.diff, np.diff, X234),
+    ("diff-n2-axis0", lambda x: tnp.diff(x, 2, 0), lambda x: np.diff(x, 2, 0), X34),
+    ("diff-prepend", lambda x: tnp.diff(x, prepend=0.5), lambda x: np.diff(x, prepend=0.5), X34),
+    ("ediff1d", tnp.ediff1d, np.ediff1d, X34),
+    ("gradient-1d", tnp.gradient, np.gradient, _arr(normal((5,)))),
+    (
+        "gradient-axis",
+        lambda x: tnp.gradient(x, 0.5, axis=1),
+        lambda x: np.gradient(x, 0.5, axis=1),
+        X34,
+    ),
+    ("trapezoid", tnp.trapezoid, np.trapezoid, X34),
+    (
+        "trapezoid-dx",
+        lambda y: tnp.trapezoid(y, dx=0.3, axis=0),
+        lambda y: np.trapezoid(y, dx=0.3, axis=0),
+        X34,
+    ),
+    ("ptp", lambda x: tnp.ptp(x, axis=1), lambda x: np.ptp(x, axis=1), X34),
+    ("median", tnp.median, np.median, X34),
+    ("median-axis", lambda x: tnp.median(x, axis=0), lambda x: np.median(x, axis=0), X34),
+    (
+        "median-keepdims",
+        lambda x: tnp.median(x, axis=-1, keepdims=True),
+        lambda x: np.median(x, axis=-1, keepdims=True),
+        X234,
+    ),
+    ("percentile", lambda x: tnp.percentile(x, 30.0), lambda x: np.percentile(x, 30.0), X34),
+    (
+        "quantile-array",
+        lambda x: tnp.quantile(x, np.array([0.1, 0.5, 0.95]), axis=1),
+        lambda x: np.quantile(x, np.array([0.1, 0.5, 0.95]), axis=1),
+        X234,
+    ),
+    ("average", tnp.average, np.average, X34),
+    ("cov", tnp.cov, np.cov, X34),
+    ("cov-cols", lambda x: tnp.cov(x, rowvar=False), lambda x: np.cov(x, rowvar=False), X34),
+    ("corrcoef", tnp.corrcoef, np.corrcoef, X34),
+    ("nansum", lambda x: tnp.nansum(x, axis=0), lambda x: np.nansum(x, axis=0), X34),
+    ("nanmean", tnp.nanmean, np.nanmean, X34),
+    ("nanvar", lambda x: tnp.nanvar(x, axis=1), lambda x: np.nanvar(x, axis=1), X34),
+    ("nanstd", tnp.nanstd, np.nanstd, X34),
+    ("nanmax", lambda x: tnp.nanmax(x, axis=1), lambda x: np.nanmax(x, axis=1), X34),
+    ("nanmin", tnp.nanmin, np.nanmin, X34),
+    ("nanprod", tnp.nanprod, np.nanprod, _arr(away_from_zero((3,)))),
+    ("nancumsum", tnp.nancumsum, np.nancumsum, X34),
+    (
+        "polyval",
+        lambda x: tnp.polyval(np.array([1.0, -2.0, 0.5]), x),
+        lambda x: np.polyval(np.array([1.0, -2.0, 0.5]), x),
+        X34,
+    ),
+]
+_C3 = np.array([0.5, -1.0, 2.0])
+ARRAY_FUNCS += [
+    ("partition", lambda x: tnp.partition(x, 2, axis=1), lambda x: np.partition(x, 2, axis=1), X34),
+    ("r_", lambda x: tnp.r_[x, _C3, 1:4], lambda x: np.r_[x, _C3, 1:4], _arr(normal((5,)))),
+    ("c_", lambda x: tnp.c_[x, _C3], lambda x: np.c_[x, _C3], _arr(normal((3,)))),
+    ("c_-2d", lambda x: tnp.c_[x, x * 2.0], lambda x: np.c_[x, x * 2.0], X34),
+    ("real_if_close", tnp.real_if_close, np.real_if_close, X34),
+    ("fft.fftshift", tnp.fft.fftshift, np.fft.fftshift, X234),
+    (
+        "fft.ifftshift-axes",
+        lambda x: tnp.fft.ifftshift(x, axes=1),
+        lambda x: np.fft.ifftshift(x, axes=1),
+        X234,
+    ),
+]
+for name, f, ref, x in ARRAY_FUNCS:
+    add_case(name, f, ref, (x,), ())
+
+_nan_x = np.array([[0.5, np.nan, -1.2], [2.0, 0.3, np.nan]])
+for name in ["nansum", "nanmean", "nanvar", "nanstd", "nanmax", "nanmin", "nanprod"]:
+    add_case(
+        f"{name}-with-nan",
+        lambda x, n=name: getattr(tnp, n)(x, axis=1),
+        lambda x, n=name: getattr(np, n)(x, axis=1),
+        (_nan_x,),
+        ("where",),
+    )
+
+JOINS = [
+    ("column_stack", tnp.column_stack, np.column_stack, ((3,), (3, 2))),
+    ("dstack", tnp.dstack, np.dstack, ((2, 3), (2, 3))),
+    ("append", lambda xs: tnp.append(*xs), lambda xs: np.append(*xs), ((2, 3), (4,))),
+    (
+        "append-axis",
+        lambda xs: tnp.append(*xs, axis=0),
+        lambda xs: np.append(*xs, axis=0),
+        ((2, 3), (1, 3)),
+    ),
+    ("kron", lambda xs: tnp.kron(*xs), lambda xs: np.kron(*xs), ((2, 3), (3, 2))),
+    ("kron-1d-2d", lambda xs: tnp.kron(*xs), lambda xs: np.kron(*xs), ((3,), (2, 2))),
+    ("cross", lambda xs: tnp.cross(*xs), lambda xs: np.cross(*xs), ((4, 3), (3,))),
+    ("convolve", lambda xs: tnp.convolve(*xs), lambda xs: np.convolve(*xs), ((5,), (3,))),
+    (
+        "convolve-same",
+        lambda xs: tnp.convolve(*xs, mode="same"),
+        lambda xs: np.convolve(*xs, mode="same"),
+        ((3,), (5,)),
+    ),
+    (
+        "convolve-valid",
+        lambda xs: tnp.convolve(*xs, mode="valid"),
+        lambda xs: np.convolve(*xs, mode="valid"),
+        ((5,), (2,)),
+    ),
+    ("correlate", lambda xs: tnp.correlate(*xs), lambda xs: np.correlate(*xs), ((5,), (3,))),
+    (
+        "correlate-full",
+        lambda xs: tnp.correlate(*xs, "full"),
+        lambda xs: np.correlate(*xs, "full"),
+        ((4,), (3,)),
+    ),
+    ("polyval-traced-p", lambda xs: tnp.polyval(*xs), lambda xs: np.polyval(*xs), ((4,), (2, 3))),
+    (
+        "average-weights",
+        lambda xs: tnp.average(xs[0], axis=1, weights=xs[1]),
+        lambda xs: np.average(xs[0], axis=1, weights=xs[1]),
+        ((2, 3), (3,)),
+    ),
+    (
+        "insert",
+        lambda xs: tnp.insert(xs[0], [1, 3], xs[1], axis=1),
+        lambda xs: np.insert(xs[0], [1, 3], xs[1], axis=1),
+        ((2, 4), (2,)),
+    ),
+    (
+        "insert-flat",
+        lambda xs: tnp.insert(xs[0], 2, xs[1]),
+        lambda xs: np.insert(xs[0], 2, xs[1]),
+        ((2, 2), ()),
+    ),
+]
+for name, f, ref, shapes in JOINS:
+    args = tuple(_arr(normal(s)) for s in shapes)
+    if name.startswith("average"):
+        args = (args[0], _arr(uniform(0.5, 2.0)(shapes[1])))
+    add_case(name, lambda *xs, f=f: f(xs), lambda *xs, ref=ref: ref(xs), args, ())
+
+_xp = np.array([-1.0, 0.0, 0.5, 2.0])
+add_case(
+    "interp",
+    lambda x, fp: tnp.interp(x, _xp, fp),
+    lambda x, fp: np.interp(x, _xp, fp),
+    (np.array([-2.0, -0.3, 0.2, 1.1, 1.9, 3.0]), _arr(normal((4,)))),
+    ("getitem",),
+)
+add_case(
+    "interp-xp",
+    lambda xp: tnp.interp(np.array([-0.3, 0.2, 1.1]), xp, np.array([1.0, 2.0, -1.0, 0.5])),
+    lambda xp: np.interp(np.array([-0.3, 0.2, 1.1]), xp, np.array([1.0, 2.0, -1.0, 0.5])),
+    (_xp,),
+    ("getitem",),
+)
+add_case(
+    "select",
+    lambda a, b: tnp.select([_cond, ~_cond], [a, b * 2.0], 0.5),
+    lambda a, b: np.select([_cond, ~_cond], [a, b * 2.0], 0.5),
+    (_arr(normal((2, 3))), _arr(normal((2, 3)))),
+    ("where",),
+)
+add_case(
+    "piecewise",
+    lambda x: tnp.piecewise(x, [x < 0, x >= 0], [lambda v: v * v, lambda v: tnp.sin(v)]),
+    lambda x: np.piecewise(x, [x < 0, x >= 0], [lambda v: v * v, lambda v: np.sin(v)]),
+    (_arr(away_from_zero((2, 3))),),
+    ("where",),
+)
+add_case(
+    "choose",
+    lambda a, b: tnp.choose(np.array([[0, 1, 1], [1, 0, 0]]), [a, b]),
+    lambda a, b: np.choose(np.array([[0, 1, 1], [1, 0, 0]]), [a, b]),
+    (_arr(normal((2, 3))), _arr(normal((2, 3)))),
+    ("where",),
+)
+
+
+def _splits(fn_name, spec, shape):
+    def f(x, m=tnp):
+        parts = getattr(m, fn_name)(x, spec)
+        return m.concatenate([m.ravel(p) * (i + 1.0) for i, p in enumerate(parts)])
+
+    return f
+
+
+for fn_name, spec, shape in [
+    ("array_split", 3, (7, 2)),
+    ("hsplit", 2, (2, 4)),
+    ("vsplit", [1], (3, 2)),
+    ("dsplit", 2, (2, 2, 4)),
+]:
+    f = _splits(fn_name, spec, shape)
+    add_case(f"{fn_name}-{spec}", f, lambda x, f=f: f(x, m=np), (_arr(normal(shape)),), ())
+add_case(
+    "broadcast_arrays",
+    lambda a, b: tnp.stack(tnp.broadcast_arrays(a, b)),
+    lambda a, b: np.stack(np.broadcast_arrays(a, b)),
+    (_arr(normal((2, 1))), _arr(normal((3,)))),
+    ("broadcast_to",),
 )
 
 
@@ -1318,6 +2289,20 @@ F32_OPS = [
     ("inv", lambda x: tnp.linalg.inv(x[:, :2] + np.eye(2, dtype=np.float32))),
     ("det", lambda x: tnp.linalg.det(x[:, :2])),
     ("solve", lambda x: tnp.linalg.solve(x[:, :2] + 1.0, x[:, 2])),
+    ("sinc", tnp.sinc),
+    ("cbrt", tnp.cbrt),
+    ("arccosh", lambda x: tnp.arccosh(x + 1.0)),
+    ("logaddexp", lambda x: tnp.logaddexp(x, 1.0 - x)),
+    ("arctan2", lambda x: tnp.arctan2(x, 1.0 - x)),
+    ("hypot", lambda x: tnp.hypot(x, x * 0.5)),
+    ("cumprod", lambda x: tnp.cumprod(x, axis=1)),
+    ("median", lambda x: tnp.median(x, axis=1)),
+    ("pad", lambda x: tnp.pad(x, 1, "reflect")),
+    ("nanmean", lambda x: tnp.nanmean(x, axis=0)),
+    ("cholesky", lambda x: tnp.linalg.cholesky(x @ x.T + np.eye(2, dtype=np.float32))),
+    ("eigh", lambda x: tnp.linalg.eigh(x @ x.T)[1]),
+    ("svd", lambda x: tnp.linalg.svd(x, full_matrices=False)[0]),
+    ("qr", lambda x: tnp.linalg.qr(x.T)[1]),
 ]
 
 

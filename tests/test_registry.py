@@ -1,9 +1,10 @@
 """The primitive registry: every primitive has both rules and a systematic test.
 
 Primitives are discovered by walking the globals (private names included) of every
-tracegrad.numpy module, of tracegrad.core.shapes and of tracegrad.nn.functional (the
-fused layer primitives), so a primitive added anywhere there without a VJP rule, a
-JVP rule or a case in tests/test_ops_systematic.py makes these tests fail.
+tracegrad.numpy and tracegrad.scipy module, of tracegrad.core.shapes and of
+tracegrad.nn.functional (the fused layer primitives), so a primitive added anywhere
+there without a VJP rule, a JVP rule or a case in tests/test_ops_systematic.py makes
+these tests fail.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import pkgutil
 import pytest
 
 import tracegrad.numpy
+import tracegrad.scipy
 from test_ops_systematic import EXERCISED  # tests/ is on sys.path (rootdir conftest)
 from tracegrad.core.primitive import Primitive
 
 
 def _modules():
     names = ["tracegrad.core.shapes", "tracegrad.nn.functional", "tracegrad.numpy"]
-    names += [f"tracegrad.numpy.{m.name}" for m in pkgutil.iter_modules(tracegrad.numpy.__path__)]
+    for pkg in (tracegrad.numpy, tracegrad.scipy):
+        names += [f"{pkg.__name__}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__)]
     return [importlib.import_module(n) for n in names]
 
 

@@ -35,9 +35,9 @@ from tracegrad.transforms import (
 )
 
 # Submodules with optional dependencies load on first use: ``tg.sklearn`` needs
-# scikit-learn, ``tg.plots`` matplotlib, and ``import tracegrad`` must stay NumPy-only and
-# fast.
-_LAZY_SUBMODULES = ("datasets", "plots", "sklearn")
+# scikit-learn, ``tg.scipy`` SciPy, ``tg.plots`` matplotlib, and ``import tracegrad`` must
+# stay NumPy-only and fast.
+_LAZY_SUBMODULES = ("datasets", "plots", "scipy", "sklearn")
 
 
 def __getattr__(name: str) -> object:

@@ -173,16 +173,37 @@ def _array_ufunc(self: Box, ufunc: Any, method: str, *inputs: Any, **kwargs: Any
     import tracegrad.numpy as tnp  # at call time: tracegrad.numpy imports this module
 
     if method == "__call__":
-        call = f"numpy.{name}"
-        fix = f"tracegrad.numpy.{name}" if hasattr(tnp, name) else "a tracegrad.numpy operation"
+        if getattr(np, name, None) is ufunc:
+            call = f"numpy.{name}"
+            fix = f"tracegrad.numpy.{name}" if hasattr(tnp, name) else "a tracegrad.numpy operation"
+        else:  # another library's ufunc (scipy.special.erf is one): not numpy.erf
+            module = _ufunc_module(ufunc)
+            call = f"{module}.{name}" if module else f"the ufunc {name}"
+            fix = (
+                f"tracegrad.{module}.{name}"
+                if module and module.startswith("scipy")
+                else "a tracegrad.numpy operation"
+            )
     else:  # numpy.add.reduce and friends
         call = f"numpy.{name}.{method}"
         fix = "a tracegrad.numpy reduction (tnp.sum, tnp.cumsum, ...)"
     raise TypeError(
-        f"{call} was called on a traced value: plain NumPy cannot carry derivatives. Use "
-        f"{fix} instead (import tracegrad.numpy as tnp), or tg.stop_gradient(x) if the "
-        "derivative should be cut here"
+        f"{call} was called on a traced value: plain NumPy and SciPy functions cannot carry "
+        f"derivatives. Use {fix} instead, or tg.stop_gradient(x) if the derivative should "
+        "be cut here"
     )
+
+
+def _ufunc_module(ufunc: Any) -> str | None:
+    """The loaded module that exports ``ufunc`` under its name (ufuncs carry none)."""
+    import sys
+
+    name = getattr(ufunc, "__name__", "")
+    for module in ("scipy.special",):
+        mod = sys.modules.get(module)
+        if mod is not None and getattr(mod, name, None) is ufunc:
+            return module
+    return None
 
 
 _methods["__array_ufunc__"] = _array_ufunc

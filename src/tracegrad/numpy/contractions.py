@@ -226,8 +226,36 @@ _einsum.defvjp_argnum(_einsum_vjp).defjvp_argnum(_einsum_jvp)
 _einsum.defbatch(_einsum_batch).saving("args")
 
 
-def einsum(subscripts: str, *operands: Any) -> Any:
-    """Einstein summation, ``numpy.einsum`` with a string of subscripts."""
-    if not isinstance(subscripts, str):
-        raise TypeError("einsum: the first argument must be the subscripts string")
-    return _einsum(subscripts, *operands)
+def einsum(*operands: Any, optimize: Any = False) -> Any:
+    """Einstein summation, ``numpy.einsum``: ``einsum("ij,jk->ik", a, b)``, or in the
+    sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` (an Ellipsis in a sublist
+    stands for ``...``). ``optimize`` is accepted and ignored (the contraction order
+    does not change the derivative)."""
+    if not operands:
+        raise TypeError("einsum: give the subscripts and the operands")
+    if isinstance(operands[0], str):
+        return _einsum(operands[0], *operands[1:])
+    return _einsum(*_sublist_form(operands))
+
+
+def _sublist_form(args: Sequence[Any]) -> tuple:
+    """``(subscripts, *operands)`` for einsum's sublist form ``op, sub, op, sub, [out]``."""
+    out = args[-1] if len(args) % 2 == 1 else None
+    pairs = args[: len(args) - len(args) % 2]
+    ops, subs = list(pairs[0::2]), list(pairs[1::2])
+
+    def letters(sub: Sequence[Any]) -> str:
+        chars = []
+        for k in sub:
+            if k is Ellipsis:
+                chars.append("...")
+            elif isinstance(k, (int, np.integer)) and 0 <= k < len(string.ascii_letters):
+                chars.append(string.ascii_letters[k])
+            else:
+                raise ValueError(f"einsum: subscript {k!r} is not an int in [0, 52) or ...")
+        return "".join(chars)
+
+    spec = ",".join(letters(s) for s in subs)
+    if out is not None:
+        spec += "->" + letters(out)
+    return (spec, *ops)

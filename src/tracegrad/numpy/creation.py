@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core.primitive import box_types, get_value, peek
-from tracegrad.numpy.shape import stack
+from tracegrad.core.shapes import broadcast_to, reshape
+from tracegrad.core.staging import plain
+from tracegrad.numpy.shape import concatenate, moveaxis, stack
 
 __all__ = [
     "arange", "array", "asarray", "diag", "empty", "empty_like", "eye", "full",
-    "full_like", "identity", "linspace", "logspace", "meshgrid", "ones", "ones_like",
+    "full_like", "geomspace", "identity", "linspace", "logspace", "meshgrid", "ones", "ones_like",
     "tri", "tril", "triu", "zeros", "zeros_like",
 ]  # fmt: skip
 
@@ -24,7 +26,6 @@ empty = np.empty
 eye = np.eye
 full = np.full
 identity = np.identity
-linspace = np.linspace
 logspace = np.logspace
 ones = np.ones
 tri = np.tri
@@ -47,6 +48,18 @@ def _stack_nested(obj: Any, dtype: Any) -> Any:
     return np.asarray(obj, dtype=dtype)
 
 
+def traced_arraylike(x: Any) -> Any:
+    """``x`` as an array when it is a (nested) list or tuple (the stacked array when it
+    holds traced values), else ``x`` itself: what tracegrad.numpy functions do first
+    with an array-like argument, as NumPy converts array-likes (``tnp.sum([a, b])``)."""
+    if type(x) in _SEQUENCES:
+        return _stack_nested(x, None) if _contains_box(x) else np.asarray(x)
+    return x
+
+
+_SEQUENCES = (list, tuple)
+
+
 def array(obj: Any, dtype: Any = None) -> Any:
     """``numpy.array``; traced elements are stacked, keeping their derivatives."""
     if _contains_box(obj):
@@ -59,6 +72,63 @@ def asarray(obj: Any, dtype: Any = None) -> Any:
     if _contains_box(obj):
         return _stack_nested(obj, dtype)
     return np.asarray(obj, dtype=dtype)
+
+
+def linspace(
+    start: Any,
+    stop: Any,
+    num: int = 50,
+    endpoint: bool = True,
+    retstep: bool = False,
+    dtype: Any = None,
+    axis: int = 0,
+) -> Any:
+    """``numpy.linspace``, differentiable in ``start`` and ``stop``: sample ``k`` is
+    ``start · (1 - t_k) + stop · t_k`` with ``t_k = k / (num - 1)`` (``k / num`` without
+    the endpoint), so the last sample is ``stop`` exactly. Array ``start``/``stop`` put
+    the samples on ``axis`` (0 by default), as NumPy does."""
+    start, stop = traced_arraylike(start), traced_arraylike(stop)
+    if type(start) not in box_types and type(stop) not in box_types:
+        return np.linspace(start, stop, num, endpoint, retstep, dtype, axis)
+    if num < 0:
+        raise ValueError(f"linspace: number of samples, {num}, must be non-negative")
+    div = num - 1 if endpoint else num
+    t = np.arange(num, dtype=np.float64) / div if div > 0 else np.zeros(num)
+    nd = len(np.broadcast_shapes(np.shape(start), np.shape(stop)))
+    t = t.reshape((num,) + (1,) * nd)
+    samples = start * (1.0 - t) + stop * t
+    if dtype is not None:
+        samples = samples.astype(dtype)
+    if axis != 0:
+        samples = moveaxis(samples, 0, axis)
+    if retstep:
+        return samples, (stop - start) / div if div > 0 else np.nan
+    return samples
+
+
+def geomspace(
+    start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype: Any = None, axis: int = 0
+) -> Any:
+    """``numpy.geomspace``, differentiable in ``start`` and ``stop``: ``start`` and
+    ``stop`` (of one sign, nonzero) with samples spaced evenly on a log scale between."""
+    start, stop = traced_arraylike(start), traced_arraylike(stop)
+    if type(start) not in box_types and type(stop) not in box_types:
+        return np.geomspace(start, stop, num, endpoint, dtype, axis)
+    from tracegrad.numpy.elementwise import exp, log
+    from tracegrad.numpy.nondiff import sign as _sign
+
+    sign = _sign(plain(start))  # no derivative; under tg.jit recorded, not read
+
+    samples = exp(linspace(log(start * sign), log(stop * sign), num, endpoint)) * sign
+    if num > 0:  # the ends exactly, as NumPy gives them
+        one = np.shape(samples)[1:]
+        ends = [start] + ([stop] if endpoint and num > 1 else [])
+        ends = [reshape(broadcast_to(e, one), (1, *one)) for e in ends]
+        middle = samples[1 : num - 1] if len(ends) == 2 else samples[1:]
+        samples = concatenate([ends[0], middle, *ends[1:]])
+    if dtype is not None:
+        samples = samples.astype(dtype)
+    return moveaxis(samples, 0, axis) if axis != 0 else samples
 
 
 def zeros_like(x: Any, dtype: Any = None) -> np.ndarray:

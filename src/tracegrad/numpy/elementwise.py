@@ -17,6 +17,7 @@ import numpy as np
 
 from tracegrad.core.batching import elementwise_batch
 from tracegrad.core.primitive import (
+    PYTHON_SCALARS,
     Primitive,
     binary_function,
     get_value,
@@ -94,6 +95,8 @@ def _unary(
 
     prim.defvjp(scale).defjvp(scale)
     prim.defbatch(elementwise_batch(prim))
+    # np_fn itself on plain arguments: a wrapper there (to read lists of traced values)
+    # would cost every untraced call a Python frame; lists go through tnp.array
     return unary_function(prim, np_fn, py_fn)
 
 
@@ -258,7 +261,15 @@ def _safe_log(x: Any) -> Any:
 
 
 def _power_dx(x: Any, y: Any) -> Any:
-    return y * power(x, y - 1.0)
+    """∂/∂x of x**y, ``y · x**(y-1)``, and exactly 0 where ``y == 0`` (``x**0`` is
+    constant), where the formula would give ``0 · inf`` at ``x = 0``. The exponent is
+    replaced by 1 there before the power is taken, so that no NaN or inf reaches the
+    masked branch: the rule differentiates again (to every order) without NaN."""
+    if type(y) in PYTHON_SCALARS:  # the common case (x**3): no mask to build
+        return y * power(x, y - 1.0) if y != 0 else 0.0 * x
+    zero = plain(y) == 0
+    y_safe = where(zero, 1.0, y)
+    return where(zero, 0.0, y_safe * power(x, y_safe - 1.0))
 
 
 power = _binary(

@@ -1,4 +1,7 @@
-"""``tracegrad.numpy.linalg``: inv, det, slogdet, solve, norm.
+"""``tracegrad.numpy.linalg``: inv, det, slogdet, solve, norm, the decompositions
+(cholesky, qr, eigh, eigvalsh, svd, svdvals: see :mod:`tracegrad.numpy.decompositions`)
+and what is built on them (pinv, lstsq, cond, matrix_power, multi_dot, matrix_norm,
+vector_norm, tensorsolve).
 
 Matrix functions work on stacks of matrices (the last two axes), as NumPy's do.
 """
@@ -6,21 +9,62 @@ Matrix functions work on stacks of matrices (the last two axes), as NumPy's do.
 from __future__ import annotations
 
 import builtins
+import operator
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from tracegrad.core.batching import expand_to_rank, logical_shape
-from tracegrad.core.primitive import Primitive, get_value, shape_of
-from tracegrad.core.shapes import reshape, sum
+from tracegrad.core.primitive import Primitive, dtype_of, get_value, shape_of
+from tracegrad.core.shapes import normalize_axis, reshape, sum
+from tracegrad.core.staging import call_plain, plain
 from tracegrad.numpy.contractions import matmul
-from tracegrad.numpy.elementwise import abs, power, sqrt
+from tracegrad.numpy.creation import traced_arraylike
+from tracegrad.numpy.decompositions import cholesky, eigh, eigvalsh, qr, svd, svdvals
+from tracegrad.numpy.elementwise import abs, power, reciprocal, sqrt, where
+from tracegrad.numpy.missing import missing_attribute
 from tracegrad.numpy.reductions import max, min
-from tracegrad.numpy.shape import matrix_transpose
+from tracegrad.numpy.shape import matrix_transpose, moveaxis, transpose
 
-__all__ = ["det", "inv", "norm", "slogdet", "solve", "LinAlgError"]
+__all__ = [
+    "LinAlgError",
+    "cholesky",
+    "cond",
+    "cross",
+    "diagonal",
+    "matrix_rank",
+    "outer",
+    "tensordot",
+    "tensorinv",
+    "trace",
+    "vecdot",
+    "det",
+    "eigh",
+    "eigvalsh",
+    "inv",
+    "lstsq",
+    "matrix_norm",
+    "matrix_power",
+    "matrix_transpose",
+    "multi_dot",
+    "norm",
+    "pinv",
+    "qr",
+    "slogdet",
+    "solve",
+    "svd",
+    "svdvals",
+    "tensorsolve",
+    "vector_norm",
+]
 
 LinAlgError = np.linalg.LinAlgError
+
+__getattr__ = missing_attribute("tracegrad.numpy.linalg", "numpy.linalg")
+
+
+def __dir__() -> list[str]:
+    return list(__all__)  # NumPy's names only, not this module's imports
 
 
 def _as_matrix_scale(g: Any) -> Any:
@@ -119,6 +163,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     -inf. The derivative of the 2-norm at zero is undefined (NaN), as in NumPy-based
     peers.
     """
+    x = traced_arraylike(x)
     nd = np.ndim(x)
     if axis is None:
         if ord is None or (ord in ("fro", "f") and nd == 2):
@@ -164,11 +209,193 @@ def _matrix_norm(x: Any, ord: Any, axis: tuple[int, int], keepdims: bool) -> Any
     elif ord in (np.inf, -np.inf):
         red = max if ord == np.inf else min
         r = red(sum(abs(x), axis=col, keepdims=True), axis=row, keepdims=True)
+    elif ord in (2, -2, "nuc"):
+        s = svdvals(moveaxis(x, (row, col), (-2, -1)))
+        s = max(s, axis=-1) if ord == 2 else min(s, axis=-1) if ord == -2 else sum(s, axis=-1)
+        kept = tuple(1 if i in (row, col) else n for i, n in enumerate(np.shape(x)))
+        r = reshape(s, kept)
     else:
-        raise NotImplementedError(
-            f"norm: matrix order {ord!r} (spectral/nuclear) is not differentiable here yet"
-        )
+        raise ValueError(f"norm: invalid order {ord!r} for a matrix norm")
     if keepdims:
         return r
     shape = tuple(n for i, n in enumerate(np.shape(r)) if i not in (row, col))
     return reshape(r, shape)
+
+
+def matrix_norm(x: Any, keepdims: bool = False, ord: Any = "fro") -> Any:  # noqa: A002
+    """The norm of each matrix (the last two axes) of ``x``, as ``norm(axis=(-2, -1))``."""
+    return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
+
+
+def vector_norm(x: Any, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:  # noqa: A002
+    """The vector ``ord``-norm over ``axis`` (of all elements for ``None``)."""
+    x = traced_arraylike(x)
+    if axis is None:
+        r = _vector_norm(reshape(x, (-1,)), ord, 0, False)
+        return reshape(r, (1,) * np.ndim(x)) if keepdims else r
+    axes = normalize_axis(axis, np.ndim(x))
+    if len(axes) == 1:
+        return _vector_norm(x, ord, axes[0], keepdims)
+    rest = tuple(a for a in range(np.ndim(x)) if a not in axes)
+    moved = transpose(x, rest + axes)
+    flat = reshape(moved, np.shape(moved)[: len(rest)] + (-1,))
+    r = _vector_norm(flat, ord, -1, False)
+    if keepdims:
+        r = reshape(r, tuple(1 if a in axes else n for a, n in enumerate(np.shape(x))))
+    return r
+
+
+def pinv(a: Any, rcond: float | None = None, hermitian: bool = False) -> Any:
+    """Moore-Penrose pseudo-inverse ``V diag(1/s) Uᵀ``, singular values below
+    ``rcond · max(s)`` (default ``max(m, n) · eps``) treated as 0; differentiable where
+    the rank is constant and the kept singular values are distinct."""
+    u, s, vh = svd(a, full_matrices=False)
+    m, n = np.shape(a)[-2:]
+    if rcond is None:
+        rcond = builtins.max(m, n) * np.finfo(np.result_type(dtype_of(a), np.float16)).eps
+    sv = plain(s)  # the cut-off carries no derivative (and, under tg.jit, is recorded)
+    keep = sv > max(sv, axis=-1, keepdims=True) * rcond
+    s_inv = where(keep, reciprocal(where(keep, s, 1.0)), 0.0)
+    k = np.shape(s)[-1]
+    return matmul(
+        matrix_transpose(vh) * reshape(s_inv, np.shape(s_inv)[:-1] + (1, k)), matrix_transpose(u)
+    )
+
+
+class LstsqResult(NamedTuple):
+    x: Any
+    residuals: Any
+    rank: Any
+    s: Any
+
+
+def lstsq(a: Any, b: Any, rcond: float | None = None) -> LstsqResult:
+    """Least-squares solution ``x = pinv(a) b`` with NumPy's ``(x, residuals, rank,
+    s)``; residuals (the squared 2-norms of ``a x - b``, per column) only when ``a`` is
+    tall with full rank, as NumPy returns them. Differentiable in ``a`` and ``b``."""
+    m, n = np.shape(a)[-2:]
+    x = matmul(pinv(a, rcond), b)
+    s = svdvals(a)
+    rank = np.linalg.matrix_rank(get_value(a))
+    if rank == n and m > n:
+        r = matmul(a, x) - b
+        residuals = sum(r * r, axis=0)
+        residuals = reshape(residuals, (1,)) if np.ndim(b) == 1 else residuals
+    else:
+        residuals = np.empty((0,), dtype=np.result_type(dtype_of(a), np.float16))
+    return LstsqResult(x, residuals, rank, s)
+
+
+def matrix_power(a: Any, n: int) -> Any:
+    """``a`` multiplied by itself ``n`` times (by squaring); ``n < 0`` uses ``inv(a)``,
+    ``n == 0`` the identity."""
+    n = operator.index(n)
+    if n < 0:
+        a, n = inv(a), -n
+    if n == 0:
+        return np.broadcast_to(np.eye(np.shape(a)[-1], dtype=dtype_of(a)), np.shape(a)).copy()
+    result = None
+    while n:
+        if n & 1:
+            result = a if result is None else matmul(result, a)
+        n >>= 1
+        if n:
+            a = matmul(a, a)
+    return result
+
+
+def multi_dot(arrays: Any) -> Any:
+    """``arrays[0] @ arrays[1] @ ...`` (first and last may be vectors)."""
+    arrays = list(arrays)
+    if len(arrays) < 2:
+        raise ValueError("multi_dot: expecting at least two arrays")
+    out = arrays[0]
+    for a in arrays[1:]:
+        out = matmul(out, a)
+    return out
+
+
+def cond(x: Any, p: Any = None) -> Any:
+    """Condition number: ``s_max / s_min`` for ``p`` None, 2 (``s_min / s_max`` for
+    -2), else ``norm(x, p) · norm(inv(x), p)``."""
+    if p is None or p in (2, -2):
+        s = svdvals(x)
+        ratio = max(s, axis=-1) / min(s, axis=-1)
+        return reciprocal(ratio) if p == -2 else ratio
+    return norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
+
+
+def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
+    """The ``x`` with ``tensordot(a, x, x.ndim) == b``: one matrix solve."""
+    nd = np.ndim(a)
+    if axes is not None:
+        order = [k for k in range(nd) if k not in [ax % nd for ax in axes]]
+        a = transpose(a, order + [ax % nd for ax in axes])
+    out_shape = np.shape(a)[np.ndim(b) :]
+    rows = int(np.prod(np.shape(b)))
+    cols = int(np.prod(out_shape))
+    if rows != cols:
+        raise LinAlgError("tensorsolve: the leading axes of a must hold as many entries as b")
+    x = solve(reshape(a, (rows, cols)), reshape(b, (rows,)))
+    return reshape(x, out_shape)
+
+
+# --- the array-API functions of numpy.linalg (on the last axes) -------------------------
+
+
+def cross(x1: Any, x2: Any, axis: int = -1) -> Any:
+    """Cross product of 3-vectors along ``axis``."""
+    from tracegrad.numpy.arrays import cross as _cross
+
+    if np.shape(x1)[axis] != 3 or np.shape(x2)[axis] != 3:
+        raise ValueError("linalg.cross: both inputs must be 3-vectors along the axis")
+    return _cross(x1, x2, axis=axis)
+
+
+def diagonal(x: Any, offset: int = 0) -> Any:
+    """The diagonals of the matrices of ``x`` (the last two axes)."""
+    from tracegrad.numpy.arrays import diagonal as _diagonal
+
+    return _diagonal(x, offset, -2, -1)
+
+
+def trace(x: Any, offset: int = 0, dtype: Any = None) -> Any:
+    """The sums of the diagonals of the matrices of ``x`` (the last two axes)."""
+    out = sum(diagonal(x, offset), axis=-1)
+    return out if dtype is None else out.astype(dtype)
+
+
+def outer(x1: Any, x2: Any) -> Any:
+    """Outer product of two vectors."""
+    from tracegrad.numpy.contractions import outer as _outer
+
+    if np.ndim(x1) != 1 or np.ndim(x2) != 1:
+        raise ValueError("linalg.outer: both inputs must be 1-D")
+    return _outer(x1, x2)
+
+
+def tensordot(x1: Any, x2: Any, axes: Any = 2) -> Any:
+    """``numpy.tensordot``."""
+    from tracegrad.numpy.contractions import tensordot as _tensordot
+
+    return _tensordot(x1, x2, axes)
+
+
+def vecdot(x1: Any, x2: Any, axis: int = -1) -> Any:
+    """Dot products of the vectors along ``axis``."""
+    return sum(traced_arraylike(x1) * traced_arraylike(x2), axis=axis)
+
+
+def matrix_rank(a: Any, tol: Any = None, hermitian: bool = False, rtol: Any = None) -> Any:
+    """The rank of each matrix (an integer: no derivative)."""
+    return call_plain(
+        np.linalg.matrix_rank, (a,), {"tol": tol, "hermitian": hermitian, "rtol": rtol}
+    )
+
+
+def tensorinv(a: Any, ind: int = 2) -> Any:
+    """The inverse of ``a`` seen as a map from its first ``ind`` axes to the others."""
+    shape = np.shape(a)
+    rows = int(np.prod(shape[:ind]))
+    inverse = inv(reshape(a, (rows, -1)))
+    return reshape(inverse, shape[ind:] + shape[:ind])

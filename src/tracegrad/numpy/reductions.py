@@ -12,8 +12,12 @@ import numpy as np
 
 from tracegrad.core.batching import reduction_batch
 from tracegrad.core.primitive import Primitive, dtype_of, get_value, shape_of
-from tracegrad.core.shapes import keep_shape, normalize_axis, reshape, sum, unreduce
-from tracegrad.numpy.elementwise import exp, sqrt, where
+from tracegrad.core.shapes import keep_shape, normalize_axis, reshape, unreduce
+from tracegrad.core.shapes import sum as _sum
+from tracegrad.core.staging import plain
+from tracegrad.numpy.creation import traced_arraylike
+from tracegrad.numpy.elementwise import exp, log, sqrt, where
+from tracegrad.numpy.nondiff import isfinite as nondiff_isfinite
 from tracegrad.numpy.shape import transpose
 
 __all__ = [
@@ -35,10 +39,21 @@ def _count(shape: tuple[int, ...], axis: Any) -> int:
     return int(np.prod([shape[a] for a in normalize_axis(axis, len(shape))], dtype=np.int64))
 
 
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``numpy.sum`` over ``axis`` (all axes for ``None``)."""
+    if type(x) in _SEQUENCES:
+        x = traced_arraylike(x)
+    return _sum(x, axis=axis, keepdims=keepdims)
+
+
+_SEQUENCES = (list, tuple)
+
+
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Arithmetic mean over ``axis`` (all axes for ``None``)."""
+    x = traced_arraylike(x)
     n = _count(np.shape(x), axis)
-    total = sum(x, axis=axis, keepdims=keepdims)
+    total = _sum(x, axis=axis, keepdims=keepdims)
     if not np.issubdtype(dtype_of(total), np.inexact):
         total = total * 1.0
     return total / n
@@ -46,14 +61,22 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
     """Variance ``sum((x - mean)**2) / (n - ddof)`` over ``axis``."""
+    x = traced_arraylike(x)
     n = _count(np.shape(x), axis)
     centred = x - mean(x, axis=axis, keepdims=True)
-    return sum(centred * centred, axis=axis, keepdims=keepdims) / (n - ddof)
+    return _sum(centred * centred, axis=axis, keepdims=keepdims) / (n - ddof)
 
 
 def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
-    """Standard deviation, ``sqrt(var)``."""
-    return sqrt(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
+    """Standard deviation, ``sqrt(var)``.
+
+    Over one element (``n == 1``) it is the variance itself: both are identically 0, so
+    their derivatives are 0 to every order, where sqrt's derivative at 0 would give NaN.
+    (With ``n > 1`` and all elements equal the derivative is undefined: NaN.)
+    """
+    x = traced_arraylike(x)
+    v = var(x, axis=axis, ddof=ddof, keepdims=keepdims)
+    return v if _count(np.shape(x), axis) == 1 else sqrt(v)
 
 
 def _extreme_weights(x: Any, out: Any, axis: Any) -> np.ndarray:
@@ -70,7 +93,7 @@ def _reduce_extreme(impl: Any, name: str) -> Primitive:
         return unreduce(g, xshape, axis, keepdims) * _extreme_weights(x, out, axis)
 
     def jvp(t: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-        return sum(t * _extreme_weights(x, out, axis), axis=axis, keepdims=keepdims)
+        return _sum(t * _extreme_weights(x, out, axis), axis=axis, keepdims=keepdims)
 
     prim = Primitive(impl, name).defvjp(vjp).defjvp(jvp)
     return prim.defbatch(reduction_batch(prim))
@@ -84,8 +107,20 @@ def _min_impl(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return np.min(x, axis=axis, keepdims=keepdims)
 
 
-max = _reduce_extreme(_max_impl, "max")  # noqa: A001
-min = _reduce_extreme(_min_impl, "min")  # noqa: A001
+_max = _reduce_extreme(_max_impl, "max")
+_min = _reduce_extreme(_min_impl, "min")
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Largest element over ``axis``; tied maxima share the derivative evenly."""
+    return _max(traced_arraylike(x), axis=axis, keepdims=keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Smallest element over ``axis``; tied minima share the derivative evenly."""
+    return _min(traced_arraylike(x), axis=axis, keepdims=keepdims)
+
+
 amax, amin = max, min
 
 
@@ -109,7 +144,7 @@ def _prod_of_others(x: Any, axis: Any) -> Any:
     flat = reshape(xt, moved_shape[: len(rest)] + (n,))
     eye = np.eye(n, dtype=bool)
     expanded = where(eye, 1.0, reshape(flat, shape_of(flat)[:-1] + (1, n)))
-    others = prod(expanded, axis=-1)
+    others = _prod(expanded, axis=-1)
     back = reshape(others, moved_shape)
     return transpose(back, tuple(np.argsort(perm)))
 
@@ -119,11 +154,16 @@ def _prod_vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False
 
 
 def _prod_jvp(t: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return sum(t * _prod_of_others(x, axis), axis=axis, keepdims=keepdims)
+    return _sum(t * _prod_of_others(x, axis), axis=axis, keepdims=keepdims)
 
 
-prod = Primitive(_prod_impl, "prod").defvjp(_prod_vjp).defjvp(_prod_jvp)
-prod.defbatch(reduction_batch(prod)).saving("args")
+_prod = Primitive(_prod_impl, "prod").defvjp(_prod_vjp).defjvp(_prod_jvp)
+_prod.defbatch(reduction_batch(_prod)).saving("args")
+
+
+def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Product over ``axis``; exact derivatives where elements are zero."""
+    return _prod(traced_arraylike(x), axis=axis, keepdims=keepdims)
 
 
 def _cumsum_impl(x: Any, axis: int | None = None) -> Any:
@@ -140,17 +180,22 @@ def _reverse_cumsum(g: Any, axis: int) -> Any:
     flip = [slice(None)] * np.ndim(g)
     flip[axis] = slice(None, None, -1)
     flip = tuple(flip)
-    return cumsum(g[flip], axis=axis)[flip]
+    return _cumsum(g[flip], axis=axis)[flip]
 
 
 def _cumsum_batch(size: int, batched: Any, x: Any, axis: int | None = None) -> Any:
     if axis is None:  # over the flattened example
-        return cumsum(reshape(x, (size, -1)), axis=1)
-    return cumsum(x, axis=axis % (np.ndim(x) - 1) + 1)
+        return _cumsum(reshape(x, (size, -1)), axis=1)
+    return _cumsum(x, axis=axis % (np.ndim(x) - 1) + 1)
 
 
-cumsum = Primitive(_cumsum_impl, "cumsum").defvjp(_cumsum_vjp).def_linear()
-cumsum.defbatch(_cumsum_batch).saving("shapes")
+_cumsum = Primitive(_cumsum_impl, "cumsum").defvjp(_cumsum_vjp).def_linear()
+_cumsum.defbatch(_cumsum_batch).saving("shapes")
+
+
+def cumsum(x: Any, axis: int | None = None) -> Any:
+    """Cumulative sum along ``axis`` (of the flattened array for ``None``)."""
+    return _cumsum(traced_arraylike(x), axis=axis)
 
 
 def stable_logsumexp(x: np.ndarray, axis: Any, check: bool = True) -> np.ndarray:
@@ -190,7 +235,7 @@ def _logsumexp_vjp(g: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = 
 
 
 def _logsumexp_jvp(t: Any, out: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return sum(t * _softmax_weights(x, out, axis), axis=axis, keepdims=keepdims)
+    return _sum(t * _softmax_weights(x, out, axis), axis=axis, keepdims=keepdims)
 
 
 # A primitive, not a composite, for stability and for speed: one step on the tape whose
@@ -199,9 +244,24 @@ _logsumexp = Primitive(_logsumexp_impl, "logsumexp").defvjp(_logsumexp_vjp)
 _logsumexp.defjvp(_logsumexp_jvp).defbatch(reduction_batch(_logsumexp))
 
 
-def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """``log(sum(exp(x)))`` over ``axis``, computed without overflow (finite at ±1000).
+def logsumexp(x: Any, axis: Any = None, b: Any = None, keepdims: bool = False) -> Any:
+    """``log(sum(b * exp(x)))`` over ``axis`` (``b`` defaults to 1), computed without
+    overflow (finite at ±1000), as ``scipy.special.logsumexp``.
 
-    Its gradient is ``softmax(x)`` along ``axis``.
+    Its gradient is ``softmax(x)`` along ``axis``. With weights ``b`` (broadcast against
+    ``x``, differentiable too, zero weights allowed) it is ``m + log(sum(b * exp(x -
+    m)))`` with ``m`` the maximum of ``x`` where ``b != 0``, held constant (its
+    derivative cancels exactly); a negative sum gives NaN, as SciPy's does without
+    ``return_sign``.
     """
-    return _logsumexp(x, axis=axis, keepdims=keepdims)
+    x = traced_arraylike(x)
+    if b is None:
+        return _logsumexp(x, axis=axis, keepdims=keepdims)
+    b = traced_arraylike(b)
+    bx = np.broadcast_shapes(np.shape(x), np.shape(b))
+    if np.shape(x) != bx:
+        x = x + np.zeros(bx)
+    m = _max(where(plain(b) != 0, plain(x), -np.inf), axis=axis, keepdims=True)
+    m = where(nondiff_isfinite(m), m, 0.0)
+    s = log(_sum(b * exp(x - m), axis=axis, keepdims=True)) + m
+    return s if keepdims else reshape(s, _reduced_shape(bx, axis))

@@ -82,7 +82,7 @@ def display(
     """Register how ``prim`` reads in trace tables.
 
     Args:
-        prim: the primitive (``tnp.sin.primitive``).
+        prim: the primitive (``tnp.sin.primitive``, or the public function ``tnp.sin``).
         primal: the right-hand side of ``v_j = …`` with ``#0``, ``#1`` for the operands;
             ``None``: function notation, ``\\mathrm{name}(v_0, v_1)``.
         partials: ``f(*operands, out)`` returning one partial derivative per operand,
@@ -98,6 +98,7 @@ def display(
 
     Returns ``prim``; registering again replaces the earlier template.
     """
+    prim = getattr(prim, "primitive", prim)  # a public function: its primitive
     if not isinstance(prim, Primitive):
         raise TypeError(f"display: expected a Primitive (e.g. tnp.sin.primitive), got {prim!r}")
     if partials is not GENERIC and not callable(partials):

@@ -15,11 +15,13 @@ from tracegrad.nn import functional as nnf
 from tracegrad.numpy import (
     box_methods,
     contractions,
+    decompositions,
     elementwise,
     indexing,
     linalg,
     reductions,
     special,
+    ufuncs,
 )
 from tracegrad.numpy.shape import _concatenate, _transpose
 from tracegrad.traces.registry import GENERIC, display
@@ -105,6 +107,14 @@ display(
 )
 display(tnp.relu.primitive, "\\mathrm{ReLU}(#0)", lambda a, out: (heaviside(a),), symbol="ReLU")
 
+display(ufuncs.arccosh, None, lambda a, out: (1 / sqrt(a * a - 1),))
+display(ufuncs.cbrt, "\\sqrt[3]{#0}", lambda a, out: (1 / (3 * out * out),))
+display(
+    ufuncs.arctan2, None, lambda y, x, out: (x / (x * x + y * y), -y / (x * x + y * y))
+)
+display(ufuncs.hypot, None, lambda x, y, out: (x / out, y / out))
+display(ufuncs.logaddexp, None, lambda x, y, out: (exp(x - out), exp(y - out)))
+
 # --- reductions and contractions with a formula or a template -----------------------
 display(shapes._sum, "\\Sigma #0", lambda a, out: (1,), symbol="Σ")
 display(contractions._matmul, "#0 @ #1", GENERIC, symbol="@", product=True)
@@ -115,10 +125,10 @@ for _prim in (
     tnp.maximum.primitive,
     tnp.minimum.primitive,
     elementwise._where,
-    reductions.prod,
-    reductions.max,
-    reductions.min,
-    reductions.cumsum,
+    reductions._prod,
+    reductions._max,
+    reductions._min,
+    reductions._cumsum,
     reductions._logsumexp,
     special._log_softmax,
     contractions._einsum,
@@ -136,5 +146,13 @@ for _prim in (
     nnf._dense,
     nnf._sce,
     nnf._sos,
+    ufuncs.logaddexp2,
+    ufuncs.sinc,
+    decompositions._cholesky,
+    decompositions._eigh,
+    decompositions._eigvalsh,
+    decompositions._qr,
+    decompositions._svd,
+    decompositions._svdvals,
 ):
     display(_prim, partials=GENERIC)
