@@ -16,8 +16,8 @@ class _Silent:
     def update(self, epoch: int, logs: dict[str, float]) -> None:
         pass
 
-    def close(self) -> None:
-        pass
+    def close(self, finished: bool = True) -> None:
+        """``finished=False``: training was interrupted."""
 
 
 def _describe(logs: dict[str, float]) -> str:
@@ -39,7 +39,7 @@ class _Plain(_Silent):
         else:
             self.pending = (epoch, logs)
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
         if self.pending is not None:  # training stopped early: show where
             self._print(*self.pending)
 
@@ -73,9 +73,11 @@ class _Rich(_Silent):
         self.epoch = epoch
         self.bar.update(self.task, completed=epoch, description=_describe(logs))
 
-    def close(self) -> None:
-        # an early stop ends the bar where training ended, not part-way to max_epochs
-        self.bar.update(self.task, total=max(self.epoch, 1), completed=self.epoch)
+    def close(self, finished: bool = True) -> None:
+        # an early stop ends the bar where training ended, not part-way to max_epochs;
+        # an interrupted run stays part-way, as it is
+        if finished:
+            self.bar.update(self.task, total=max(self.epoch, 1), completed=self.epoch)
         self.bar.stop()
 
 
