@@ -30,6 +30,7 @@ import numpy as np
 from tracegrad.cli.main import UsageError, write_error_message
 from tracegrad.files import check_directory, replace_directory, write_atomic
 from tracegrad.train.metrics import get_metric
+from tracegrad.train.progress import format_number
 
 # seed 001 uses Iris' petal length and width (columns 2 and 3)
 DEFAULT_FEATURES = {"iris": ["2", "3"]}
@@ -39,9 +40,6 @@ OUTPUTS = ("model.npz", "history.csv", "history.json", "loss.png", "decision_reg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__.split("\n\n")[0]
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = __doc__.split("\n\n", 1)[1].strip()
     d = parser.add_argument_group("data")
     d.add_argument(
         "--data",
@@ -86,7 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="default: cross_entropy (classification), mse (regression)",
     )
     o.add_argument("--l2", type=float, default=0.0, help="L2 penalty λ on weights (λ/2 ‖W‖²)")
-    o.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"))
+    o.add_argument(
+        "--optimizer", default="sgd", choices=("sgd", "adam"), help="gradient descent or Adam"
+    )
     o.add_argument("--lr", type=float, default=None, help="default: 0.1 (sgd), 0.001 (adam)")
     o.add_argument("--momentum", type=float, default=0.0, help="SGD momentum α (seed 000)")
     o.add_argument(
@@ -108,7 +108,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "has not improved for N epochs, and keep the best epoch's model (0: never)",
     )
     o.add_argument("--seed", type=int, default=0, help="seed for splits, init and shuffling")
-    o.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+    o.add_argument(
+        "--dtype",
+        default="float64",
+        choices=("float32", "float64"),
+        help="floating-point type of the parameters and the computation",
+    )
     r = parser.add_argument_group("output")
     r.add_argument(
         "--out", default=None, metavar="DIR", help="output directory (default: runs/<data>)"
@@ -288,6 +293,20 @@ def _load_resume(path: str, settings: dict[str, Any], epochs: int) -> tuple[Any,
     return model, history
 
 
+def _architecture(args: argparse.Namespace, n_in: int, n_out: int, classification: bool) -> str:
+    """The network as :func:`_build` makes it: ``2 → 16 (BatchNorm, relu) → 3 (softmax)``,
+    a skip connection as ``16 (tanh; skip connection)``."""
+    act = "sigmoid" if args.activation == "logistic" else args.activation
+    parts, width = [str(n_in)], n_in
+    for h in args.hidden or [16]:
+        layer = f"{h} ({'BatchNorm, ' if args.batch_norm else ''}{act}"
+        skip = args.skip and width == h
+        parts.append(layer + ("; skip connection)" if skip else ")"))
+        width = h
+    parts.append(f"{n_out} ({'softmax' if classification else 'linear'})")
+    return " → ".join(parts)
+
+
 def _build(args: argparse.Namespace, n_in: int, n_out: int, out_act: str) -> Any:
     from tracegrad import nn
 
@@ -415,7 +434,6 @@ def _run(args: argparse.Namespace) -> int:
     metric_name = "accuracy" if classification else "r2"
     penalty = (lambda m: nn.l2_penalty(m, args.l2)) if args.l2 > 0 else None
 
-    hidden = args.hidden or [16]
     print(
         f"data: {ds.name} ({ds.n_samples} samples: {train.n_samples} train, "
         f"{0 if val is None else val.n_samples} validation, {test.n_samples} test; "
@@ -423,11 +441,15 @@ def _run(args: argparse.Namespace) -> int:
         f"{', …' if ds.n_features > 6 else ''})"
     )
     print(
-        f"model: {ds.n_features} → {' → '.join(map(str, hidden))} ({args.activation}) → {n_out} "
-        f"({'softmax' if classification else 'linear'}); {model.num_params():,} parameters; "
-        f"loss {loss_name}; {args.optimizer} lr={lr:g}"
+        f"model: {_architecture(args, ds.n_features, n_out, classification)}; "
+        f"{model.num_params():,} parameters; loss {loss_name}; {args.optimizer} lr={lr:g}"
         + (f" momentum={args.momentum:g}" if args.momentum else "")
         + f"; batch {'full' if not args.batch_size else args.batch_size}"
+        + (
+            ""
+            if classification  # the bar's losses are of this scale, the summary's are not
+            else f"; target standardised (mean {t_mean:.4g}, std {t_scale:.4g})"
+        )
     )
     # by name: fit records it under that name (accuracy / r2, val_accuracy / val_r2)
     metric_fn = get_metric(metric_name)[1]
@@ -466,7 +488,12 @@ def _run(args: argparse.Namespace) -> int:
 
     def evaluate(part: Any) -> tuple[float, float]:
         out = np.asarray(model(inputs(part)))
-        return float(loss_fn(out, targets(part))), float(metric_fn(out, targets(part)))
+        if classification:
+            return float(loss_fn(out, targets(part))), float(metric_fn(out, targets(part)))
+        # in the target's own units, not the standardised ones training used
+        pred = out * t_scale + t_mean
+        truth = part.y.reshape(-1, 1).astype(pred.dtype)
+        return float(loss_fn(pred, truth)), float(metric_fn(pred, truth))
 
     results = {"train": evaluate(train), "test": evaluate(test)}
     if val is not None:
@@ -490,7 +517,7 @@ def _run(args: argparse.Namespace) -> int:
         if part in results:
             n = {"train": train, "validation": val, "test": test}[part].n_samples
             loss_v, met_v = results[part]
-            rows.append((part, str(n), f"{loss_v:.4f}", f"{met_v:.4f}"))
+            rows.append((part, str(n), format_number(loss_v), format_number(met_v)))
     print()
     _print_summary(
         rows,
@@ -499,7 +526,8 @@ def _run(args: argparse.Namespace) -> int:
             f"epochs: {history.epochs} ({history.steps} steps) in {seconds:.2f} s; "
             f"stopped: {history.stop_reason}",
             f"parameters: {model.num_params():,}",
-        ],
+        ]
+        + ([] if classification else [f"{loss_name} in the units of {ds.target} (squared)"]),
     )
 
     fresh = ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-__all__ = ["make_progress"]
+__all__ = ["format_number", "make_progress"]
 
 
 class _Silent:
@@ -20,8 +20,15 @@ class _Silent:
         """``finished=False``: training was interrupted."""
 
 
+def format_number(v: float) -> str:
+    """A loss or metric as the bar and ``tracegrad train``'s summary show it: four
+    decimals (``0.0497``, ``1.0000``) from 0.001 to 1000, else four significant digits
+    (``2.346e+04``, ``1.2e-05``)."""
+    return f"{v:.4f}" if v == 0 or 1e-3 <= abs(v) < 1e3 else f"{v:.4g}"
+
+
 def _describe(logs: dict[str, float]) -> str:
-    return "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k not in ("time", "lr"))
+    return "  ".join(f"{k} {format_number(v)}" for k, v in logs.items() if k not in ("time", "lr"))
 
 
 class _Plain(_Silent):
