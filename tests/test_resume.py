@@ -192,7 +192,7 @@ def test_sigint_saves_the_run_as_it_stands(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "tracegrad", "train", "--data", "moons", "--epochs", 10**6]
     p = subprocess.Popen(
-        [*map(str, cmd), "--tol", "0", "--out", str(out)],
+        [*map(str, cmd), "--tol", "0", "--checkpoint-every", "50", "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -201,7 +201,9 @@ def test_sigint_saves_the_run_as_it_stands(tmp_path):
     try:
         assert p.stdout.readline().startswith("data:")
         assert p.stdout.readline().startswith("model:")  # training starts now
-        time.sleep(1.5)
+        deadline = time.monotonic() + 90
+        while not (out / "checkpoints/last").is_dir() and time.monotonic() < deadline:
+            time.sleep(0.05)  # until 50 epochs are done, however loaded the machine
         p.send_signal(signal.SIGINT)
         stdout, stderr = p.communicate(timeout=60)
     finally:
@@ -209,7 +211,7 @@ def test_sigint_saves_the_run_as_it_stands(tmp_path):
     assert p.returncode == 130, stderr
     assert "interrupted after epoch" in stderr and "--resume" in stderr
     epochs = int(stderr.split("interrupted after epoch ")[1].split(":")[0])
-    assert epochs > 0
+    assert epochs >= 50
     record = json.loads((out / "history.json").read_text())
     assert record["summary"]["epochs"] == epochs == len(record["history"]["loss"])
     assert record["summary"]["stop_reason"] == f"interrupted after epoch {epochs}"
