@@ -24,6 +24,11 @@ from tracegrad.cli._formula import (
 from tracegrad.cli.main import UsageError
 from tracegrad.traces.notation import format_value
 from tracegrad.traces.render import Grid, Group
+from tracegrad.traces.steps import _output_names
+
+#: one-sided difference quotients that differ by more than this (relative and
+#: absolute) mark a kink: a point where the function has no derivative
+KINK_TOL = 1e-4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +67,52 @@ def _forward(fk: Any, values: list[Any], i: int) -> Any:
     return tg.jacfwd(only_i)(values[i])  # a vector input: one forward pass per element
 
 
+def _one_sided(fk: Any, values: list[Any], i: int) -> tuple[np.ndarray, np.ndarray]:
+    """The left and right difference quotients of ``fk`` in each element of input
+    ``i`` (step ``sqrt(machine eps)`` scaled by the value): they differ where the
+    function has a kink (``relu`` or ``abs`` at 0)."""
+    x = np.asarray(values[i], dtype=float)
+    f0 = float(fk(*values))
+    left, right = np.empty_like(x), np.empty_like(x)
+    for j in np.ndindex(x.shape):
+        h = np.sqrt(np.finfo(float).eps) * max(1.0, abs(float(x[j])))
+        for sign, out in ((1.0, right), (-1.0, left)):
+            xj = x.copy()
+            xj[j] += sign * h
+            moved = xj if x.ndim else xj[()]  # a NumPy scalar: x/0 is inf, not an error
+            out[j] = sign * (float(fk(*values[:i], moved, *values[i + 1 :])) - f0) / h
+    return left, right
+
+
+def _kink_note(
+    fk: Any, values: list[Any], i: int, name: str, wrt: str, rev: Any, p: int
+) -> str | None:
+    """When input ``i`` sits on a kink of ``fk``: the note that says so, with the
+    one-sided derivatives and the one automatic differentiation chose; else ``None``."""
+    try:
+        left, right = _one_sided(fk, values, i)
+    except (ValueError, ArithmeticError, TypeError):  # no quotients to compare here
+        return None
+    if not (np.isfinite(left).all() and np.isfinite(right).all()):
+        return None
+    if np.allclose(left, right, rtol=KINK_TOL, atol=KINK_TOL):
+        return None
+    low, high = np.minimum(left, right), np.maximum(left, right)
+    inside = bool(np.all((rev >= low - KINK_TOL) & (rev <= high + KINK_TOL)))
+    at = format_value(values[i], p, True)
+    return (
+        f"{wrt} = {at} is a kink of {name}: its one-sided derivatives are "
+        f"{format_value(left, p, True)} (from the left) and {format_value(right, p, True)} "
+        f"(from the right), and central finite differences take their mean; "
+        + (
+            f"AD's {format_value(rev, p, True)} lies between them, by tracegrad's "
+            "conventions at kinks (relu'(0) = 0, abs'(0) = 0, ties split evenly)"
+            if inside
+            else f"AD's {format_value(rev, p, True)} lies outside them"
+        )
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     formula, names, values = load(args)
     wrt = args.wrt or names
@@ -83,9 +134,11 @@ def _run(args: argparse.Namespace) -> int:
             Group("status", 1),
         ]
     )
-    failures = []
+    failures, notes = [], []
+    # the outputs' names as `trace` gives them (f where an input is called y)
+    out_names = _output_names(None, names, n_out, n_out > 1)
     for k in range(n_out):
-        name = "y" if n_out == 1 else f"y_{k + 1}"
+        name = out_names[k]
 
         def fk(*a: Any, k: int = k) -> Any:
             out = fun(*a)
@@ -112,6 +165,10 @@ def _run(args: argparse.Namespace) -> int:
                     else "FAIL: differs from finite differences"
                 )
             )
+            note = _kink_note(fk, values, i, name, nm, np.asarray(rev), p) if not ok_fd else None
+            if note is not None:
+                notes.append(note)
+                status = "FAIL: at a kink (see below)"
             if status != "ok":
                 failures.append(f"{name} wrt {nm}")
             grid.rows.append(
@@ -125,6 +182,7 @@ def _run(args: argparse.Namespace) -> int:
                 ]
             )
     text = grid.to_text()
+    text += "".join(f"note: {n}\n" for n in notes)
     if failures:
         text += f"FAIL: {len(failures)} derivative(s) disagree: {', '.join(failures)}\n"
     else:

@@ -7,9 +7,11 @@ message on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import codecs
 import importlib
 import os
 import sys
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +43,81 @@ def write_error_message(e: OSError) -> str:
     return f"cannot write {e.filename}: {e.strerror}"
 
 
+#: what a console that cannot show a character (``PYTHONIOENCODING=cp1252``, an old
+#: Windows code page) gets instead; of the others, table rules become | - +, and the
+#: rest their compatibility form (₁ -> 1, accents dropped), or "?"
+ASCII_FALLBACK = {
+    "→": "->",
+    "…": "...",
+    "−": "-",
+    "‖": "||",
+    "·": "*",
+    "≤": "<=",
+    "≥": ">=",
+    "λ": "lambda",
+    "α": "alpha",
+    "η": "eta",
+    "ε": "eps",
+    "∂": "d",
+    "●": "o",
+    "▲": "^",
+}
+ASCII_ERRORS = "tracegrad-ascii"
+
+
+def _ascii_fallback(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    return "".join(_ascii(c) for c in err.object[err.start : err.end]), err.end
+
+
+def _ascii(c: str) -> str:
+    if c in ASCII_FALLBACK:
+        return ASCII_FALLBACK[c]
+    name = unicodedata.name(c, "")
+    if name.startswith("BOX DRAWINGS"):  # table rules: │ ─ ┼
+        return "|" if "HORIZONTAL" not in name else "-" if "VERTICAL" not in name else "+"
+    if name.startswith("COMBINING MACRON"):  # x̄, an adjoint
+        return "bar"
+    parts = unicodedata.normalize("NFKD", c)  # ₁ -> 1, é -> e + accent
+    if parts == c:
+        return "?"
+    return "".join(
+        _ascii(p) if not p.isascii() else p for p in parts if not unicodedata.combining(p)
+    )
+
+
+codecs.register_error(ASCII_ERRORS, _ascii_fallback)
+
+
+def _fall_back_to_ascii(stream: Any) -> str | None:
+    """Let ``stream`` write what its encoding cannot (``→`` in cp1252) as ASCII instead
+    of raising; returns its error handler before, to restore (``None``: unchanged)."""
+    errors = getattr(stream, "errors", None)
+    if errors != "strict" or not hasattr(stream, "reconfigure"):
+        return None
+    try:
+        stream.reconfigure(errors=ASCII_ERRORS)
+    except (ValueError, OSError):  # a closed or detached stream
+        return None
+    return errors
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs as written (they hold examples); each option's help
+    ends with its default, unless the help already says what the default is or there
+    is none to show (``None``, a flag's ``False``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if not action.option_strings or action.required or "default" in text:
+            return text
+        if default is None or default is False or default is argparse.SUPPRESS:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, status 2, as argparse does
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -54,8 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, modname in COMMANDS.items():
         mod = importlib.import_module(modname)
-        p = sub.add_parser(name, help=mod.__doc__.strip().splitlines()[0] if mod.__doc__ else "")
+        # the docstring's first paragraph, whole: its first line alone may stop mid-sentence
+        summary, _, rest = (mod.__doc__ or "").strip().partition("\n\n")
+        p = sub.add_parser(
+            name, help=" ".join(summary.split()), description=summary, epilog=rest.strip() or None
+        )
         mod.add_arguments(p)
+        p.formatter_class = HelpFormatter
         p.set_defaults(_run=mod.run)
     return parser
 
@@ -127,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     stdout = sys.stdout
+    restore = [(s, _fall_back_to_ascii(s)) for s in (sys.stdout, sys.stderr)]
     sys.stdout = guard = _PipeGuard(stdout)
     try:
         return int(args._run(args) or 0)
@@ -139,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         guard.flush()
         sys.stdout = stdout
+        for stream, errors in restore:
+            if errors is not None:
+                stream.reconfigure(errors=errors)
 
 
 if __name__ == "__main__":

@@ -77,14 +77,25 @@ def _read_csv(path: str, model: Any, target: str | None) -> tuple[np.ndarray, An
         raise UsageError(f"--data: cannot read {path!r} ({e.strerror or e})") from None
     except DataFileError as e:
         raise UsageError(str(e).splitlines()[0]) from None
-    if all(n in ds.feature_names for n in names):
-        X = ds.X[:, [ds.feature_names.index(n) for n in names]]
-    elif ds.n_features == len(names):
+    found = list(ds.feature_names)
+    missing = [n for n in names if n not in found]
+    # a file without a header line has the columns x0, x1, ...: used by position, as
+    # scikit-learn uses an array without feature names
+    headerless = header == [f"x{i}" for i in range(len(header))]
+    if not missing:
+        X = ds.X[:, [found.index(n) for n in names]]
+    elif headerless and ds.n_features == len(names):
         X = ds.X
-    else:
+    elif headerless:
         raise UsageError(
-            f"--data: {path} has {ds.n_features} feature columns ({', '.join(ds.feature_names)}); "
-            f"the model needs {len(names)}: {', '.join(names)}"
+            f"--data: {path} has {ds.n_features} feature columns; the model needs "
+            f"{len(names)}: {', '.join(names)}"
+        )
+    else:  # never by position when the names say otherwise (a,c is not a,b)
+        raise UsageError(
+            f"--data: the feature names of {path} differ from the model's: it was trained on "
+            f"{', '.join(names)}; the file has {', '.join(found)} (missing: "
+            f"{', '.join(missing)})"
         )
     return X, ds if ds.labelled else None
 

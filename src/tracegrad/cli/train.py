@@ -18,11 +18,10 @@ iris means the bundled set even where a file or directory of that name exists: w
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
 import os
+import sys
 import time
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 from tracegrad.cli.main import UsageError, write_error_message
 from tracegrad.files import check_directory, replace_directory, write_atomic
 from tracegrad.train.metrics import get_metric
+from tracegrad.train.progress import format_number
 
 # seed 001 uses Iris' petal length and width (columns 2 and 3)
 DEFAULT_FEATURES = {"iris": ["2", "3"]}
@@ -40,9 +40,6 @@ OUTPUTS = ("model.npz", "history.csv", "history.json", "loss.png", "decision_reg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__.split("\n\n")[0]
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = __doc__.split("\n\n", 1)[1].strip()
     d = parser.add_argument_group("data")
     d.add_argument(
         "--data",
@@ -87,7 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="default: cross_entropy (classification), mse (regression)",
     )
     o.add_argument("--l2", type=float, default=0.0, help="L2 penalty λ on weights (λ/2 ‖W‖²)")
-    o.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"))
+    o.add_argument(
+        "--optimizer", default="sgd", choices=("sgd", "adam"), help="gradient descent or Adam"
+    )
     o.add_argument("--lr", type=float, default=None, help="default: 0.1 (sgd), 0.001 (adam)")
     o.add_argument("--momentum", type=float, default=0.0, help="SGD momentum α (seed 000)")
     o.add_argument(
@@ -100,14 +99,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument(
         "--tol", type=float, default=1e-6, help="stop when the gradient norm is below (eps)"
     )
+    o.add_argument(
+        "--patience",
+        type=int,
+        default=0,
+        metavar="N",
+        help="stop when the validation loss (without validation data, the training loss) "
+        "has not improved for N epochs, and keep the best epoch's model (0: never)",
+    )
     o.add_argument("--seed", type=int, default=0, help="seed for splits, init and shuffling")
-    o.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+    o.add_argument(
+        "--dtype",
+        default="float64",
+        choices=("float32", "float64"),
+        help="floating-point type of the parameters and the computation",
+    )
     r = parser.add_argument_group("output")
     r.add_argument(
         "--out", default=None, metavar="DIR", help="output directory (default: runs/<data>)"
     )
     r.add_argument(
         "--quiet", action="store_true", help="no progress bar (shown on a terminal only)"
+    )
+    r.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every N epochs write a checkpoint to DIR/checkpoints/last, and one to "
+        "DIR/checkpoints/best at each new lowest validation loss (0: none)",
+    )
+    r.add_argument(
+        "--resume",
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue the run that wrote this checkpoint directory (DIR/checkpoints/last "
+        "or best), with the same data, network and optimiser options; --epochs counts "
+        "its epochs too",
     )
 
 
@@ -201,6 +229,82 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--batch-norm needs batches of at least 2 samples (not --batch-size 1)")
     if args.epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {args.epochs}")
+    for option in ("patience", "checkpoint_every"):
+        if getattr(args, option) < 0:
+            name = "--" + option.replace("_", "-")
+            raise UsageError(f"{name} must be >= 0 (0: off), got {getattr(args, option)}")
+
+
+#: the options a resumed run must share with the run that wrote its checkpoint
+RESUME_OPTIONS = (
+    "data",
+    "target",
+    "features",
+    "test_split",
+    "val_split",
+    "hidden",
+    "activation",
+    "batch_norm",
+    "skip",
+    "loss",
+    "l2",
+    "optimizer",
+    "lr",
+    "momentum",
+    "batch_size",
+    "seed",
+    "dtype",
+)
+
+
+def _settings(args: argparse.Namespace, lr: float) -> dict[str, Any]:
+    settings = {k: getattr(args, k) for k in RESUME_OPTIONS}
+    settings["lr"] = lr  # as used: the default depends on the optimiser
+    return settings
+
+
+def _load_resume(path: str, settings: dict[str, Any], epochs: int) -> tuple[Any, Any]:
+    """The model and history of the checkpoint ``path``, refused (naming the options)
+    when it was written by a run with other data, network or optimiser options."""
+    from tracegrad import nn
+    from tracegrad.train import load_checkpoint
+
+    try:
+        model, history, extra = load_checkpoint(path, extra=True)
+    except FileNotFoundError as e:
+        raise UsageError(f"--resume: {e}") from None
+    except nn.ModelFileError as e:
+        raise UsageError(f"--resume: {str(e).splitlines()[0]}") from None
+    saved = extra.get("settings") if isinstance(extra, dict) else None
+    if not isinstance(saved, dict):
+        raise UsageError(f"--resume: {path!r} was not written by tracegrad train")
+    differ = [
+        f"--{k.replace('_', '-')} {saved.get(k)!r} there, {v!r} here"
+        for k, v in settings.items()
+        if saved.get(k) != v
+    ]
+    if differ:
+        raise UsageError(f"--resume: the checkpoint's run had other options: {'; '.join(differ)}")
+    if history.epochs >= epochs:
+        raise UsageError(
+            f"--resume: the checkpoint has {history.epochs} epochs already; give --epochs "
+            "more than that"
+        )
+    return model, history
+
+
+def _architecture(args: argparse.Namespace, n_in: int, n_out: int, classification: bool) -> str:
+    """The network as :func:`_build` makes it: ``2 → 16 (BatchNorm, relu) → 3 (softmax)``,
+    a skip connection as ``16 (tanh; skip connection)``."""
+    act = "sigmoid" if args.activation == "logistic" else args.activation
+    parts, width = [str(n_in)], n_in
+    for h in args.hidden or [16]:
+        layer = f"{h} ({'BatchNorm, ' if args.batch_norm else ''}{act}"
+        skip = args.skip and width == h
+        parts.append(layer + ("; skip connection)" if skip else ")"))
+        width = h
+    parts.append(f"{n_out} ({'softmax' if classification else 'linear'})")
+    return " → ".join(parts)
 
 
 def _build(args: argparse.Namespace, n_in: int, n_out: int, out_act: str) -> Any:
@@ -227,17 +331,6 @@ def _build(args: argparse.Namespace, n_in: int, n_out: int, out_act: str) -> Any
     if out_act != "identity":
         layers.append(out_act)
     return nn.Sequential(*layers)
-
-
-def _history_csv(history: Any) -> str:
-    records = history.as_dict()
-    keys = list(records)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["epoch", *keys])
-    for i in range(history.epochs):
-        w.writerow([i + 1, *(repr(float(records[k][i])) for k in keys)])
-    return buf.getvalue()
 
 
 def _print_summary(rows: list[tuple[str, ...]], header: tuple[str, ...], info: list[str]) -> None:
@@ -282,7 +375,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_args(args)
     import tracegrad as tg
     from tracegrad import nn
-    from tracegrad.train import NonFiniteLossError
+    from tracegrad.train import ModelCheckpoint, NonFiniteLossError, TrainingInterrupted
 
     ds = _load_data(args)
     out_dir = args.out or os.path.join("runs", ds.name)
@@ -326,10 +419,21 @@ def _run(args: argparse.Namespace) -> int:
     model = _build(args, ds.n_features, n_out, out_act)
     lr = args.lr if args.lr is not None else (0.1 if args.optimizer == "sgd" else 1e-3)
     opt = tg.optim.SGD(lr, momentum=args.momentum) if args.optimizer == "sgd" else tg.optim.Adam(lr)
+    settings = _settings(args, lr)
+    resume = None
+    if args.resume is not None:
+        # JSON has lists, not tuples: compare the settings as the checkpoint stores them
+        settings = json.loads(json.dumps(settings))
+        model, resume = _load_resume(args.resume, settings, args.epochs)
+    checkpoints = os.path.join(out_dir, "checkpoints")
+    callbacks = []
+    if args.checkpoint_every:
+        callbacks.append(
+            ModelCheckpoint(checkpoints, args.checkpoint_every, extra={"settings": settings})
+        )
     metric_name = "accuracy" if classification else "r2"
     penalty = (lambda m: nn.l2_penalty(m, args.l2)) if args.l2 > 0 else None
 
-    hidden = args.hidden or [16]
     print(
         f"data: {ds.name} ({ds.n_samples} samples: {train.n_samples} train, "
         f"{0 if val is None else val.n_samples} validation, {test.n_samples} test; "
@@ -337,15 +441,20 @@ def _run(args: argparse.Namespace) -> int:
         f"{', …' if ds.n_features > 6 else ''})"
     )
     print(
-        f"model: {ds.n_features} → {' → '.join(map(str, hidden))} ({args.activation}) → {n_out} "
-        f"({'softmax' if classification else 'linear'}); {model.num_params():,} parameters; "
-        f"loss {loss_name}; {args.optimizer} lr={lr:g}"
+        f"model: {_architecture(args, ds.n_features, n_out, classification)}; "
+        f"{model.num_params():,} parameters; loss {loss_name}; {args.optimizer} lr={lr:g}"
         + (f" momentum={args.momentum:g}" if args.momentum else "")
         + f"; batch {'full' if not args.batch_size else args.batch_size}"
+        + (
+            ""
+            if classification  # the bar's losses are of this scale, the summary's are not
+            else f"; target standardised (mean {t_mean:.4g}, std {t_scale:.4g})"
+        )
     )
     # by name: fit records it under that name (accuracy / r2, val_accuracy / val_r2)
     metric_fn = get_metric(metric_name)[1]
     t0 = time.perf_counter()
+    interrupted = False
     try:
         model, history = tg.fit(
             model,
@@ -356,21 +465,35 @@ def _run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size or None,
             max_epochs=args.epochs,
             tol=args.tol or None,
+            patience=args.patience or None,
+            restore_best=True,
             seed=args.seed,
             validation_data=None if val is None else (inputs(val), targets(val)),
             metrics=[metric_name],
             penalty=penalty,
             # fit's own bar, on a terminal only: piped output (logs, CI) gets the summary
             progress=False if args.quiet else None,
+            callbacks=callbacks,
+            resume=resume,
         )
     except NonFiniteLossError as e:
         raise UsageError(f"{e}; nothing written") from None
+    except TrainingInterrupted as e:  # Ctrl-C: keep what the run has done so far
+        if e.history.epochs == 0:
+            print("interrupted before the first epoch ended; nothing written", file=sys.stderr)
+            return 130
+        model, history, interrupted = e.model, e.history, True
     seconds = time.perf_counter() - t0
     loss_fn = nn.get_loss(loss_name)
 
     def evaluate(part: Any) -> tuple[float, float]:
         out = np.asarray(model(inputs(part)))
-        return float(loss_fn(out, targets(part))), float(metric_fn(out, targets(part)))
+        if classification:
+            return float(loss_fn(out, targets(part))), float(metric_fn(out, targets(part)))
+        # in the target's own units, not the standardised ones training used
+        pred = out * t_scale + t_mean
+        truth = part.y.reshape(-1, 1).astype(pred.dtype)
+        return float(loss_fn(pred, truth)), float(metric_fn(pred, truth))
 
     results = {"train": evaluate(train), "test": evaluate(test)}
     if val is not None:
@@ -394,7 +517,7 @@ def _run(args: argparse.Namespace) -> int:
         if part in results:
             n = {"train": train, "validation": val, "test": test}[part].n_samples
             loss_v, met_v = results[part]
-            rows.append((part, str(n), f"{loss_v:.4f}", f"{met_v:.4f}"))
+            rows.append((part, str(n), format_number(loss_v), format_number(met_v)))
     print()
     _print_summary(
         rows,
@@ -403,7 +526,8 @@ def _run(args: argparse.Namespace) -> int:
             f"epochs: {history.epochs} ({history.steps} steps) in {seconds:.2f} s; "
             f"stopped: {history.stop_reason}",
             f"parameters: {model.num_params():,}",
-        ],
+        ]
+        + ([] if classification else [f"{loss_name} in the units of {ds.target} (squared)"]),
     )
 
     fresh = ""
@@ -417,6 +541,21 @@ def _run(args: argparse.Namespace) -> int:
             # the file as the user will look for it, not in the hidden directory
             e.filename = os.path.join(out_dir, os.path.relpath(e.filename, fresh))
         raise UsageError(f"--out: {write_error_message(e)}") from None
+    if interrupted:
+        from tracegrad.train import save_checkpoint
+
+        last = os.path.join(checkpoints, "last")
+        try:
+            save_checkpoint(last, model, history, extra={"settings": settings})
+        except OSError as e:
+            raise UsageError(f"--out: {write_error_message(e)}") from None
+        print(
+            f"interrupted after epoch {history.epochs}: wrote {', '.join(written)} to "
+            f"{out_dir}{os.sep} and a checkpoint to {last}{os.sep} (continue with "
+            f"--resume {last})",
+            file=sys.stderr,
+        )
+        return 130
     print(f"wrote {', '.join(written)} to {out_dir}{os.sep}")
     return 0
 
@@ -437,7 +576,7 @@ def _write_outputs(
     classification = ds.task == "classification"
     metric_name = "accuracy" if classification else "r2"
     nn.save(os.path.join(out_dir, "model.npz"), predictor)
-    write_atomic(os.path.join(out_dir, "history.csv"), _history_csv(history))
+    history.to_csv(os.path.join(out_dir, "history.csv"))
     summary = {
         "data": ds.name,
         "task": ds.task,

@@ -20,7 +20,7 @@ from tracegrad.nn.activations import (
     softmax,
     tanh,
 )
-from tracegrad.nn.io import ModelFileError, load, save
+from tracegrad.nn.io import ModelFileError, load, load_optimizer_state, save, save_optimizer_state
 from tracegrad.nn.layers import MLP, Activation, Dropout, Linear, Residual, Sequential
 from tracegrad.nn.losses import binary_cross_entropy, cross_entropy, get_loss, mse, nll, sse
 from tracegrad.nn.module import Module, is_training
@@ -52,6 +52,7 @@ __all__ = [
     "l2_penalty",
     "leaky_relu",
     "load",
+    "load_optimizer_state",
     "log_softmax",
     "mse",
     "nll",
@@ -59,6 +60,7 @@ __all__ = [
     "register_activation",
     "relu",
     "save",
+    "save_optimizer_state",
     "sigmoid",
     "softmax",
     "sse",

@@ -30,7 +30,7 @@ from tracegrad.files import atomic_open
 from tracegrad.nn.activations import ACTIVATIONS, activation_name
 from tracegrad.nn.module import MODULE_REGISTRY, Module, ModuleStructure
 
-__all__ = ["ModelFileError", "load", "save"]
+__all__ = ["ModelFileError", "load", "load_optimizer_state", "save", "save_optimizer_state"]
 
 FORMAT = "tracegrad.nn/1"
 META_KEY = "__tracegrad__"
@@ -114,11 +114,15 @@ def _describe(m: Module, prefix: str, arrays: dict[str, np.ndarray]) -> dict:
 
 
 def save(path: str | os.PathLike, model: Module) -> None:
-    """Write ``model`` (configuration, parameters, buffers) to the file ``path``.
+    """Write ``model`` (configuration, parameters, buffers) to the file ``path``; an
+    optimiser state (``SGDState``, ``AdamState``) goes to :func:`save_optimizer_state`.
 
     The name is used as given (no ``.npz`` is appended). Atomic: the file is replaced
     only once fully written.
     """
+    if type(model).__name__ in _state_classes():  # an optimiser state: its own format
+        save_optimizer_state(path, model)
+        return
     if not isinstance(model, Module):
         raise TypeError(f"save: expected a tracegrad.nn.Module, got {type(model).__name__}")
     path = os.fspath(path)
@@ -154,6 +158,11 @@ def load(path: str | os.PathLike) -> Module:
                     f"{META_KEY!r} entry (its entries: {sorted(data.files)[:5]})"
                 )
             meta = json.loads(str(_read_entry(data, META_KEY, path, MAX_META_BYTES)))
+            if isinstance(meta, dict) and meta.get("format") == STATE_FORMAT:
+                raise ModelFileError(
+                    f"{path!r} holds an optimiser state, not a model: read it with "
+                    "tg.nn.load_optimizer_state"
+                )
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise ModelFileError(
                     f"{path!r}: unsupported model format "
@@ -363,3 +372,154 @@ def _check_predictor(m: Any, bad: Any) -> None:
     if n_out != wanted:
         what = f"{wanted} classes" if task == "classification" else "one regression value"
         raise bad(f"a network with {n_out} outputs for {what}")
+
+
+# --- optimiser states ------------------------------------------------------------------
+
+STATE_FORMAT = "tracegrad.optim/1"
+NOT_A_STATE = "not a tracegrad optimiser-state file (.npz written by save_optimizer_state)"
+
+
+def _state_classes() -> dict[str, type]:
+    """The optimiser states a file may hold, by name: only these are ever built."""
+    from tracegrad.optim import AdamState, SGDState
+
+    return {"SGDState": SGDState, "AdamState": AdamState}
+
+
+def _encode_state(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
+    """JSON for one field of a state (a pytree of arrays); arrays go to ``arrays``."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, Module):
+        return {"__module__": {"at": key, "model": _describe(value, f"{key}.", arrays)}}
+    if isinstance(value, (np.ndarray, np.generic)):
+        arrays[f"state/{key}"] = np.asarray(value)
+        return {"__array__": key}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"__dict__": {k: _encode_state(v, f"{key}.{k}", arrays) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        kind = "__tuple__" if isinstance(value, tuple) else "__list__"
+        return {kind: [_encode_state(v, f"{key}.{i}", arrays) for i, v in enumerate(value)]}
+    raise TypeError(
+        f"cannot save the optimiser state's {key} ({type(value).__name__}): a state holds "
+        "numbers, arrays, tracegrad.nn modules, dicts, lists and tuples"
+    )
+
+
+def save_optimizer_state(path: str | os.PathLike, state: Any) -> None:
+    """Write an optimiser state (``tg.optim.SGDState`` or ``AdamState``: the step count,
+    SGD's velocity, Adam's moments) to the file ``path``, atomically, in the format of
+    :func:`save`: one array per leaf, a JSON description, no pickle."""
+    classes = _state_classes()
+    name = type(state).__name__
+    if classes.get(name) is not type(state):
+        raise TypeError(
+            f"save_optimizer_state: expected one of {', '.join(sorted(classes))}, got {name}"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    fields = {f: _encode_state(getattr(state, f), f, arrays) for f in state._fields}
+    meta = {"format": STATE_FORMAT, "class": name, "fields": fields}
+    meta["tracegrad_version"] = __version__
+    arrays[META_KEY] = np.array(json.dumps(meta))
+    with atomic_open(os.fspath(path), "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def load_optimizer_state(path: str | os.PathLike, params: Any = None) -> Any:
+    """Read a state written by :func:`save_optimizer_state`.
+
+    Every array is checked to be finite floating point (Adam's second moments also
+    non-negative) and the step a non-negative integer. With ``params`` (the model the
+    state belongs to), each of the state's trees must have its leaves' number, shapes and
+    dtypes. Raises ``FileNotFoundError`` or :class:`ModelFileError`, naming the file.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no optimiser-state file {path!r}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise ModelFileError(f"{path!r} is {NOT_A_STATE} ({_reason(e, path)})") from e
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ModelFileError(f"{path!r} is a single .npy array, {NOT_A_STATE}")
+    try:
+        with data:
+            if META_KEY not in data.files:
+                raise ModelFileError(f"{path!r} is an .npz archive but {NOT_A_STATE}")
+            meta = json.loads(str(_read_entry(data, META_KEY, path, MAX_META_BYTES)))
+            if not isinstance(meta, dict) or meta.get("format") != STATE_FORMAT:
+                found = meta.get("format") if isinstance(meta, dict) else None
+                raise ModelFileError(
+                    f"{path!r} is {NOT_A_STATE}: its format is {found!r}, not {STATE_FORMAT!r}"
+                )
+            cls = _state_classes().get(meta.get("class"))
+            if cls is None:
+                raise ModelFileError(f"{path!r}: unknown optimiser state {meta.get('class')!r}")
+            entries = _Entries(data, path)
+            fields = meta["fields"]
+            if not isinstance(fields, dict) or set(fields) != set(cls._fields):
+                raise ModelFileError(f"{path!r}: a {cls.__name__} has the fields {cls._fields}")
+            state = cls(**{f: _decode_state(fields[f], entries, path) for f in cls._fields})
+    except ModelFileError:
+        raise
+    except Exception as e:
+        raise ModelFileError(
+            f"{path!r} is corrupt or truncated, or {NOT_A_STATE} ({_reason(e, path)})"
+        ) from e
+    _check_state(state, params, path)
+    return state
+
+
+def _decode_state(value: Any, entries: _Entries, path: str) -> Any:
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, list) or not isinstance(value, dict) or len(value) != 1:
+        raise ValueError(f"unknown encoded value {value!r}")
+    ((kind, inner),) = value.items()
+    if kind == "__module__":
+        return _build(inner["model"], f"{inner['at']}.", entries, path)
+    if kind == "__array__":
+        return entries[f"state/{inner}"]
+    if kind == "__dict__":
+        return {k: _decode_state(v, entries, path) for k, v in inner.items()}
+    if kind in ("__tuple__", "__list__"):
+        items = [_decode_state(v, entries, path) for v in inner]
+        return tuple(items) if kind == "__tuple__" else items
+    raise ValueError(f"unknown encoded value {value!r}")
+
+
+def _check_state(state: Any, params: Any, path: str) -> None:
+    """Reject a state no optimiser would have made, or one made for other parameters."""
+    from tracegrad.core import tree
+
+    step = state.step
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise ModelFileError(f"{path!r}: the step count is {step!r}; it must be an integer >= 0")
+    expected = None if params is None else tree.leaves(params)
+    for field in state._fields[1:]:
+        value = getattr(state, field)
+        if value is None:
+            continue
+        leaves = tree.leaves(value)
+        for leaf in leaves:
+            if not isinstance(leaf, np.ndarray) or leaf.dtype.kind != "f":
+                raise ModelFileError(f"{path!r}: the state's {field} holds a non-float array")
+            if not np.isfinite(leaf).all():
+                raise ModelFileError(f"{path!r}: the state's {field} holds NaN or infinite values")
+            if field == "nu" and (leaf < 0).any():
+                raise ModelFileError(f"{path!r}: Adam's second moments (nu) must be >= 0")
+        if expected is None:
+            continue
+        if len(leaves) != len(expected):
+            raise ModelFileError(
+                f"{path!r}: the state's {field} does not fit the model: it has "
+                f"{len(leaves)} arrays, the model {len(expected)} parameters"
+            )
+        for i, (leaf, p) in enumerate(zip(leaves, expected)):
+            p = np.asarray(p)
+            if leaf.shape != p.shape or leaf.dtype != p.dtype:
+                raise ModelFileError(
+                    f"{path!r}: the state's {field} does not fit the model: its array {i} is "
+                    f"{leaf.dtype}{list(leaf.shape)}, the parameter is {p.dtype}{list(p.shape)}"
+                )

@@ -17,6 +17,13 @@ tracegrad's reverse mode. Needs the ``sklearn`` extra (``pip install
 True
 """
 
+try:
+    import sklearn  # noqa: F401
+except ImportError:
+    raise ModuleNotFoundError(
+        "tracegrad.sklearn needs scikit-learn: pip install 'tracegrad[sklearn]'", name="sklearn"
+    ) from None
+
 from tracegrad.sklearn.classifier import MLPClassifier
 from tracegrad.sklearn.regressor import MLPRegressor
 

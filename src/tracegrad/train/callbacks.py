@@ -7,10 +7,13 @@ Subclass :class:`Callback` and override what you need, or pass a plain function
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
-__all__ = ["Callback", "LambdaCallback"]
+__all__ = ["CSVLogger", "Callback", "LambdaCallback"]
 
 
 class Callback:
@@ -43,6 +46,44 @@ class LambdaCallback(Callback):
 
     def __repr__(self) -> str:
         return f"LambdaCallback({getattr(self.fn, '__name__', self.fn)!r})"
+
+
+class CSVLogger(Callback):
+    """Append each epoch's numbers to the CSV file ``path`` as the epoch ends (Keras'
+    ``CSVLogger``): ``epoch,loss,...`` as :meth:`History.to_csv` writes them, so a run
+    can be watched while it trains. Each row is written whole and flushed; a file that
+    must appear complete or not at all is :meth:`History.to_csv`'s, after training.
+    ``append``: add to an existing file (a resumed run) instead of starting it anew."""
+
+    def __init__(self, path: str | os.PathLike, append: bool = False) -> None:
+        self.path, self.append = os.fspath(path), append
+        self._file: IO[str] | None = None
+        self._keys: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"CSVLogger({self.path!r}, append={self.append})"
+
+    def on_train_begin(self, model: Any, history: Any) -> None:
+        self._file = open(self.path, "a" if self.append else "w", encoding="utf-8", newline="")
+        self._keys = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], model: Any) -> bool | None:
+        assert self._file is not None, "on_train_begin was not called"
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        if not self._keys:
+            self._keys = [k for k in logs]
+            if not (self.append and self._file.tell() > 0):
+                w.writerow(["epoch", *self._keys])
+        w.writerow([epoch, *(repr(float(logs.get(k, float("nan")))) for k in self._keys)])
+        self._file.write(buf.getvalue())
+        self._file.flush()
+        return None
+
+    def on_train_end(self, model: Any, history: Any) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def as_callback(cb: Callback | Callable) -> Callback:

@@ -23,7 +23,7 @@ from tracegrad.train.progress import make_progress
 from tracegrad.transforms import jit as compile_step
 from tracegrad.transforms import value_and_grad
 
-__all__ = ["NonFiniteLossError", "fit"]
+__all__ = ["NonFiniteLossError", "TrainingInterrupted", "fit"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -40,6 +40,18 @@ class NonFiniteLossError(FloatingPointError):
         self.epoch = epoch
         self.step = step
         self.value = value
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (``KeyboardInterrupt``) during ``tg.fit``. ``model`` and ``history`` are
+    the run as it stood at the end of the last completed epoch, a consistent pair (the
+    optimiser and random states in ``history`` included): save them, or continue with
+    ``fit(model, ..., resume=history)``. Not caught, it ends the program as Ctrl-C does."""
+
+    def __init__(self, model: Module, history: History) -> None:
+        super().__init__(f"training interrupted after epoch {history.epochs}")
+        self.model = model
+        self.history = history
 
 
 def _param_dtype(model: Module) -> np.dtype:
@@ -139,6 +151,7 @@ def fit(
     callbacks: Sequence[Callback | Callable] = (),
     progress: bool | None = None,
     opt_state: Any = None,
+    resume: History | None = None,
     jit: bool = True,
 ) -> tuple[Module, History]:
     """Train ``model`` on ``(X, y)``; returns ``(trained_model, history)``.
@@ -186,7 +199,14 @@ def fit(
             ``f(epoch, logs, model)``; returning ``True`` stops training.
         progress: progress bar with the time left; ``None`` shows it only on a terminal
             or in a Jupyter notebook (an HTML bar there, no ipywidgets needed).
-        opt_state: resume from this optimiser state (``history.opt_state``).
+        opt_state: start from this optimiser state (``history.opt_state``).
+        resume: continue the run that this :class:`History` records (from
+            :func:`~tracegrad.train.load_checkpoint`, a :class:`TrainingInterrupted`, or an
+            earlier ``fit``), with ``model`` the model it ended with: epochs go on from
+            ``resume.epochs + 1`` to ``max_epochs``, with its optimiser state, its random
+            state (after the validation split, which ``seed`` makes again) and its
+            patience count, so that a resumed run gives the parameters an uninterrupted
+            one would. ``restore_best`` can only restore a model from after the resume.
         jit: compile the step (loss, penalty and gradient) with ``tg.jit``: traced on the
             first batch of each size, replayed after. A step that cannot be replayed
             (Dropout's draws, BatchNorm's batch statistics, a loss that branches on
@@ -195,6 +215,8 @@ def fit(
 
     Raises:
         NonFiniteLossError: a step's loss is infinite or NaN (training stops there).
+        TrainingInterrupted: Ctrl-C; it carries the model and history of the last
+            completed epoch.
     """
     if not isinstance(model, Module):
         raise TypeError(f"fit: model must be a tracegrad.nn.Module, got {type(model).__name__}")
@@ -236,15 +258,37 @@ def fit(
     n = len(X)
     bs = n if batch_size is None or batch_size >= n else int(batch_size)
     n_batches = math.ceil(n / bs)
-    state = optimizer.init(model) if opt_state is None else opt_state
-    history = History()
     best, wait, best_model = math.inf, 0, model
+    if resume is None:
+        state = optimizer.init(model) if opt_state is None else opt_state
+        history = History()
+    else:
+        if resume.epochs >= max_epochs:
+            raise ValueError(
+                f"fit: the run to resume has {resume.epochs} epochs already; max_epochs="
+                f"{max_epochs} leaves none to run"
+            )
+        if resume.opt_state is None or resume.rng_state is None:
+            raise ValueError("fit: resume needs a History with opt_state and rng_state")
+        state = resume.opt_state
+        history = resume.copy()
+        rng.bit_generator.state = resume.rng_state
+        monitored = history.val_loss or history.loss
+        for i, value in enumerate(monitored, 1):  # the patience count, as the run had it
+            if value < best - min_delta:
+                best, wait, history.best_epoch = value, 0, i
+            else:
+                wait += 1
+    first = history.epochs + 1
+    # what an interrupt hands back: the run as it stood after the last whole epoch
+    committed = (model, history.epochs, history.steps, state, history.rng_state)
     bar = make_progress(progress, max_epochs)
     for cb in cbs:
         cb.on_train_begin(model, history)
     stop = ""
+    interrupted = False
     try:
-        for epoch in range(1, max_epochs + 1):
+        for epoch in range(first, max_epochs + 1):
             t0 = time.perf_counter()
             order = rng.permutation(n) if shuffle and bs < n else None
             lr0 = _current_lr(optimizer, state)
@@ -272,6 +316,8 @@ def fit(
             logs["time"] = time.perf_counter() - t0
             logs["lr"] = lr0
             _record(history, logs)
+            history.opt_state, history.rng_state = state, rng.bit_generator.state
+            committed = (model, epoch, history.steps, state, history.rng_state)
             bar.update(epoch, {k: v for k, v in logs.items() if k != "grad_norm"})
 
             monitored = logs.get("val_loss", total)
@@ -298,8 +344,16 @@ def fit(
                 break
         else:
             stop = f"max_epochs={max_epochs} reached"
+    except KeyboardInterrupt:
+        interrupted = True
+        model, epochs, history.steps, history.opt_state, history.rng_state = committed
+        history.truncate(epochs)
+        history.stop_reason = f"interrupted after epoch {epochs}"
+        for cb in cbs:
+            cb.on_train_end(model, history)
+        raise TrainingInterrupted(model, history) from None
     finally:
-        bar.close()
+        bar.close(finished=not interrupted)
     history.stop_reason = stop
     history.opt_state = state
     for cb in cbs:

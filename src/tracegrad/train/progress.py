@@ -14,19 +14,26 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["make_progress"]
+__all__ = ["format_number", "make_progress"]
 
 
 class _Silent:
     def update(self, epoch: int, logs: dict[str, float]) -> None:
         pass
 
-    def close(self) -> None:
-        pass
+    def close(self, finished: bool = True) -> None:
+        """``finished=False``: training was interrupted."""
+
+
+def format_number(v: float) -> str:
+    """A loss or metric as the bar and ``tracegrad train``'s summary show it: four
+    decimals (``0.0497``, ``1.0000``) from 0.001 to 1000, else four significant digits
+    (``2.346e+04``, ``1.2e-05``)."""
+    return f"{v:.4f}" if v == 0 or 1e-3 <= abs(v) < 1e3 else f"{v:.4g}"
 
 
 def _describe(logs: dict[str, float]) -> str:
-    return "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k not in ("time", "lr"))
+    return "  ".join(f"{k} {format_number(v)}" for k, v in logs.items() if k not in ("time", "lr"))
 
 
 def _clock(seconds: float) -> str:
@@ -59,7 +66,7 @@ class _Plain(_Silent):
         else:
             self.pending = (epoch, logs)
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
         if self.pending is not None:  # training stopped early: show where
             self._print(*self.pending, final=True)
 
@@ -96,9 +103,11 @@ class _Rich(_Silent):
         self.epoch = epoch
         self.bar.update(self.task, completed=epoch, description=_describe(logs))
 
-    def close(self) -> None:
-        # an early stop ends the bar where training ended, not part-way to max_epochs
-        self.bar.update(self.task, total=max(self.epoch, 1), completed=self.epoch)
+    def close(self, finished: bool = True) -> None:
+        # an early stop ends the bar where training ended, not part-way to max_epochs;
+        # an interrupted run stays part-way, as it is
+        if finished:
+            self.bar.update(self.task, total=max(self.epoch, 1), completed=self.epoch)
         self.bar.stop()
 
 
@@ -126,8 +135,11 @@ class _Notebook(_Silent):
             self.shown = now
             self.handle.update(self._bundle(False), raw=True)
 
-    def close(self) -> None:
-        self.total = max(self.epoch, 1)  # an early stop: the bar ends where training ended
+    def close(self, finished: bool = True) -> None:
+        # an early stop: the bar ends where training ended; an interrupted run stays
+        # part-way, as it is
+        if finished:
+            self.total = max(self.epoch, 1)
         self.handle.update(self._bundle(True), raw=True)
 
     def _bundle(self, final: bool) -> dict[str, str]:
