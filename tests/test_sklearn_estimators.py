@@ -160,7 +160,8 @@ def test_regressor_multioutput_and_parameter_errors():
         reg.fit(X, Y)
     assert reg.predict(X).shape == (60, 2) and reg.score(X, Y) > 0.8
     for bad in (
-        dict(solver="lbfgs"),
+        dict(solver="newton"),
+        dict(solver="lbfgs", max_fun=0),
         dict(activation="softplus"),
         dict(alpha=-1.0),
         dict(hidden_layer_sizes=(0,)),

@@ -6,10 +6,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils.metaestimators import available_if
 
+import tracegrad.numpy as tnp
 from tracegrad.nn.losses import mse
-from tracegrad.sklearn.base import BaseMLP
-from tracegrad.train.metrics import r2_score
+from tracegrad.sklearn.base import BaseMLP, _stochastic
 
 __all__ = ["MLPRegressor"]
 
@@ -54,21 +56,26 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.out_activation_ = "identity"
         return y2
 
-    def _loss(self, outputs: Any, targets: Any) -> Any:
-        return 0.5 * mse(outputs, targets)
+    def _loss(self, outputs: Any, targets: Any, reduction: str = "mean") -> Any:
+        per = 0.5 * tnp.mean(mse(outputs, targets, reduction="none"), axis=1)
+        return per if reduction == "none" else tnp.mean(per)
 
-    def _score_outputs(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+    def _score_outputs(
+        self, outputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None
+    ) -> float:
         # R² averaged over the outputs, as scikit-learn's score (and its early stopping)
-        return r2_score(outputs, targets)
+        return float(r2_score(targets, outputs, sample_weight=sample_weight))
 
-    def fit(self, X: Any, y: Any) -> MLPRegressor:
-        """Train on ``X`` ``(n_samples, n_features)`` and targets ``y``."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """Train on ``X`` ``(n_samples, n_features)`` and targets ``y``; ``sample_weight``
+        ``(n_samples,)``: non-negative weights of the samples' losses."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+    @available_if(_stochastic)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One epoch over ``(X, y)``, continuing from the current weights and optimiser
-        state."""
-        return self._fit(X, y, incremental=True)
+        state. Only for the ``sgd`` and ``adam`` solvers, as scikit-learn's."""
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions, ``(n_samples,)`` for a 1-D target, else ``(n_samples, n_outputs)``."""
