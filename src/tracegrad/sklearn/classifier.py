@@ -76,7 +76,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)  # one column: plain labels, with scikit-learn's warning
         multilabel = y.ndim == 2
-        if multilabel and type_of_target(y) != "multilabel-indicator":
+        # type_of_target calls any two-valued integer matrix multilabel; the loss needs 0/1
+        if multilabel and (
+            type_of_target(y) != "multilabel-indicator" or not np.isin(y, (0, 1)).all()
+        ):
             raise ValueError(
                 f"MLPClassifier: a 2-D y must be a multilabel indicator matrix (0/1 per "
                 f"sample and label); got {type_of_target(y)!r} targets of shape {y.shape}"
