@@ -17,22 +17,29 @@ from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
 
 import tracegrad as tg
 import tracegrad.numpy as tnp
 from tracegrad.sklearn import MLPClassifier, MLPRegressor
 
-# small networks and few epochs keep the ~100 checks fast; the settings still learn the
-# checks' toy problems well enough for their accuracy thresholds
+# small networks and few epochs (iterations) keep the ~200 checks fast; the settings
+# still learn the checks' toy problems well enough for their accuracy thresholds. The
+# checks include the sample-weight ones (zero weight = a dropped sample, integer weights
+# = repeated samples) and, for the classifier, the multilabel ones.
 CHECKED = [
     MLPClassifier((16,), learning_rate_init=0.01, max_iter=100, random_state=0),
     MLPRegressor((16,), learning_rate_init=0.01, max_iter=100, random_state=0),
+    MLPClassifier((16,), solver="lbfgs", max_iter=50, random_state=0),
+    MLPRegressor((16,), solver="lbfgs", max_iter=50, random_state=0),
 ]
 
 
 @parametrize_with_checks(CHECKED)
 def test_sklearn_compatible(estimator, check):
-    with warnings.catch_warnings():
+    # one BLAS thread: on the checks' tiny problems, threads only wait for each other (on
+    # a busy machine, lbfgs's small vector updates take ten times as long with them)
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(clone(estimator))  # some checks fit the instance they get
 

@@ -148,8 +148,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             per = tnp.sum(binary_cross_entropy(outputs, targets, reduction="none"), axis=1)
         elif self.out_activation_ == "logistic":
             per = binary_cross_entropy(outputs[:, 0], targets, reduction="none")
+        elif reduction == "none":
+            # one-hot targets by comparison: indexing by traced labels would keep tg.jit
+            # from replaying the step
+            onehot = tnp.equal(tnp.reshape(targets, (-1, 1)), np.arange(len(self.classes_)))
+            return cross_entropy(outputs, onehot, reduction="none")
         else:
-            per = cross_entropy(outputs, targets, reduction="none")
+            return cross_entropy(outputs, targets)
         return per if reduction == "none" else tnp.mean(per)
 
     def _proba(self, outputs: np.ndarray) -> np.ndarray:
