@@ -20,11 +20,14 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     """Multilayer perceptron regressor trained with tracegrad's reverse mode.
 
     Same parameters as :class:`~tracegrad.sklearn.MLPClassifier` (scikit-learn's names
-    and defaults). Linear output layer; the loss is half the mean squared error,
-    ``mean((ŷ − y)²) / 2`` over all outputs, as scikit-learn's. ``y`` may have shape
+    and defaults, ``solver="lbfgs"`` and ``max_fun`` included; scikit-learn's ``loss``
+    is always ``"squared_error"`` here). Linear output layer; the loss is half the mean
+    squared error, ``mean((ŷ − y)²) / 2`` over all outputs, as scikit-learn's (with
+    ``sample_weight``, the samples' weighted mean). ``y`` may have shape
     ``(n_samples,)`` or ``(n_samples, n_outputs)``; ``predict`` returns the same form.
 
-    Attributes (after ``fit``): ``coefs_``, ``intercepts_``, ``loss_``, ``loss_curve_``,
+    Attributes (after ``fit``): ``coefs_``, ``intercepts_``, ``loss_``, ``loss_curve_``
+    (not with ``lbfgs``),
     ``best_loss_``, ``validation_scores_`` (R² with ``early_stopping``),
     ``best_validation_score_``, ``n_iter_``, ``t_``, ``n_layers_``, ``n_outputs_``,
     ``out_activation_ = "identity"``, ``n_features_in_``, ``model_``.
