@@ -385,3 +385,99 @@ def test_compiled_step_trains_like_the_eager_one(kind, batch_size):
     np.testing.assert_allclose(h1.grad_norm, h2.grad_norm, rtol=1e-12)
     for a, b in zip(tg.tree.leaves(m1), tg.tree.leaves(m2)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def _outputs_after(X, y, w=None, batch_size=None, penalty=None, loss="cross_entropy"):
+    trained, h = tg.fit(
+        small_model(),
+        loss,
+        X,
+        y,
+        optim.Adam(0.01),
+        batch_size=batch_size,
+        max_epochs=20,
+        seed=0,
+        penalty=penalty,
+        sample_weight=w,
+        progress=False,
+    )
+    return np.asarray(trained(blobs(30)[0])), h
+
+
+def test_sample_weight_integer_weights_repeat_and_zero_weights_drop_samples():
+    X, y = blobs(30)
+    w = np.random.default_rng(1).integers(0, 4, size=30)
+    # a penalty by n_batch: the weighted batch counts Σw samples, as the repeated one
+    pen = lambda m, n_batch: nn.l2_penalty(m, 0.5 / n_batch)  # noqa: E731
+    for penalty in (None, pen):
+        got, hw = _outputs_after(X, y, w, penalty=penalty)
+        want, hr = _outputs_after(X.repeat(w, axis=0), y.repeat(w), penalty=penalty)
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(hw.loss, hr.loss, rtol=1e-10)
+    # unit weights change nothing, also in mini-batches; a 2-D loss is averaged per sample
+    for loss, target in (("cross_entropy", y), ("mse", np.eye(3)[y])):
+        got, _ = _outputs_after(X, target, np.ones(30), batch_size=7, loss=loss)
+        want, _ = _outputs_after(X, target, None, batch_size=7, loss=loss)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    # weights matter: not the unweighted fit
+    assert not np.allclose(_outputs_after(X, y, w)[0], _outputs_after(X, y)[0])
+
+
+def test_sample_weight_skips_weightless_batches_and_splits_with_validation():
+    X, y = blobs(30)
+    w = np.r_[np.zeros(10), np.ones(20)]
+    _, h = tg.fit(
+        small_model(),
+        "cross_entropy",
+        X,
+        y,
+        batch_size=10,
+        max_epochs=2,
+        shuffle=False,
+        sample_weight=w,
+        progress=False,
+    )
+    assert h.steps == 4  # the first batch of each epoch has no weight
+    _, h = tg.fit(
+        small_model(),
+        "cross_entropy",
+        X,
+        y,
+        max_epochs=2,
+        validation_split=0.2,
+        sample_weight=np.arange(30.0) + 1,
+        progress=False,
+        seed=0,
+    )
+    assert len(h.val_loss) == 2 and np.isfinite(h.val_loss).all()
+
+
+def test_sample_weight_errors():
+    X, y = blobs(10)
+    for bad, match in (
+        (np.ones(9), r"shape \(10,\)"),
+        (np.ones((10, 1)), r"shape \(10,\)"),
+        (-np.ones(10), "non-negative"),
+        (np.full(10, np.nan), "finite"),
+        (np.zeros(10), "zero for every sample"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            tg.fit(small_model(), "cross_entropy", X, y, sample_weight=bad, progress=False)
+    with pytest.raises(TypeError, match="reduction='none'"):
+        tg.fit(
+            small_model(),
+            lambda o, t: tnp.mean((o - t) ** 2),
+            X,
+            np.eye(3)[y],
+            sample_weight=np.ones(10),
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="one value per"):
+        tg.fit(
+            small_model(),
+            lambda o, t, reduction="mean": tnp.mean((o - t) ** 2),
+            X,
+            np.eye(3)[y],
+            sample_weight=np.ones(10),
+            progress=False,
+        )

@@ -3,9 +3,12 @@
 They take scikit-learn's parameter names and defaults, pass
 ``sklearn.utils.estimator_checks.check_estimator``, and drop into ``Pipeline``,
 ``GridSearchCV`` and ``cross_val_score``. The networks are ``tg.nn.MLP`` models trained
-by ``tg.fit`` with ``tg.optim.SGD`` or ``tg.optim.Adam``; gradients come from
-tracegrad's reverse mode. Needs the ``sklearn`` extra (``pip install
-'tracegrad[sklearn]'``); ``import tracegrad`` alone never imports scikit-learn.
+by ``tg.fit`` with ``tg.optim.SGD`` or ``tg.optim.Adam``, or by scipy's L-BFGS-B
+(``solver="lbfgs"``, scikit-learn's advice for small data sets); gradients come from
+tracegrad's reverse mode. ``fit`` takes ``sample_weight``, and ``MLPClassifier`` takes
+multilabel indicator targets, as scikit-learn's. Needs the ``sklearn`` extra (``pip
+install 'tracegrad[sklearn]'``, which brings scipy); ``import tracegrad`` alone never
+imports scikit-learn.
 
 >>> import tracegrad as tg
 >>> from sklearn.pipeline import make_pipeline

@@ -1,14 +1,20 @@
 """What :class:`MLPClassifier` and :class:`MLPRegressor` share: parameters, validation,
-the network, and the training loop (``tg.fit`` with a callback that keeps
-scikit-learn's bookkeeping: ``loss_curve_``, ``n_iter_``, the ``tol`` /
-``n_iter_no_change`` stopping rule, early stopping on a validation score).
+the network, and the training loops: ``tg.fit`` for ``sgd``/``adam`` (with a callback
+that keeps scikit-learn's bookkeeping: ``loss_curve_``, ``n_iter_``, the ``tol`` /
+``n_iter_no_change`` stopping rule, early stopping on a validation score) and
+scipy's L-BFGS-B on the flattened parameters for ``lbfgs``.
 
 Conventions (as scikit-learn's ``MLPClassifier``/``MLPRegressor``):
 
 * the objective per mini-batch of ``b`` samples is the mean data loss plus
   ``alpha / (2 b) · Σ ‖W‖²`` over the weight matrices (biases are not penalised), with
   ``b`` each batch's own size (a last, partial batch is penalised more per sample);
-* one iteration is one epoch (a pass over the training data);
+  with ``sample_weight``, the weighted mean ``Σ wᵢ ℓᵢ / Σ wᵢ`` and ``b = Σ wᵢ`` over the
+  batch, so that an integer weight acts as repeating the sample, a zero as dropping it;
+* one iteration is one epoch (a pass over the training data) for ``sgd``/``adam``, one
+  L-BFGS iteration (on all the data at once) for ``lbfgs``, which stops when the
+  projected gradient's largest entry is ``<= tol`` (scipy's ``gtol``), after
+  ``max_iter`` iterations or ``max_fun`` evaluations of the objective;
 * training stops when the training loss (or, with ``early_stopping``, the validation
   score) has not improved by at least ``tol`` for more than ``n_iter_no_change``
   consecutive epochs, or after ``max_iter`` epochs (then with a ``ConvergenceWarning``);
@@ -28,14 +34,17 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+import tracegrad.numpy as tnp
+from tracegrad.core import tree
 from tracegrad.nn.layers import MLP
 from tracegrad.nn.penalties import l2_penalty
 from tracegrad.optim.adam import Adam
 from tracegrad.optim.sgd import SGD
 from tracegrad.train.callbacks import Callback
 from tracegrad.train.fit import fit as tg_fit
+from tracegrad.transforms import jit, value_and_grad
 
 __all__ = ["BaseMLP"]
 
@@ -72,7 +81,7 @@ class _Monitor(Callback):
         self,
         est: BaseMLP,
         n_train: int,
-        validation: tuple[np.ndarray, np.ndarray] | None,
+        validation: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None,
         check_stop: bool,
     ) -> None:
         self.est = est
@@ -93,7 +102,8 @@ class _Monitor(Callback):
             print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
         tol = float(est.tol)
         if self.validation is not None:
-            score = est._score_outputs(np.asarray(model(self.validation[0])), self.validation[1])
+            X_val, y_val, w_val = self.validation
+            score = est._score_outputs(np.asarray(model(X_val)), y_val, w_val)
             est.validation_scores_.append(score)
             if est.verbose:
                 print(f"Validation score: {score:.6f}")
@@ -127,6 +137,16 @@ class _Monitor(Callback):
         return True
 
 
+def _stochastic(est: BaseMLP) -> bool:
+    """Whether ``partial_fit`` is available: for ``sgd``/``adam``, not ``lbfgs`` (as
+    scikit-learn's, where ``hasattr(est, "partial_fit")`` is then False)."""
+    if est.solver == "lbfgs":
+        raise AttributeError(
+            f"partial_fit is only available for stochastic optimizers, not {est.solver!r}"
+        )
+    return True
+
+
 class BaseMLP(BaseEstimator):
     """Shared implementation; use :class:`MLPClassifier` or :class:`MLPRegressor`."""
 
@@ -140,7 +160,7 @@ class BaseMLP(BaseEstimator):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(_ACTIVATIONS))],
-        "solver": [StrOptions({"sgd", "adam"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
@@ -160,6 +180,7 @@ class BaseMLP(BaseEstimator):
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -187,6 +208,7 @@ class BaseMLP(BaseEstimator):
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
         n_iter_no_change: int = 10,
+        max_fun: int = 15000,
     ) -> None:
         # scikit-learn's rule: __init__ stores the parameters untouched; fit validates
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -211,6 +233,7 @@ class BaseMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
 
     # --- subclass hooks -------------------------------------------------------
 
@@ -222,11 +245,16 @@ class BaseMLP(BaseEstimator):
         """
         raise NotImplementedError
 
-    def _loss(self, outputs: Any, targets: Any) -> Any:
+    def _loss(self, outputs: Any, targets: Any, reduction: str = "mean") -> Any:
+        """The data loss: the mean over the samples, or with ``reduction="none"`` one
+        value per sample, shape ``(b,)``."""
         raise NotImplementedError
 
-    def _score_outputs(self, outputs: np.ndarray, targets: np.ndarray) -> float:
-        """Validation score (accuracy or R²) from network outputs and prepared targets."""
+    def _score_outputs(
+        self, outputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None
+    ) -> float:
+        """Validation score (accuracy or R², weighted by ``sample_weight`` if given) from
+        network outputs and prepared targets."""
         raise NotImplementedError
 
     # --- validation -------------------------------------------------------------
@@ -267,7 +295,8 @@ class BaseMLP(BaseEstimator):
         self.n_outputs_ = n_outputs
         self.n_iter_ = 0
         self.t_ = 0
-        self.loss_curve_: list[float] = []
+        if self.solver != "lbfgs":  # scikit-learn keeps no loss curve for lbfgs
+            self.loss_curve_: list[float] = []
         self._sync_attributes()
 
     def _sync_attributes(self) -> None:
@@ -301,7 +330,15 @@ class BaseMLP(BaseEstimator):
             a == act for a in model.activations[:-1]
         )
 
-    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> BaseMLP:
+    def _fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        incremental: bool,
+        classes: Any = None,
+        sample_weight: Any = None,
+    ) -> BaseMLP:
         self._validate_params()
         first = not hasattr(self, "model_")
         fresh = first or (not incremental and not self.warm_start)
@@ -319,9 +356,13 @@ class BaseMLP(BaseEstimator):
             y,
             reset=fresh,
             dtype=np.float64,
-            multi_output=not self._is_classifier,
+            multi_output=True,  # multilabel (classifier) or multi-output (regressor) y
             y_numeric=not self._is_classifier,
         )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
         if incremental:
             mode = "partial_first" if first else "partial"
         else:
@@ -331,6 +372,8 @@ class BaseMLP(BaseEstimator):
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             self._rng = np.random.default_rng(seed)
             self._initialize(X.shape[1], self._n_network_outputs(), self._rng)
+        if self.solver == "lbfgs":
+            return self._fit_lbfgs(X, targets, sample_weight)
         # scikit-learn: a fit (also under warm_start) starts a new optimiser;
         # partial_fit continues the last one
         if not incremental or not hasattr(self, "_opt_state"):
@@ -347,15 +390,17 @@ class BaseMLP(BaseEstimator):
         if early:
             from sklearn.model_selection import train_test_split
 
-            stratify = targets if self._is_classifier else None
-            X, X_val, targets, y_val = train_test_split(
-                X,
-                targets,
+            # stratified by class, except for multilabel targets (as scikit-learn)
+            stratify = targets if self._is_classifier and targets.ndim == 1 else None
+            arrays = [X, targets] if sample_weight is None else [X, targets, sample_weight]
+            X, X_val, targets, y_val, *weights = train_test_split(
+                *arrays,
                 test_size=self.validation_fraction,
                 random_state=int(self._rng.integers(np.iinfo(np.int32).max)),
                 stratify=stratify,
             )
-            validation = (X_val, y_val)
+            sample_weight, w_val = weights if weights else (None, None)
+            validation = (X_val, y_val, w_val)
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
@@ -390,6 +435,7 @@ class BaseMLP(BaseEstimator):
             callbacks=[monitor],
             progress=False,
             opt_state=self._opt_state,
+            sample_weight=sample_weight,
         )
         self._opt_state = history.opt_state
         if early and monitor.best_model is not None:
@@ -400,6 +446,63 @@ class BaseMLP(BaseEstimator):
             warnings.warn(
                 f"{type(self).__name__}: stopped after max_iter={self.max_iter} epochs without "
                 "converging (raise max_iter, or tol)",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _fit_lbfgs(self, X: np.ndarray, targets: np.ndarray, sample_weight: Any) -> BaseMLP:
+        """Full-batch L-BFGS-B (scipy.optimize) on the objective of all the data, its
+        gradient from tracegrad's reverse mode over the flattened parameters."""
+        try:
+            from scipy.optimize import minimize
+        except ImportError:  # pragma: no cover - scipy comes with scikit-learn
+            raise ImportError(
+                "solver='lbfgs' needs scipy: pip install 'tracegrad[sklearn]'"
+            ) from None
+        w = np.ones(len(X)) if sample_weight is None else sample_weight
+        leaves, treedef = tree.flatten(self.model_)
+        shapes = [np.shape(p) for p in leaves]
+        ends = np.cumsum([int(np.prod(s)) for s in shapes])
+        alpha = float(self.alpha)
+
+        def objective(model: Any, X: Any, targets: Any, w: Any) -> Any:
+            total = tnp.sum(w)
+            value = tnp.sum(w * self._loss(model(X), targets, reduction="none")) / total
+            return value + l2_penalty(model, alpha / total) if alpha > 0 else value
+
+        step = jit(value_and_grad(objective), warn=False)
+
+        def unravel(theta: np.ndarray) -> Any:
+            parts = np.split(theta, ends[:-1])
+            return tree.unflatten(treedef, [p.reshape(s) for p, s in zip(parts, shapes)])
+
+        def value_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            value, grads = step(unravel(theta), X, targets, w)
+            flat = [np.asarray(g, dtype=np.float64).ravel() for g in tree.leaves(grads)]
+            return float(value), np.concatenate(flat)
+
+        theta0 = np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in leaves])
+        result = minimize(
+            value_grad,
+            theta0,
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxfun": int(self.max_fun), "maxiter": int(self.max_iter), "gtol": self.tol},
+        )
+        self.model_ = unravel(result.x)
+        self._sync_attributes()
+        self.n_iter_ = min(int(result.nit), int(self.max_iter))
+        self.loss_ = float(result.fun)
+        if self.verbose:
+            print(f"lbfgs: {self.n_iter_} iterations, loss = {self.loss_:.8f}")
+        if result.status != 0:
+            # scikit-learn's warning: status 1 is a max_iter or max_fun limit, 2 a line
+            # search that made no progress (scipy's message says which)
+            warnings.warn(
+                f"{type(self).__name__}: lbfgs failed to converge after {self.n_iter_} "
+                f"iteration(s) (status={result.status}): {result.message} (raise max_iter "
+                "or max_fun, or scale the data)",
                 ConvergenceWarning,
                 stacklevel=3,
             )

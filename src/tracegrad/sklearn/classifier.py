@@ -6,10 +6,13 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import column_or_1d
 
+import tracegrad.numpy as tnp
 from tracegrad.nn.losses import binary_cross_entropy, cross_entropy
-from tracegrad.sklearn.base import BaseMLP
+from tracegrad.sklearn.base import BaseMLP, _stochastic
 
 __all__ = ["MLPClassifier"]
 
@@ -26,22 +29,28 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     Parameters have scikit-learn's names, meanings and defaults (see
     :class:`sklearn.neural_network.MLPClassifier`): ``hidden_layer_sizes=(100,)``,
     ``activation`` (``"identity"``, ``"logistic"``, ``"tanh"``, ``"relu"``), ``solver``
-    (``"sgd"``, ``"adam"``), ``alpha`` (L2 on the weights), ``batch_size="auto"``
+    (``"lbfgs"``, ``"sgd"``, ``"adam"``), ``alpha`` (L2 on the weights), ``batch_size="auto"``
     (``min(200, n_samples)``), ``learning_rate`` (for ``sgd``: ``"constant"``,
     ``"invscaling"``, ``"adaptive"``), ``learning_rate_init``, ``power_t``,
     ``max_iter`` (epochs), ``shuffle``, ``random_state``, ``tol``, ``verbose``,
     ``warm_start``, ``momentum``, ``nesterovs_momentum``, ``early_stopping``,
-    ``validation_fraction``, ``beta_1``, ``beta_2``, ``epsilon``, ``n_iter_no_change``.
+    ``validation_fraction``, ``beta_1``, ``beta_2``, ``epsilon``, ``n_iter_no_change``,
+    ``max_fun`` (``lbfgs``: at most this many evaluations of the objective).
 
     The output layer is a softmax over ``C`` units for ``C > 2`` classes (cross-entropy
     loss) and one logistic unit for two classes (binary cross-entropy), as in
-    scikit-learn. Labels can be any sortable values (ints, strings).
+    scikit-learn. Labels can be any sortable values (ints, strings). A multilabel ``y``,
+    an indicator matrix ``(n_samples, L)`` of 0/1, trains ``L`` logistic units with
+    the binary cross-entropy summed over the labels (scikit-learn's loss); ``predict``
+    then returns an indicator matrix of ints, ``predict_proba`` each label's
+    probability ``(n_samples, L)``, and ``classes_`` is ``arange(L)``.
 
     Attributes (after ``fit``):
-        classes_: the class labels, sorted, shape ``(C,)``.
+        classes_: the class labels, sorted, shape ``(C,)`` (``arange(L)`` for multilabel).
         coefs_: weight matrices, ``coefs_[i]`` of shape ``(n_in, n_out)`` of layer ``i``.
         intercepts_: bias vectors, ``intercepts_[i]`` of shape ``(n_out,)``.
         loss_, loss_curve_: last and per-epoch training objective (with the penalty).
+            (``loss_curve_`` is not kept by ``lbfgs``, as scikit-learn's.)
         best_loss_: lowest training loss (``None`` with ``early_stopping``).
         validation_scores_, best_validation_score_: accuracy on the held-out fraction
             per epoch, and its best (with ``early_stopping``; else ``None``).
@@ -61,10 +70,30 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     _is_classifier = True
 
     def _n_network_outputs(self) -> int:
-        return 1 if len(self.classes_) == 2 else len(self.classes_)
+        return 1 if len(self.classes_) == 2 and not self._multilabel else len(self.classes_)
 
     def _prepare_targets(self, y: np.ndarray, mode: str, classes: Any) -> np.ndarray:
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)  # one column: plain labels, with scikit-learn's warning
+        multilabel = y.ndim == 2
+        # type_of_target calls any two-valued integer matrix multilabel; the loss needs 0/1
+        if multilabel and (
+            type_of_target(y) != "multilabel-indicator" or not np.isin(y, (0, 1)).all()
+        ):
+            raise ValueError(
+                f"MLPClassifier: a 2-D y must be a multilabel indicator matrix (0/1 per "
+                f"sample and label); got {type_of_target(y)!r} targets of shape {y.shape}"
+            )
         check_classification_targets(y)
+        if mode in ("partial", "warm") and multilabel != self._multilabel:
+            raise ValueError(
+                f"y is {'multilabel' if multilabel else 'not multilabel'}, but this "
+                f"{type(self).__name__} was fitted on "
+                f"{'multilabel' if self._multilabel else 'single-label'} targets"
+            )
+        if multilabel:
+            return self._prepare_multilabel(y, mode, classes)
+        self._multilabel = False
         if mode == "partial_first":
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -98,34 +127,71 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         idx = np.searchsorted(self.classes_, y).astype(np.int64)
         return idx
 
-    def _loss(self, outputs: Any, targets: Any) -> Any:
-        if self.out_activation_ == "logistic":
-            return binary_cross_entropy(outputs, targets)
-        return cross_entropy(outputs, targets)
+    def _prepare_multilabel(self, y: np.ndarray, mode: str, classes: Any) -> np.ndarray:
+        """Multilabel targets: the indicator matrix as floats; ``classes_ = arange(L)``."""
+        n_labels = y.shape[1]
+        if mode == "partial_first" and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if mode in ("partial", "warm") and n_labels != len(self.classes_):
+            raise ValueError(
+                f"y has {n_labels} labels, but this {type(self).__name__} was fitted with "
+                f"{len(self.classes_)}"
+            )
+        self._multilabel = True
+        self.classes_ = np.arange(n_labels)
+        self.out_activation_ = "logistic"
+        return y.astype(np.float64)
+
+    def _loss(self, outputs: Any, targets: Any, reduction: str = "mean") -> Any:
+        if self._multilabel:
+            # scikit-learn's multilabel loss sums the labels' binary cross-entropies
+            per = tnp.sum(binary_cross_entropy(outputs, targets, reduction="none"), axis=1)
+        elif self.out_activation_ == "logistic":
+            per = binary_cross_entropy(outputs[:, 0], targets, reduction="none")
+        elif reduction == "none":
+            # one-hot targets by comparison: indexing by traced labels would keep tg.jit
+            # from replaying the step
+            onehot = tnp.equal(tnp.reshape(targets, (-1, 1)), np.arange(len(self.classes_)))
+            return cross_entropy(outputs, onehot, reduction="none")
+        else:
+            return cross_entropy(outputs, targets)
+        return per if reduction == "none" else tnp.mean(per)
 
     def _proba(self, outputs: np.ndarray) -> np.ndarray:
-        if outputs.shape[1] == 1:
+        if outputs.shape[1] == 1 or self._multilabel:
             # stable logistic: 1 / (1 + e^-z) without overflow warnings for large |z|
-            z = outputs[:, 0]
-            p = np.exp(-np.logaddexp(0.0, -z))
-            return np.column_stack([1.0 - p, p])
+            p = np.exp(-np.logaddexp(0.0, -outputs))
+            return p if self._multilabel else np.column_stack([1.0 - p[:, 0], p[:, 0]])
         return _softmax(outputs)
 
-    def _score_outputs(self, outputs: np.ndarray, targets: np.ndarray) -> float:
-        return float(np.mean(self._proba(outputs).argmax(axis=1) == targets))
+    def _score_outputs(
+        self, outputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None
+    ) -> float:
+        proba = self._proba(outputs)
+        if self._multilabel:  # subset accuracy, as accuracy_score's
+            correct = np.all((proba > 0.5) == (targets > 0.5), axis=1)
+        else:
+            correct = proba.argmax(axis=1) == targets
+        return float(np.average(correct, weights=sample_weight))
 
-    def fit(self, X: Any, y: Any) -> MLPClassifier:
-        """Train on ``X`` ``(n_samples, n_features)`` and labels ``y`` ``(n_samples,)``."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
+        """Train on ``X`` ``(n_samples, n_features)`` and labels ``y`` ``(n_samples,)``
+        (or a multilabel indicator matrix ``(n_samples, L)``); ``sample_weight``
+        ``(n_samples,)``: non-negative weights of the samples' losses."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+    @available_if(_stochastic)
+    def partial_fit(
+        self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None
+    ) -> MLPClassifier:
         """One epoch over ``(X, y)``, continuing from the current weights and optimiser
-        state. The first call needs ``classes`` (all labels that will ever occur)."""
-        return self._fit(X, y, incremental=True, classes=classes)
+        state. The first call needs ``classes`` (all labels that will ever occur). Only
+        for the ``sgd`` and ``adam`` solvers, as scikit-learn's."""
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape ``(n_samples, n_classes)``, columns in ``classes_``
-        order; rows sum to 1."""
+        order; rows sum to 1. Multilabel: each label's probability, ``(n_samples, L)``."""
         return self._proba(self._forward(X))
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
@@ -134,11 +200,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return np.log(self.predict_proba(X))
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each sample, shape ``(n_samples,)``."""
+        """The most probable class of each sample, shape ``(n_samples,)``; multilabel:
+        the indicator matrix ``(n_samples, L)`` of the labels with probability > 0.5."""
         proba = self.predict_proba(X)  # first: raises NotFittedError before fit
+        if self._multilabel:
+            return (proba > 0.5).astype(int)
         return self.classes_[proba.argmax(axis=1)]
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
+        tags.classifier_tags.multi_label = True
         return tags

@@ -6,10 +6,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils.metaestimators import available_if
 
+import tracegrad.numpy as tnp
 from tracegrad.nn.losses import mse
-from tracegrad.sklearn.base import BaseMLP
-from tracegrad.train.metrics import r2_score
+from tracegrad.sklearn.base import BaseMLP, _stochastic
 
 __all__ = ["MLPRegressor"]
 
@@ -18,11 +20,14 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     """Multilayer perceptron regressor trained with tracegrad's reverse mode.
 
     Same parameters as :class:`~tracegrad.sklearn.MLPClassifier` (scikit-learn's names
-    and defaults). Linear output layer; the loss is half the mean squared error,
-    ``mean((ŷ − y)²) / 2`` over all outputs, as scikit-learn's. ``y`` may have shape
+    and defaults, ``solver="lbfgs"`` and ``max_fun`` included; scikit-learn's ``loss``
+    is always ``"squared_error"`` here). Linear output layer; the loss is half the mean
+    squared error, ``mean((ŷ − y)²) / 2`` over all outputs, as scikit-learn's (with
+    ``sample_weight``, the samples' weighted mean). ``y`` may have shape
     ``(n_samples,)`` or ``(n_samples, n_outputs)``; ``predict`` returns the same form.
 
-    Attributes (after ``fit``): ``coefs_``, ``intercepts_``, ``loss_``, ``loss_curve_``,
+    Attributes (after ``fit``): ``coefs_``, ``intercepts_``, ``loss_``, ``loss_curve_``
+    (not with ``lbfgs``),
     ``best_loss_``, ``validation_scores_`` (R² with ``early_stopping``),
     ``best_validation_score_``, ``n_iter_``, ``t_``, ``n_layers_``, ``n_outputs_``,
     ``out_activation_ = "identity"``, ``n_features_in_``, ``model_``.
@@ -54,21 +59,26 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.out_activation_ = "identity"
         return y2
 
-    def _loss(self, outputs: Any, targets: Any) -> Any:
-        return 0.5 * mse(outputs, targets)
+    def _loss(self, outputs: Any, targets: Any, reduction: str = "mean") -> Any:
+        per = 0.5 * tnp.mean(mse(outputs, targets, reduction="none"), axis=1)
+        return per if reduction == "none" else tnp.mean(per)
 
-    def _score_outputs(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+    def _score_outputs(
+        self, outputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None
+    ) -> float:
         # R² averaged over the outputs, as scikit-learn's score (and its early stopping)
-        return r2_score(outputs, targets)
+        return float(r2_score(targets, outputs, sample_weight=sample_weight))
 
-    def fit(self, X: Any, y: Any) -> MLPRegressor:
-        """Train on ``X`` ``(n_samples, n_features)`` and targets ``y``."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """Train on ``X`` ``(n_samples, n_features)`` and targets ``y``; ``sample_weight``
+        ``(n_samples,)``: non-negative weights of the samples' losses."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+    @available_if(_stochastic)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One epoch over ``(X, y)``, continuing from the current weights and optimiser
-        state."""
-        return self._fit(X, y, incremental=True)
+        state. Only for the ``sgd`` and ``adam`` solvers, as scikit-learn's."""
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions, ``(n_samples,)`` for a 1-D target, else ``(n_samples, n_outputs)``."""

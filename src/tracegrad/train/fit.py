@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+import tracegrad.numpy as tnp
 from tracegrad.core import tree
 from tracegrad.core.primitive import ShapeError
 from tracegrad.nn.init import as_generator
@@ -67,8 +68,12 @@ def _as_inputs(X: Any, model: Module) -> np.ndarray:
 
 
 def _split(
-    X: np.ndarray, y: np.ndarray, fraction: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    X: np.ndarray,
+    y: np.ndarray,
+    fraction: float,
+    rng: np.random.Generator,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fit: validation_split must be in (0, 1), got {fraction}")
     n = len(X)
@@ -82,7 +87,7 @@ def _split(
     # fraction" would validate on one class only
     perm = rng.permutation(n)
     val, tr = perm[:n_val], perm[n_val:]
-    return X[tr], y[tr], X[val], y[val]
+    return X[tr], y[tr], X[val], y[val], None if weights is None else weights[tr]
 
 
 def _precheck(model: Module, loss_fn: Callable, X: np.ndarray, y: np.ndarray, what: str) -> None:
@@ -153,6 +158,7 @@ def fit(
     opt_state: Any = None,
     resume: History | None = None,
     jit: bool = True,
+    sample_weight: Any = None,
 ) -> tuple[Module, History]:
     """Train ``model`` on ``(X, y)``; returns ``(trained_model, history)``.
 
@@ -212,6 +218,15 @@ def fit(
             (Dropout's draws, BatchNorm's batch statistics, a loss that branches on
             values) runs as it is, silently. ``False``: always run it eagerly (a loss or
             penalty with Python side effects).
+        sample_weight: ``(N,)`` non-negative weights of the training samples. Each
+            batch's loss is then the weighted mean ``Σ wᵢ ℓᵢ / Σ wᵢ`` of the per-sample
+            losses ``loss(outputs, targets, reduction="none")`` (averaged over any
+            trailing axes; tracegrad's losses take ``reduction``), a penalty's
+            ``n_batch`` is the batch's total weight ``Σ wᵢ``, and the epoch's ``loss``
+            weighs batches by their total weight. Integer weights thus train as repeated
+            samples would in full batch, and a zero weight as a dropped sample; a batch
+            of zero total weight is skipped. With ``validation_split`` the held-out
+            samples' weights are dropped; validation losses are unweighted.
 
     Raises:
         NonFiniteLossError: a step's loss is infinite or NaN (training stops there).
@@ -229,6 +244,7 @@ def fit(
     rng = as_generator(seed)
     X, y = _as_inputs(X, model), np.asarray(y)
     _precheck(model, loss_fn, X, y, "training")
+    weights = None if sample_weight is None else _check_weights(sample_weight, X, y, model, loss_fn)
     X_val = y_val = None
     if validation_data is not None and validation_split:
         raise ValueError(
@@ -239,17 +255,21 @@ def fit(
         X_val, y_val = _as_inputs(validation_data[0], model), np.asarray(validation_data[1])
         _precheck(model, loss_fn, X_val, y_val, "validation")
     elif validation_split:
-        X, y, X_val, y_val = _split(X, y, validation_split, rng)
+        X, y, X_val, y_val, weights = _split(X, y, validation_split, rng, weights)
     named_metrics = [get_metric(m) for m in metrics]
     cbs = [as_callback(c) for c in callbacks]
 
     penalty_per_batch = penalty is not None and _takes_n_batch(penalty)
 
-    def objective(m: Module, xb: Any, yb: Any) -> tuple[Any, Any]:
+    def objective(m: Module, xb: Any, yb: Any, *wb: Any) -> tuple[Any, Any]:
         out, state = m.apply(xb, train=True, rng=rng)
-        value = loss_fn(out, yb)
+        if wb:  # weighted mean of the per-sample losses (see sample_weight)
+            total = tnp.sum(wb[0])
+            value = tnp.sum(wb[0] * _per_sample(loss_fn(out, yb, reduction="none"))) / total
+        else:
+            value, total = loss_fn(out, yb), len(xb)
         if penalty is not None:
-            value = value + (penalty(m, n_batch=len(xb)) if penalty_per_batch else penalty(m))
+            value = value + (penalty(m, n_batch=total) if penalty_per_batch else penalty(m))
         return value, state
 
     step_fn = value_and_grad(objective, has_aux=True)
@@ -258,6 +278,7 @@ def fit(
     n = len(X)
     bs = n if batch_size is None or batch_size >= n else int(batch_size)
     n_batches = math.ceil(n / bs)
+    weight_total = None if weights is None else float(np.sum(weights))
     best, wait, best_model = math.inf, 0, model
     if resume is None:
         state = optimizer.init(model) if opt_state is None else opt_state
@@ -296,10 +317,17 @@ def fit(
             for b in range(n_batches):
                 idx = slice(b * bs, (b + 1) * bs) if order is None else order[b * bs : (b + 1) * bs]
                 xb, yb = X[idx], y[idx]
-                (value, new_state), grads = step_fn(model, xb, yb)
+                if weights is None:
+                    (value, new_state), grads = step_fn(model, xb, yb)
+                    w = len(xb) / n
+                else:
+                    wb = weights[idx]
+                    w = float(np.sum(wb)) / weight_total
+                    if w == 0.0:
+                        continue  # no weight: nothing to learn from this batch
+                    (value, new_state), grads = step_fn(model, xb, yb, wb)
                 if not math.isfinite(float(value)):
                     raise NonFiniteLossError(epoch, history.steps + 1, float(value))
-                w = len(xb) / n
                 total += float(value) * w
                 leaves = [np.asarray(g, dtype=np.float64) * w for g in tree.leaves(grads)]
                 grad_sum = leaves if grad_sum is None else [a + g for a, g in zip(grad_sum, leaves)]
@@ -359,6 +387,42 @@ def fit(
     for cb in cbs:
         cb.on_train_end(model, history)
     return model, history
+
+
+def _check_weights(
+    sample_weight: Any, X: np.ndarray, y: np.ndarray, model: Module, loss_fn: Callable
+) -> np.ndarray:
+    """``sample_weight`` as a float array ``(N,)``, after checking it and that the loss
+    gives per-sample values."""
+    w = np.asarray(sample_weight, dtype=_param_dtype(model))
+    if w.shape != (len(X),):
+        raise ShapeError(
+            f"fit: sample_weight must have shape ({len(X)},), one weight per sample of X; "
+            f"got shape {w.shape}"
+        )
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("fit: sample_weight must be finite and non-negative")
+    if not np.any(w > 0):
+        raise ValueError("fit: sample_weight is zero for every sample; nothing to train on")
+    k = min(2, len(X))
+    try:
+        per = loss_fn(model(X[:k]), y[:k], reduction="none")
+    except TypeError as e:
+        raise TypeError(
+            "fit: sample_weight needs a loss that takes reduction='none' and returns one "
+            f"value per sample ({e})"
+        ) from e
+    if np.ndim(per) < 1 or np.shape(per)[0] != k:
+        raise ShapeError(
+            f"fit: with sample_weight, loss(..., reduction='none') must return one value per "
+            f"sample (leading axis {k} here); got shape {np.shape(per)}"
+        )
+    return w
+
+
+def _per_sample(per: Any) -> Any:
+    """Per-sample losses ``(b,)`` from ``reduction="none"`` values ``(b, ...)``."""
+    return tnp.mean(per, axis=tuple(range(1, per.ndim))) if per.ndim > 1 else per
 
 
 def _takes_n_batch(penalty: Callable) -> bool:
