@@ -245,9 +245,7 @@ def fit_to(c: Any, x: Any) -> Any:
     return c if shape_of(c) == shape else unbroadcast(c, shape)
 
 
-def _accumulate(
-    cts: list, owned: set[int], p: int, c: Any, fresh: bool, below: Trace
-) -> None:
+def _accumulate(cts: list, owned: set[int], p: int, c: Any, fresh: bool, below: Trace) -> None:
     """Add the contribution ``c`` to the cotangent of value ``p``: v̄_p = v̄_p + c.
 
     Into the buffer of ``v̄_p`` in place when this sweep allocated it (``p in owned``: a

@@ -146,8 +146,7 @@ def _concatenate_vjp(argnum: int, g: Any, out: Any, *arrays: Any, axis: int = 0)
 
 def _concatenate_jvp(argnum: int, t: Any, out: Any, *arrays: Any, axis: int = 0) -> Any:
     parts = [
-        t if i == argnum else np.zeros(np.shape(a), dtype=dtype_of(t))
-        for i, a in enumerate(arrays)
+        t if i == argnum else np.zeros(np.shape(a), dtype=dtype_of(t)) for i, a in enumerate(arrays)
     ]
     return _concatenate(*parts, axis=axis)
 

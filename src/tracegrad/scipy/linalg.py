@@ -218,6 +218,7 @@ def sqrtm(a: Any) -> Any:
     eigenvalues on the closed negative real axis (real ``S``)."""
     return _sqrtm(a)
 
+
 # Trace tables show these as functions with the generic ∂v_j/∂v_k.
 for _prim in (_solve_triangular, _expm, _solve_sylvester, _sqrtm):
     display(_prim, partials=GENERIC)

@@ -109,9 +109,7 @@ display(tnp.relu.primitive, "\\mathrm{ReLU}(#0)", lambda a, out: (heaviside(a),)
 
 display(ufuncs.arccosh, None, lambda a, out: (1 / sqrt(a * a - 1),))
 display(ufuncs.cbrt, "\\sqrt[3]{#0}", lambda a, out: (1 / (3 * out * out),))
-display(
-    ufuncs.arctan2, None, lambda y, x, out: (x / (x * x + y * y), -y / (x * x + y * y))
-)
+display(ufuncs.arctan2, None, lambda y, x, out: (x / (x * x + y * y), -y / (x * x + y * y)))
 display(ufuncs.hypot, None, lambda x, y, out: (x / out, y / out))
 display(ufuncs.logaddexp, None, lambda x, y, out: (exp(x - out), exp(y - out)))
 

@@ -185,9 +185,7 @@ def _check(
     eps, rng = cfg.eps, cfg.rng
     for n, arg in enumerate(args):
         leaves = tree.leaves(arg)
-        if not leaves or not all(
-            np.issubdtype(dtype_of(x), np.floating) for x in leaves
-        ):
+        if not leaves or not all(np.issubdtype(dtype_of(x), np.floating) for x in leaves):
             continue
 
         def f_n(x: Any, n: int = n) -> Any:
