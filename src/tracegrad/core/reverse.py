@@ -251,25 +251,41 @@ def _accumulate(cts: list, owned: set[int], p: int, c: Any, fresh: bool, below: 
     Into the buffer of ``v̄_p`` in place when this sweep allocated it (``p in owned``: a
     sum it formed, or the output of a rule whose primitive declares ``fresh`` cotangents),
     since a value used many times (a weight in its layer and in the penalty) would
-    otherwise cost one buffer per use. Only plain arrays (``below.holds_plain``) have
-    buffers to share; under ``tg.jit`` the in-place sum is one equation of the program."""
+    otherwise cost one buffer per use. Only arrays have buffers to share: plain ones, or
+    boxes that stand for them (``below.holds_plain``: under ``tg.jit``, whose in-place sum
+    is then one equation of the program)."""
     prev = cts[p]
     if prev is None:
         cts[p] = c
-        v = peek(c)
-        if fresh and type(v) is np.ndarray and v.base is None and below.holds_plain((c,)):
-            owned.add(p)  # not a view: the rule's own buffer
+        if fresh and _own_buffer(c, below):
+            owned.add(p)
+        return
+    if type(prev) is np.ndarray and type(c) is np.ndarray:  # plain arrays: the common case
+        if p in owned and prev.shape == c.shape and prev.dtype == c.dtype:
+            np.add(prev, c, out=prev)
+        else:
+            cts[p] = prev + c
+            owned.add(p)
         return
     a, b = peek(prev), peek(c)
     if type(a) is not np.ndarray or type(b) is not np.ndarray:
         cts[p] = prev + c  # floats: a new value
     elif not below.holds_plain((prev, c)):
-        cts[p] = prev + c  # traced by an enclosing transformation: its addition
+        cts[p] = prev + c  # traced by another transformation: its addition
     elif p in owned and a.shape == b.shape and a.dtype == b.dtype:
         cts[p] = below.rule(_add_into)(prev, c)
     else:
         cts[p] = prev + c
         owned.add(p)
+
+
+def _own_buffer(c: Any, below: Trace) -> bool:
+    """True if ``c`` is an array with a buffer of its own (not a view), plain or one that
+    ``below`` holds as plain."""
+    if type(c) is np.ndarray:
+        return c.base is None
+    v = peek(c)
+    return type(v) is np.ndarray and v.base is None and below.holds_plain((c,))
 
 
 def _add_into(acc: np.ndarray, c: np.ndarray) -> np.ndarray:
