@@ -142,12 +142,15 @@ class VJPTrace(Trace):
         return self._push(prim, [v], _NO_KWARGS, prim.impl(v), ((0, x._index),))
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> VJPBox:
-        parents = []
         if type(x) is VJPBox and x._trace is self:
-            parents.append((0, x._index))
-            x = x._value
-        if type(y) is VJPBox and y._trace is self:
-            parents.append((1, y._index))
+            if type(y) is VJPBox and y._trace is self:
+                parents: tuple = ((0, x._index), (1, y._index))
+                x, y = x._value, y._value
+            else:
+                parents = ((0, x._index),)
+                x = x._value
+        else:  # y is the box of this trace that brought the call here
+            parents = ((1, y._index),)
             y = y._value
         return self._push(prim, [x, y], _NO_KWARGS, prim.impl(x, y), parents)
 
