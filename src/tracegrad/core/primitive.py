@@ -366,7 +366,7 @@ class Primitive:
 
     __slots__ = (
         "name", "impl", "vjp_rules", "jvp_rules", "vjp_argnum", "jvp_argnum", "vjp_joint",
-        "batch_rule", "saves", "fresh", "forward_residual", "array_impl",
+        "batch_rule", "saves", "fresh", "forward_residual", "array_impl", "float_impl",
     )  # fmt: skip
 
     def __init__(self, impl: Callable[..., Any], name: str | None = None) -> None:
@@ -384,6 +384,9 @@ class Primitive:
         #: the implementation when an argument is an ndarray (the NumPy function itself,
         #: without ``impl``'s cases for Python numbers), if there is a simpler one
         self.array_impl: Callable[..., Any] | None = None
+        #: the function on Python floats of an elementwise primitive (``math.sin``,
+        #: Python's ``*``), for reverse mode's fast paths; where it raises, NumPy answers
+        self.float_impl: Callable[..., Any] | None = None
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -527,6 +530,7 @@ def unary_function(
     its trace (:meth:`Trace.process1`). ``fn.primitive`` is the primitive.
     """
     prim.array_impl = fast
+    prim.float_impl = on_float
 
     def fn(x: Any) -> Any:
         t = type(x)
@@ -553,6 +557,7 @@ def binary_function(
     arguments are Python numbers and one is a float, so the result is the float NumPy's
     would be. A traced value goes to the trace of the higher level among the two."""
     prim.array_impl = fast
+    prim.float_impl = on_floats
 
     def fn(x: Any, y: Any) -> Any:
         tx, ty = type(x), type(y)
