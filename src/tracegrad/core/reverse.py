@@ -34,7 +34,7 @@ from tracegrad.core.shapes import unbroadcast
 
 __all__ = [
     "Tape", "TapeStep", "VJPBox", "VJPTrace", "backward", "backward_reference", "record",
-    "cotangent", "fit_to", "joint_cotangents",
+    "fit_to", "joint_cotangents",
 ]  # fmt: skip
 
 
@@ -216,36 +216,15 @@ def record(
     return values, indices, trace
 
 
-def cotangent(prim: Primitive, argnum: int, g: Any, out: Any, args: list, kwargs: dict) -> Any:
-    """The cotangent one step hands to its argument ``argnum``: ``g · ∂out/∂args[argnum]``
-    from the primitive's VJP rule, summed down to that argument's shape."""
-    try:
-        rule = prim.vjp_rules[argnum]
-    except IndexError:
-        rule = None
-    if rule is None:
-        c = prim.vjp(argnum, g, out, args, kwargs)
-    elif kwargs:
-        c = rule(g, out, *args, **kwargs)
-    else:  # the common case, without keyword packing
-        c = rule(g, out, *args)
-    x = args[argnum]
-    # nothing to undo, the common cases, decided here without a call
-    if type(x) is np.ndarray and type(c) is np.ndarray and c.shape == x.shape:
-        return c
-    if type(x) in PYTHON_SCALARS and isinstance(c, float):
-        return c
-    return fit_to(c, x)
-
-
 def joint_cotangents(
     prim: Primitive, parents: Sequence[tuple[int, int]], g: Any, out: Any, args: list,
-    kwargs: dict,
+    kwargs: dict, below: Trace = NO_TRACE,
 ) -> list[Any]:  # fmt: skip
     """The cotangents of all traced arguments (``parents``: ``(argnum, index)`` pairs) of
-    a step whose primitive has a joint VJP rule, from one call of it."""
+    a step whose primitive has a joint VJP rule, from one call of it (through
+    ``below.rule``: under ``tg.jit``, one equation), each summed to its argument's shape."""
     argnums = tuple([a for a, _ in parents])
-    cts = prim.vjp_joint(argnums, g, out, *args, **kwargs)
+    cts = below.rule(prim.vjp_joint, True)(argnums, g, out, *args, **kwargs)
     if len(cts) != len(argnums):
         raise ValueError(
             f"the joint VJP rule of `{prim.name}` returned {len(cts)} cotangent(s) for "
@@ -324,10 +303,10 @@ def backward(
 
     Implements v̄_i = Σ_k v̄_k ∂v_k/∂v_i over the reversed tape (:func:`backward_reference`
     is that sentence and nothing more): each step hands its cotangent to its parents
-    (:func:`cotangent`, or :func:`joint_cotangents` for a joint rule; summed down to the
-    parent's shape by :func:`fit_to`), and contributions to a value used several times
-    are summed (:func:`_accumulate`). Returns one cotangent
-    per input (``None`` for inputs the seeds do not reach). ``below``: the trace the
+    through the primitive's VJP rule (:func:`joint_cotangents` for a joint rule), summed
+    down to the parent's shape (:func:`fit_to`), and contributions to a value used several
+    times are summed (:func:`_accumulate`). Returns one cotangent per input (``None`` for inputs
+    the seeds do not reach). ``below``: the trace the
     tape's trace sits on, which the rules run on (under ``tg.jit``, the staging trace:
     it records each rule call as one equation).
     """
@@ -337,12 +316,11 @@ def backward(
     cts: list[Any] = [None] * (start + 1)
     for i, g in seeds:
         cts[i] = g if cts[i] is None else cts[i] + g
-    one = below.rule(cotangent)
-    joint = below.rule(joint_cotangents, True)
-    # Where the trace below takes the rules as they are (no tg.jit), a per-argument rule
-    # is called right here, as cotangent would call it: this loop is the cost of a
-    # gradient, and a call per argument in between costs a quarter of it on scalar code.
-    direct = one is cotangent
+    # The rules are called right here: this loop is the cost of a gradient, and a call
+    # per argument in between costs a quarter of it on scalar code. Where the trace below
+    # records rule calls (Trace.rule overridden: tg.jit), each call goes through it, so the
+    # rule itself is the equation; undoing broadcasting stays outside, recorded if needed.
+    direct = type(below).rule is Trace.rule
     owned: set[int] = set()  # indices whose cotangent buffer the sweep allocated
     for i in range(start, n_inputs - 1, -1):
         g = cts[i]
@@ -351,25 +329,34 @@ def backward(
         cts[i] = None  # release as we go: memory falls during the sweep
         prim, args, kwargs, out, parents = tape[i]
         if prim.vjp_joint is not None:
-            for (_, p), c in zip(parents, joint(prim, parents, g, out, args, kwargs)):
+            for (_, p), c in zip(
+                parents, joint_cotangents(prim, parents, g, out, args, kwargs, below)
+            ):
                 _accumulate(cts, owned, p, c, prim.fresh, below)
             continue
-        rules = prim.vjp_rules if direct and not kwargs else ()
+        rules = prim.vjp_rules
         for a, p in parents:
             try:
                 rule = rules[a]
             except IndexError:
                 rule = None
-            if rule is None:
-                c = one(prim, a, g, out, args, kwargs)
-            else:
+            if rule is None:  # one rule for every argument (defvjp_argnum), or none
+                by_argnum = prim.vjp_argnum
+                if by_argnum is None:
+                    prim.vjp(a, g, out, args, kwargs)  # raises, naming the primitive
+                c = (by_argnum if direct else below.rule(by_argnum))(a, g, out, *args, **kwargs)
+            elif not direct:
+                c = below.rule(rule)(g, out, *args, **kwargs)
+            elif kwargs:
+                c = rule(g, out, *args, **kwargs)
+            else:  # the common case, without keyword packing
                 c = rule(g, out, *args)
-                x = args[a]
-                if type(c) is np.ndarray and type(x) is np.ndarray:
-                    if c.shape != x.shape:
-                        c = unbroadcast(c, x.shape)
-                elif type(c) is not float or type(x) is not float:  # two floats: scalars
-                    c = fit_to(c, x)
+            x = args[a]
+            if type(c) is np.ndarray and type(x) is np.ndarray:
+                if c.shape != x.shape:
+                    c = unbroadcast(c, x.shape)
+            elif type(c) is not float or type(x) is not float:  # two floats: scalars
+                c = fit_to(c, x)
             prev = cts[p]
             if prev is None and not prim.fresh:  # a first contribution: nothing to add
                 cts[p] = c
