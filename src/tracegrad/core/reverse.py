@@ -352,11 +352,12 @@ def backward(
             else:  # the common case, without keyword packing
                 c = rule(g, out, *args)
             x = args[a]
-            if type(c) is np.ndarray and type(x) is np.ndarray:
-                if c.shape != x.shape:
-                    c = unbroadcast(c, x.shape)
-            elif type(c) is not float or type(x) is not float:  # two floats: scalars
-                c = fit_to(c, x)
+            if type(c) is not float or type(x) is not float:  # two floats: both scalars
+                if type(c) is np.ndarray and type(x) is np.ndarray:
+                    if c.shape != x.shape:
+                        c = unbroadcast(c, x.shape)
+                else:
+                    c = fit_to(c, x)
             prev = cts[p]
             if prev is None and not prim.fresh:  # a first contribution: nothing to add
                 cts[p] = c
