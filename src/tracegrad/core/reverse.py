@@ -230,7 +230,12 @@ def joint_cotangents(
             f"the joint VJP rule of `{prim.name}` returned {len(cts)} cotangent(s) for "
             f"{len(argnums)} differentiated argument(s)"
         )
-    return [fit_to(c, args[a]) for c, a in zip(cts, argnums)]
+    fitted = []
+    for c, a in zip(cts, argnums):
+        x = args[a]
+        same = type(c) is np.ndarray and type(x) is np.ndarray and c.shape == x.shape
+        fitted.append(c if same else fit_to(c, x))
+    return fitted
 
 
 def fit_to(c: Any, x: Any) -> Any:
@@ -359,8 +364,10 @@ def backward(
                 else:
                     c = fit_to(c, x)
             prev = cts[p]
-            if prev is None and not prim.fresh:  # a first contribution: nothing to add
+            if prev is None:  # a first contribution: nothing to add
                 cts[p] = c
+                if prim.fresh and _own_buffer(c, below):
+                    owned.add(p)
             elif type(prev) is float and type(c) is float:  # scalar code: nothing to own
                 cts[p] = prev + c
             else:
