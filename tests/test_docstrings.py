@@ -10,7 +10,7 @@ import tracegrad as tg
 
 TRANSFORMS = [
     "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian",
-    "hvp", "jit", "check_grads", "numerical_grad", "stop_gradient",
+    "hvp", "jit", "check_grads", "numerical_grad", "stop_gradient", "vmap",
 ]  # fmt: skip
 
 
@@ -26,7 +26,9 @@ def test_transform_docstring_has_args_returns_and_an_example(name):
         assert f"{p}:" in args or f"{p}," in args, (name, p)
 
 
-@pytest.mark.parametrize("module", ["differentiate", "jacobians", "checks", "jit", "custom"])
+@pytest.mark.parametrize(
+    "module", ["differentiate", "jacobians", "checks", "jit", "custom", "vmap"]
+)
 def test_transform_examples_run(module):
     mod = importlib.import_module(f"tracegrad.transforms.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)

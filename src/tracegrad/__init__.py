@@ -32,6 +32,7 @@ from tracegrad.transforms import (
     stop_gradient,
     value_and_grad,
     vjp,
+    vmap,
 )
 
 # Submodules with optional dependencies load on first use: ``tg.sklearn`` needs
@@ -86,4 +87,5 @@ __all__ = [
     "tree",
     "value_and_grad",
     "vjp",
+    "vmap",
 ]

@@ -28,6 +28,7 @@ from tracegrad.core.shapes import sum as shapes_sum
 __all__ = [
     "BatchBox",
     "BatchTrace",
+    "BatchedRead",
     "batch_flat",
     "elementwise_batch",
     "expand_to_rank",
@@ -70,12 +71,28 @@ class BatchBox(Box):
 box_types.add(BatchBox)
 
 
-class BatchTrace(Trace):
-    __slots__ = ("size",)
+class BatchedRead(Exception):
+    """A function read the plain value of a batched array under a strict batch trace
+    (``tg.vmap``): that value is the whole stack, not one example, so the batched run
+    would be wrong; the caller falls back to a loop over the examples."""
 
-    def __init__(self, level: int, size: int) -> None:
+
+class BatchTrace(Trace):
+    """Runs primitives on stacks of values. ``strict``: a read of a batched value's plain
+    value (:func:`~tracegrad.core.primitive.get_value`, as rules do for masks) raises
+    :class:`BatchedRead` (``tg.vmap`` batches primal values, whose reads would see the
+    whole stack; the tangents and cotangents of ``jacfwd``/``jacrev`` are never read)."""
+
+    __slots__ = ("size", "strict")
+
+    def __init__(self, level: int, size: int, strict: bool = False) -> None:
         super().__init__(level)
         self.size = size
+        self.strict = strict
+
+    def note_read(self, what: str) -> None:
+        if self.strict:
+            raise BatchedRead(what)
 
     def process(self, prim: Primitive, args: tuple, kwargs: dict) -> BatchBox:
         vals = list(args)
@@ -156,23 +173,29 @@ def move_batch_front(v: Any, size: int) -> Any:
 
 
 def batch_flat(
-    fun: Callable[..., Sequence[Any]], args: Sequence[Any], batched: Sequence[bool], size: int
+    fun: Callable[..., Sequence[Any]],
+    args: Sequence[Any],
+    batched: Sequence[bool],
+    size: int,
+    strict: bool = False,
+    out_batched: list[bool] | None = None,
 ) -> list[Any]:
     """Run ``fun`` (flat list in, flat list out) once over a batch of ``size`` examples.
 
     ``args[i]`` carries the batch on axis 0 where ``batched[i]``; every output comes
     back with the batch on axis 0 (outputs that do not depend on the batch are
-    broadcast).
+    broadcast). ``strict``: see :class:`BatchTrace`. ``out_batched``, if given, is
+    filled with one flag per output: whether it depended on the batch.
     """
-    with new_trace(BatchTrace, size) as trace:
+    with new_trace(BatchTrace, size, strict) as trace:
         boxes = [BatchBox(a, trace) if b else a for a, b in zip(args, batched)]
         outs = fun(*boxes)
         result = []
         for o in outs:
-            if type(o) is BatchBox and o._trace is trace:
-                result.append(o._value)
-            else:
-                result.append(move_batch_front(o, size))
+            hit = type(o) is BatchBox and o._trace is trace
+            result.append(o._value if hit else move_batch_front(o, size))
+            if out_batched is not None:
+                out_batched.append(hit)
     return result
 
 

@@ -5,6 +5,7 @@ from tracegrad.transforms.custom import defjvp, defvjp, defvjp_joint, primitive
 from tracegrad.transforms.differentiate import grad, jvp, stop_gradient, value_and_grad, vjp
 from tracegrad.transforms.jacobians import hessian, hvp, jacfwd, jacobian, jacrev
 from tracegrad.transforms.jit import JitFallbackWarning, jit
+from tracegrad.transforms.vmap import vmap
 
 __all__ = [
     "JitFallbackWarning",
@@ -25,4 +26,5 @@ __all__ = [
     "stop_gradient",
     "value_and_grad",
     "vjp",
+    "vmap",
 ]
