@@ -11,7 +11,7 @@ import tracegrad as tg
 TRANSFORMS = [
     "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian",
     "hvp", "jit", "check_grads", "numerical_grad", "stop_gradient", "vmap", "linearize",
-    "custom_jvp", "custom_vjp",
+    "custom_jvp", "custom_vjp", "checkpoint",
 ]  # fmt: skip
 
 
@@ -30,7 +30,7 @@ def test_transform_docstring_has_args_returns_and_an_example(name):
 
 
 @pytest.mark.parametrize(
-    "module", ["differentiate", "jacobians", "checks", "jit", "custom", "vmap"]
+    "module", ["differentiate", "jacobians", "checks", "jit", "custom", "vmap", "checkpoint"]
 )
 def test_transform_examples_run(module):
     mod = importlib.import_module(f"tracegrad.transforms.{module}")

@@ -16,6 +16,7 @@ from tracegrad.train import fit
 from tracegrad.transforms import (
     JitFallbackWarning,
     check_grads,
+    checkpoint,
     custom_jvp,
     custom_vjp,
     defjvp,
@@ -68,6 +69,7 @@ __all__ = [
     "ShapeError",
     "__version__",
     "check_grads",
+    "checkpoint",
     "custom_jvp",
     "custom_vjp",
     "defjvp",

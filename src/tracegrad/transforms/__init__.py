@@ -1,5 +1,6 @@
 """Transforms: compositions of forward and reverse mode over user functions."""
 
+from tracegrad.transforms.checkpoint import checkpoint
 from tracegrad.transforms.checks import check_grads, numerical_grad
 from tracegrad.transforms.custom import (
     custom_jvp,
@@ -24,6 +25,7 @@ from tracegrad.transforms.vmap import vmap
 __all__ = [
     "JitFallbackWarning",
     "check_grads",
+    "checkpoint",
     "custom_jvp",
     "custom_vjp",
     "defjvp",
