@@ -171,6 +171,11 @@ def test_functions_that_read_batched_values_run_per_example():
 
     got = tg.vmap(tg.grad(f))(xs)
     np.testing.assert_allclose(got, np.stack([tg.grad(f)(x) for x in xs]), rtol=1e-12)
+    # a comparison operator on a batched value: each example masked by its own values
+    got = tg.vmap(lambda x, y: tnp.where(x > y, x, 2.0 * y))(XS, XS[::-1])
+    np.testing.assert_allclose(got, np.where(XS > XS[::-1], XS, 2.0 * XS[::-1]))
+    got = tg.vmap(lambda x: tnp.where(0.2 <= x, x, 0.0))(XS)
+    np.testing.assert_allclose(got, np.where(XS >= 0.2, XS, 0.0))
     got = tg.vmap(lambda x: x * x.item())(XS[:, 0])
     np.testing.assert_allclose(got, XS[:, 0] ** 2)
     # and *_like take one example's shape

@@ -4,8 +4,8 @@ The batching trace of :mod:`tracegrad.core.batching` (what ``jacfwd`` and ``jacr
 push their basis vectors through) run on the arguments: each primitive runs once on the
 stacked values, through its batch rule (or a loop over the examples, for a primitive
 without one). A function that reads a batched value as a plain array (a derivative
-rule's mask, ``float(x)``, ``x.item()``) would see the whole stack: ``vmap`` then runs
-it once per example instead and stacks the results.
+rule's mask, ``x.item()``, a comparison operator) would see the whole stack: ``vmap``
+then runs it once per example instead and stacks the results.
 """
 
 from __future__ import annotations
@@ -96,13 +96,15 @@ def vmap(
     ``vmap(f)(xs)`` equals ``stack([f(x) for x in xs])`` but runs each operation once
     on the whole batch. It composes with the other transforms in any order
     (``vmap(grad(f))`` gives per-example gradients, ``jit(vmap(f))``, ``grad`` of a
-    ``vmap``...). A primitive without a batch rule runs once per example; a function
-    that reads a batched value as a plain number or array (``float(x)``, a rule's mask
-    such as relu's) is run once per example as a whole. Operations without a
-    derivative that return plain arrays (comparisons such as ``x > 0``, ``tnp.sign``,
-    ``argmax``) see the whole stack, not one example: under ``vmap`` write
-    ``tnp.where(x > 0, ...)`` as a differentiable operation (``tnp.maximum``,
-    ``tnp.relu``, ``tnp.abs``) instead.
+    ``vmap``...). A primitive without a batch rule runs once per example. A function
+    that reads a batched value as a plain value (``x.item()``, a rule's mask such as
+    relu's or abs's, a comparison operator on it: ``tnp.where(x > 0, ...)``) is run
+    once per example as a whole, and the results stacked. Not caught: the functions
+    without a derivative (``tnp.sign``, ``floor``, ``argmax``, ``tnp.greater``...) and
+    comparisons of a value that another transform inside ``vmap`` traces (``x > 0``
+    under ``grad`` within ``vmap``) see the whole stack, not one example: there, write
+    the mask with a differentiable operation (``tnp.maximum``, ``tnp.relu``,
+    ``tnp.abs``, ``tnp.clip``).
 
     Args:
         f: the function to map; its arguments and output are arrays, scalars or
