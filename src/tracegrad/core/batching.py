@@ -11,9 +11,10 @@ primitive without one falls back to a loop over the batch.
 ``jacfwd`` and ``jacrev`` batch tangents and cotangents, whose rules only ever combine
 them with plain primal values. ``tg.vmap`` batches primal values: a function that reads
 one as a plain value (a rule's mask, through ``get_value``) would see the whole stack, so
-its trace is *strict* and raises :class:`BatchedRead` there, and ``vmap`` loops over the
-examples instead. (Zero-derivative operations that strip boxes without a read, such as
-comparisons, are not batched: they see the stack.)
+its trace is *strict* and raises :class:`BatchedRead` there (and at a comparison operator
+on a batched value), and ``vmap`` loops over the examples instead. (The functions without
+a derivative strip boxes without a read, ``tnp.sign`` or a comparison of a box of a trace
+above: they are not caught, and see the stack.)
 """
 
 from __future__ import annotations
