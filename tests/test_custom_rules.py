@@ -183,3 +183,58 @@ def test_custom_rule_errors():
 
     with pytest.raises(TypeError, match=r"define it with `ident2.defjvp"):
         ident2(1.0)
+
+
+# --- pytree arguments -------------------------------------------------------------------
+
+
+@tg.custom_jvp
+def affine(p, x):
+    return tnp.dot(p["w"], x) + p["b"]
+
+
+@affine.defjvp
+def _affine_jvp(primals, tangents):
+    (p, x), (tp, tx) = primals, tangents
+    return affine(p, x), tnp.dot(tp["w"], x) + tp["b"] + tnp.dot(p["w"], tx)
+
+
+@tg.custom_vjp
+def affine_v(p, x):
+    return tnp.dot(p["w"], x) + p["b"]
+
+
+def _affine_fwd(p, x):
+    return affine_v(p, x), (p["w"], x)
+
+
+def _affine_bwd(res, g):
+    w, x = res
+    return {"w": tnp.outer(g, x), "b": g}, tnp.dot(g, w)
+
+
+affine_v.defvjp(_affine_fwd, _affine_bwd)
+PA = {"w": rng.standard_normal((2, 4)), "b": rng.standard_normal(2)}
+
+
+@pytest.mark.parametrize("fn", [affine, affine_v], ids=["custom_jvp", "custom_vjp"])
+def test_custom_rules_on_pytree_arguments_against_differences(fn):
+    def loss(p, x):
+        return tnp.sum(tnp.tanh(fn(p, x)))
+
+    got = tg.grad(loss, argnums=(0, 1))(PA, X)
+    want = tg.numerical_grad(loss, PA, X, argnums=(0, 1))
+    for g, w in zip(tg.tree.leaves(got), tg.tree.leaves(want)):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-9)
+    if fn is affine:
+        tg.check_grads(lambda x: loss(PA, x), (X,), order=2)
+
+
+def test_custom_vjp_cotangent_structure_must_match_its_argument():
+    @tg.custom_vjp
+    def bad(p):
+        return p["w"][0]
+
+    bad.defvjp(lambda p: (p["w"][0], None), lambda r, g: ([g],))
+    with pytest.raises(TypeError, match="cotangent 0 has the structure"):
+        tg.grad(lambda p: tnp.sum(bad(p)))(PA)

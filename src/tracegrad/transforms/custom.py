@@ -28,6 +28,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tracegrad.core import tree
 from tracegrad.core.primitive import Primitive
 from tracegrad.numpy import zeros_like
 from tracegrad.transforms.differentiate import vjp
@@ -67,17 +68,22 @@ def _check(prim: Any, fname: str) -> Primitive:
 
 
 class _Custom:
-    """A function of positional array arguments with one array output, made a primitive
-    whose rules come from its decorator's ``def*`` method."""
+    """A function of positional arguments (arrays, scalars or pytrees of them) with one
+    array output, made a primitive over the leaves of its arguments whose rules come
+    from its decorator's ``def*`` method (they receive the argument structure as the
+    keyword ``in_tree``)."""
 
     _rule_name = ""
 
     def __init__(self, fun: Callable[..., Any]) -> None:
         functools.update_wrapper(self, fun)
         self.fun = fun
-        self.prim = Primitive(fun, getattr(fun, "__name__", "custom"))
+        self.prim = Primitive(self._run, getattr(fun, "__name__", "custom"))
         self._signature = inspect.signature(fun)
         self._defined = False
+
+    def _run(self, *leaves: Any, in_tree: tree.TreeDef) -> Any:
+        return self.fun(*_args(in_tree, leaves))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not self._defined:
@@ -89,12 +95,13 @@ class _Custom:
             bound = self._signature.bind(*args, **kwargs)
             bound.apply_defaults()
             args = bound.args
-        return self.prim(*args)
+        leaves, in_tree = tree.flatten(tuple(args))
+        return self.prim(*leaves, in_tree=in_tree)
 
 
-def _with_one_tangent(args: Sequence[Any], argnum: int, t: Any) -> tuple[Any, ...]:
-    """Tangents for ``args``: ``t`` for argument ``argnum``, zeros elsewhere."""
-    return tuple(t if i == argnum else zeros_like(a) for i, a in enumerate(args))
+def _args(in_tree: tree.TreeDef, leaves: Sequence[Any]) -> tuple[Any, ...]:
+    """The positional arguments, rebuilt from their leaves."""
+    return tree.unflatten(in_tree, list(leaves))
 
 
 class custom_jvp(_Custom):  # noqa: N801 (JAX's name, used as a decorator)
@@ -106,9 +113,9 @@ class custom_jvp(_Custom):  # noqa: N801 (JAX's name, used as a decorator)
     (written in tracegrad.numpy operations). Reverse mode uses the same rule: the
     cotangent of an argument is the vector-Jacobian product of the linear map
     ``t ↦ tangent_out``, by reverse mode through the rule, so one rule serves both modes
-    and every order. The function takes positional arrays (or scalars) and returns one
-    array; the rule may be called once per differentiated argument (with zero tangents
-    for the others).
+    and every order. The function takes positional arrays, scalars or pytrees of them
+    (``primals``/``tangents`` keep their structure) and returns one array; the rule may
+    be called once per differentiated array (with zero tangents for the others).
 
     Args:
         fun: the function; it runs on plain NumPy values.
@@ -135,13 +142,17 @@ class custom_jvp(_Custom):  # noqa: N801 (JAX's name, used as a decorator)
         """Set the JVP rule ``jvp_fn(primals, tangents) -> (primal_out, tangent_out)``;
         returns it (so that it can be used as a decorator)."""
 
-        def tangent(argnum: int, t: Any, out: Any, *args: Any) -> Any:
-            return jvp_fn(tuple(args), _with_one_tangent(args, argnum, t))[1]
+        def tangent(argnum: int, t: Any, out: Any, *leaves: Any, in_tree: Any) -> Any:
+            ts = [t if i == argnum else zeros_like(v) for i, v in enumerate(leaves)]
+            return jvp_fn(_args(in_tree, leaves), _args(in_tree, ts))[1]
 
-        def cotangent(argnum: int, g: Any, out: Any, *args: Any) -> Any:
+        def cotangent(argnum: int, g: Any, out: Any, *leaves: Any, in_tree: Any) -> Any:
             # the rule is linear in the tangent: its VJP at any tangent (zero) is the
             # transpose of the JVP
-            _, pull = vjp(lambda t: tangent(argnum, t, out, *args), zeros_like(args[argnum]))
+            _, pull = vjp(
+                lambda t: tangent(argnum, t, out, *leaves, in_tree=in_tree),
+                zeros_like(leaves[argnum]),
+            )
             return pull(g)[0]
 
         self.prim.defjvp_argnum(tangent).defvjp_argnum(cotangent)
@@ -159,8 +170,9 @@ class custom_vjp(_Custom):  # noqa: N801 (JAX's name, used as a decorator)
     argument (``None`` for zero), written in tracegrad.numpy operations so that it can
     be differentiated again. As in JAX, forward mode (``jvp``, ``jacfwd``,
     ``hessian``'s outer pass) cannot use a reverse rule and raises; ``tg.custom_jvp``
-    gives a rule that works in both modes. The function takes positional arrays (or
-    scalars) and returns one array.
+    gives a rule that works in both modes. The function takes positional arrays,
+    scalars or pytrees of them (each cotangent has its argument's structure) and returns
+    one array.
 
     Args:
         fun: the function; it runs on plain NumPy values.
@@ -191,18 +203,36 @@ class custom_vjp(_Custom):  # noqa: N801 (JAX's name, used as a decorator)
         ``bwd(residuals, g) -> (cotangent per argument)``."""
         name = self.prim.name
 
-        def cotangents(argnums: Sequence[int], g: Any, out: Any, *args: Any, **kw: Any) -> list:
-            res = kw["residual"] if "residual" in kw else fwd(*args)[1]
+        def residuals(*leaves: Any, in_tree: Any) -> tuple[Any, Any]:
+            return fwd(*_args(in_tree, leaves))
+
+        def cotangents(
+            argnums: Sequence[int], g: Any, out: Any, *leaves: Any, in_tree: Any, **kw: Any
+        ) -> list:
+            res = kw["residual"] if "residual" in kw else residuals(*leaves, in_tree=in_tree)[1]
             cts = bwd(res, g)
-            if not isinstance(cts, (tuple, list)) or len(cts) != len(args):
+            n = len(in_tree.children)
+            if not isinstance(cts, (tuple, list)) or len(cts) != n:
                 raise TypeError(
                     f"custom_vjp `{name}`: bwd must return a tuple with one cotangent per "
-                    f"positional argument ({len(args)}), got {type(cts).__name__}"
+                    f"positional argument ({n}), got {type(cts).__name__}"
                     + (f" of {len(cts)}" if isinstance(cts, (tuple, list)) else "")
                 )
-            return [zeros_like(args[i]) if cts[i] is None else cts[i] for i in argnums]
+            flat: list[Any] = []  # the cotangent of each leaf, None for zero
+            for k, (ct, td) in enumerate(zip(cts, in_tree.children)):
+                if ct is None:
+                    flat += [None] * td.num_leaves
+                    continue
+                ct_leaves, ct_tree = tree.flatten(ct)
+                if ct_tree != td:
+                    raise TypeError(
+                        f"custom_vjp `{name}`: bwd's cotangent {k} has the structure "
+                        f"{ct_tree!r}, its argument {td!r}"
+                    )
+                flat += ct_leaves
+            return [zeros_like(leaves[i]) if flat[i] is None else flat[i] for i in argnums]
 
-        def no_tangent(argnum: int, t: Any, out: Any, *args: Any) -> Any:
+        def no_tangent(argnum: int, t: Any, out: Any, *leaves: Any, in_tree: Any) -> Any:
             raise TypeError(
                 f"custom_vjp function `{name}` cannot be differentiated in forward mode "
                 "(jvp, jacfwd, linearize, the outer pass of hessian): its rule is a "
@@ -210,5 +240,5 @@ class custom_vjp(_Custom):  # noqa: N801 (JAX's name, used as a decorator)
                 "(one rule for both modes), or use jacrev"
             )
 
-        self.prim.defresidual(fwd).defvjp_joint(cotangents).defjvp_argnum(no_tangent)
+        self.prim.defresidual(residuals).defvjp_joint(cotangents).defjvp_argnum(no_tangent)
         self._defined = True
