@@ -84,6 +84,7 @@ def test_batch_sizes_must_agree_and_the_error_names_them():
         (lambda: tg.vmap(tnp.sin, out_axes=None)(XS), "out_axes is None for the output"),
         (lambda: tg.vmap(lambda d: d["a"], in_axes=({"b": 0},))({"a": XS}), "not a prefix"),
         (lambda: tg.vmap(tnp.sin, in_axes=("0",))(XS), "in_axes must be an int, None"),
+        (lambda: tg.vmap(layer)(XS, w=W), "pass the arguments positionally"),
     ],
 )
 def test_bad_axes_raise_clear_errors(call, match):

@@ -136,7 +136,12 @@ def vmap(
         [[3.0, 12.0], [27.0, 48.0]]
     """
 
-    def batched(*args: Any) -> Any:
+    def batched(*args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            raise TypeError(
+                "vmap: pass the arguments positionally (in_axes numbers the positional "
+                f"arguments); got the keyword argument(s) {sorted(kwargs)}"
+            )
         if isinstance(in_axes, (tuple, list)):
             if len(in_axes) != len(args):
                 raise ValueError(
