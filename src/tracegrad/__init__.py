@@ -16,6 +16,9 @@ from tracegrad.train import fit
 from tracegrad.transforms import (
     JitFallbackWarning,
     check_grads,
+    checkpoint,
+    custom_jvp,
+    custom_vjp,
     defjvp,
     defvjp,
     defvjp_joint,
@@ -27,11 +30,13 @@ from tracegrad.transforms import (
     jacrev,
     jit,
     jvp,
+    linearize,
     numerical_grad,
     primitive,
     stop_gradient,
     value_and_grad,
     vjp,
+    vmap,
 )
 
 # Submodules with optional dependencies load on first use: ``tg.sklearn`` needs
@@ -64,6 +69,9 @@ __all__ = [
     "ShapeError",
     "__version__",
     "check_grads",
+    "checkpoint",
+    "custom_jvp",
+    "custom_vjp",
     "defjvp",
     "defvjp",
     "defvjp_joint",
@@ -76,6 +84,7 @@ __all__ = [
     "jacrev",
     "jit",
     "jvp",
+    "linearize",
     "nn",
     "numerical_grad",
     "numpy",
@@ -86,4 +95,5 @@ __all__ = [
     "tree",
     "value_and_grad",
     "vjp",
+    "vmap",
 ]

@@ -8,9 +8,13 @@ drivers see per-example shapes and need no change. A primitive's *batch rule*
 from arguments of which those flagged in ``batched`` carry the batch on axis 0; a
 primitive without one falls back to a loop over the batch.
 
-Here it batches tangents and cotangents, whose rules only ever combine them with plain
-primal values. (Batching primal values through reverse mode would also need the
-zero-derivative operations that rules apply to primals, such as masks, to batch.)
+``jacfwd`` and ``jacrev`` batch tangents and cotangents, whose rules only ever combine
+them with plain primal values. ``tg.vmap`` batches primal values: a function that reads
+one as a plain value (a rule's mask, through ``get_value``) would see the whole stack, so
+its trace is *strict* and raises :class:`BatchedRead` there (and at a comparison operator
+on a batched value), and ``vmap`` loops over the examples instead. (The functions without
+a derivative strip boxes without a read, ``tnp.sign`` or a comparison of a box of a trace
+above: they are not caught, and see the stack.)
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from tracegrad.core.shapes import sum as shapes_sum
 __all__ = [
     "BatchBox",
     "BatchTrace",
+    "BatchedRead",
     "batch_flat",
     "elementwise_batch",
     "expand_to_rank",
@@ -67,15 +72,50 @@ class BatchBox(Box):
         return shape[0]
 
 
+def _comparison(name: str) -> Callable[..., Any]:
+    """A comparison operator of :class:`BatchBox`: a read of the values under a strict
+    trace (its boolean result, a plain array, would hold the whole stack: ``tnp.where(x
+    > 0, ...)`` would mask every example with all of them); otherwise the :class:`Box`
+    operator."""
+
+    def method(self: BatchBox, other: Any) -> Any:
+        if self._trace.strict:
+            raise BatchedRead(f"it compares a batched value ({name})")
+        return getattr(Box, name)(self, other)
+
+    method.__name__ = name
+    return method
+
+
+for _name in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
+    setattr(BatchBox, _name, _comparison(_name))
+del _name
+
 box_types.add(BatchBox)
 
 
-class BatchTrace(Trace):
-    __slots__ = ("size",)
+class BatchedRead(Exception):
+    """A function read the plain value of a batched array under a strict batch trace
+    (``tg.vmap``): that value is the whole stack, not one example, so the batched run
+    would be wrong; the caller falls back to a loop over the examples."""
 
-    def __init__(self, level: int, size: int) -> None:
+
+class BatchTrace(Trace):
+    """Runs primitives on stacks of values. ``strict``: a read of a batched value's plain
+    value (:func:`~tracegrad.core.primitive.get_value`, as rules do for masks) raises
+    :class:`BatchedRead` (``tg.vmap`` batches primal values, whose reads would see the
+    whole stack; the tangents and cotangents of ``jacfwd``/``jacrev`` are never read)."""
+
+    __slots__ = ("size", "strict")
+
+    def __init__(self, level: int, size: int, strict: bool = False) -> None:
         super().__init__(level)
         self.size = size
+        self.strict = strict
+
+    def note_read(self, what: str) -> None:
+        if self.strict:
+            raise BatchedRead(what)
 
     def process(self, prim: Primitive, args: tuple, kwargs: dict) -> BatchBox:
         vals = list(args)
@@ -156,23 +196,29 @@ def move_batch_front(v: Any, size: int) -> Any:
 
 
 def batch_flat(
-    fun: Callable[..., Sequence[Any]], args: Sequence[Any], batched: Sequence[bool], size: int
+    fun: Callable[..., Sequence[Any]],
+    args: Sequence[Any],
+    batched: Sequence[bool],
+    size: int,
+    strict: bool = False,
+    out_batched: list[bool] | None = None,
 ) -> list[Any]:
     """Run ``fun`` (flat list in, flat list out) once over a batch of ``size`` examples.
 
     ``args[i]`` carries the batch on axis 0 where ``batched[i]``; every output comes
     back with the batch on axis 0 (outputs that do not depend on the batch are
-    broadcast).
+    broadcast). ``strict``: see :class:`BatchTrace`. ``out_batched``, if given, is
+    filled with one flag per output: whether it depended on the batch.
     """
-    with new_trace(BatchTrace, size) as trace:
+    with new_trace(BatchTrace, size, strict) as trace:
         boxes = [BatchBox(a, trace) if b else a for a, b in zip(args, batched)]
         outs = fun(*boxes)
         result = []
         for o in outs:
-            if type(o) is BatchBox and o._trace is trace:
-                result.append(o._value)
-            else:
-                result.append(move_batch_front(o, size))
+            hit = type(o) is BatchBox and o._trace is trace
+            result.append(o._value if hit else move_batch_front(o, size))
+            if out_batched is not None:
+                out_batched.append(hit)
     return result
 
 

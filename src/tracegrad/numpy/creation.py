@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.core.primitive import box_types, get_value, peek
+from tracegrad.core.primitive import box_types, dtype_of, get_value, shape_of
 from tracegrad.core.shapes import broadcast_to, reshape
 from tracegrad.core.staging import plain
 from tracegrad.numpy.shape import concatenate, moveaxis, stack
@@ -132,19 +132,25 @@ def geomspace(
 
 
 def zeros_like(x: Any, dtype: Any = None) -> np.ndarray:
-    return np.zeros_like(peek(x), dtype=dtype)
+    return np.zeros(shape_of(x), dtype=_dtype_like(x, dtype))
 
 
 def ones_like(x: Any, dtype: Any = None) -> np.ndarray:
-    return np.ones_like(peek(x), dtype=dtype)
+    return np.ones(shape_of(x), dtype=_dtype_like(x, dtype))
 
 
 def empty_like(x: Any, dtype: Any = None) -> np.ndarray:
-    return np.empty_like(peek(x), dtype=dtype)
+    return np.empty(shape_of(x), dtype=_dtype_like(x, dtype))
 
 
 def full_like(x: Any, fill_value: Any, dtype: Any = None) -> np.ndarray:
-    return np.full_like(peek(x), fill_value, dtype=dtype)
+    return np.full(shape_of(x), fill_value, dtype=_dtype_like(x, dtype))
+
+
+def _dtype_like(x: Any, dtype: Any) -> Any:
+    """The ``*_like`` functions take the shape of ``x`` itself, not of its innermost
+    value (under tg.vmap that is the whole stack, where one example's is meant)."""
+    return dtype_of(x) if dtype is None else dtype
 
 
 def meshgrid(*xi: Any, indexing: str = "xy") -> list[np.ndarray]:

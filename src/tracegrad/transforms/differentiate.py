@@ -19,7 +19,7 @@ from tracegrad.core.reverse import backward, record
 from tracegrad.core.staging import StagedBox, call_plain
 from tracegrad.numpy.box_methods import astype
 
-__all__ = ["grad", "jvp", "stop_gradient", "value_and_grad", "vjp"]
+__all__ = ["grad", "jvp", "linearize", "stop_gradient", "value_and_grad", "vjp"]
 
 
 def stop_gradient(x: Any) -> Any:
@@ -374,3 +374,40 @@ def jvp(
     if has_aux:
         return out, t_out, tree.map(lambda x: unbox(x, trace), part.aux)
     return out, t_out
+
+
+def linearize(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., Any]]:
+    """The value of ``f(*primals)`` and its linear map ``tangents ↦ ∂f · tangents`` at
+    those primals (forward mode).
+
+    The map is not a stored linear program, as JAX's is: each call re-runs one forward
+    pass of ``f`` at the fixed primals with the tangents attached (:func:`jvp`), so it
+    costs one evaluation of ``f`` and holds only the primals.
+
+    Args:
+        f: the function to linearize; its arguments and output are arrays, scalars or
+            pytrees of them.
+        primals: the point: one value per positional argument of ``f``.
+
+    Returns:
+        ``(out, f_jvp)``: ``out = f(*primals)``, and ``f_jvp(*tangents)``, taking one
+        tangent per primal (same structures and shapes) and returning the output
+        tangent, with the structure of ``out``.
+
+    Example:
+        >>> import tracegrad as tg, tracegrad.numpy as tnp
+        >>> out, f_jvp = tg.linearize(lambda x: x ** 3 + tnp.sin(x - 2.0), 2.0)
+        >>> float(out), float(f_jvp(1.0)), float(f_jvp(0.5))
+        (8.0, 13.0, 6.5)
+    """
+    out = f(*primals)
+
+    def f_jvp(*tangents: Any) -> Any:
+        if len(tangents) != len(primals):
+            raise TypeError(
+                f"linearize: f_jvp takes one tangent per primal ({len(primals)}), "
+                f"got {len(tangents)}"
+            )
+        return jvp(f, primals, tangents)[1]
+
+    return out, f_jvp
