@@ -184,6 +184,22 @@ def test_functions_that_read_batched_values_run_per_example():
     np.testing.assert_allclose(got, XS + 1.0)
 
 
+def test_functions_without_a_derivative_see_one_example():
+    # tnp.sign, argmax and a comparison under grad strip their boxes (no derivative): the
+    # whole stack would leak into each example (the sum of signs over every row)
+    xs = np.array([[1.0, 2.0], [-3.0, 4.0], [-1.0, -2.0]])
+    got = tg.vmap(lambda v: tnp.sum(tnp.sign(v)) * v)(xs)
+    np.testing.assert_allclose(got, np.stack([np.sum(np.sign(r)) * r for r in xs]))
+    got = tg.vmap(lambda v: v[tnp.argmax(v)] * v)(xs)
+    np.testing.assert_allclose(got, np.stack([r[np.argmax(r)] * r for r in xs]))
+
+    def f(v):
+        return tnp.sum(tnp.where(v > 0, v, 0.0) ** 2) * tnp.sum(tnp.greater(v, 0))
+
+    got = tg.vmap(tg.grad(f))(xs)
+    np.testing.assert_allclose(got, np.stack([tg.grad(f)(r) for r in xs]), rtol=1e-12)
+
+
 def test_per_example_gradients_of_an_mlp_match_a_loop():
     model = tg.nn.MLP([3, 4, 1], "relu", rng=0)
 

@@ -11,10 +11,9 @@ primitive without one falls back to a loop over the batch.
 ``jacfwd`` and ``jacrev`` batch tangents and cotangents, whose rules only ever combine
 them with plain primal values. ``tg.vmap`` batches primal values: a function that reads
 one as a plain value (a rule's mask, through ``get_value``) would see the whole stack, so
-its trace is *strict* and raises :class:`BatchedRead` there (and at a comparison operator
-on a batched value), and ``vmap`` loops over the examples instead. (The functions without
-a derivative strip boxes without a read, ``tnp.sign`` or a comparison of a box of a trace
-above: they are not caught, and see the stack.)
+its trace is *strict* and raises :class:`BatchedRead` there (at a comparison operator on
+a batched value, and where a function without a derivative strips its box: ``plain``),
+and ``vmap`` loops over the examples instead.
 """
 
 from __future__ import annotations

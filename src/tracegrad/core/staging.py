@@ -479,6 +479,11 @@ def plain(x: Any) -> Any:
     value or a staged one (which stands for a plain array): what a function of values
     with no derivative (a comparison, an index) takes."""
     while type(x) in box_types and type(x) is not StagedBox:
+        # a read of the value, which only a trace whose boxes are not values needs to
+        # know of (vmap's: the value is the whole stack)
+        x._trace.note_read(
+            "it uses a traced value as a plain one (a function without a derivative)"
+        )
         x = x._value
     return x
 

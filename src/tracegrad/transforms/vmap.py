@@ -98,13 +98,9 @@ def vmap(
     (``vmap(grad(f))`` gives per-example gradients, ``jit(vmap(f))``, ``grad`` of a
     ``vmap``...). A primitive without a batch rule runs once per example. A function
     that reads a batched value as a plain value (``x.item()``, a rule's mask such as
-    relu's or abs's, a comparison operator on it: ``tnp.where(x > 0, ...)``) is run
-    once per example as a whole, and the results stacked. Not caught: the functions
-    without a derivative (``tnp.sign``, ``floor``, ``argmax``, ``tnp.greater``...) and
-    comparisons of a value that another transform inside ``vmap`` traces (``x > 0``
-    under ``grad`` within ``vmap``) see the whole stack, not one example: there, write
-    the mask with a differentiable operation (``tnp.maximum``, ``tnp.relu``,
-    ``tnp.abs``, ``tnp.clip``).
+    relu's or abs's, a comparison operator on it: ``tnp.where(x > 0, ...)``, a function
+    without a derivative: ``tnp.sign``, ``argmax``, also under a ``grad`` inside
+    ``vmap``) is run once per example as a whole, and the results stacked.
 
     Args:
         f: the function to map; its arguments and output are arrays, scalars or
