@@ -18,6 +18,12 @@ in µs per operation, and gives the same split in ms for one value-and-gradient 
 the time of one value-and-gradient of the same network written with ``tg.nn`` (``MLP``,
 ``cross_entropy``, ``l2_penalty``), and of a tiny one (4-3-3-2, batch 2) whose time is
 the fixed cost of a step; then the same three under ``tg.jit`` (commits that have it).
+
+    python benchmarks/profile_history.py --bench-core [--rounds N] COMMIT ...
+
+runs each commit's own ``bench_core.py`` in the same way instead and gives every row of
+it per commit, with the last commit's figure over the first's (whether a change made
+the per-operation cost of tracing worse).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,9 +143,40 @@ def probe(tree: str, cwd: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(commits: list[str], rounds: int) -> list[dict]:
-    """Each commit's figures, the smallest over ``rounds`` rounds that visit the commits in
-    turn (a process that lands on a slow spell of the shared machine does not decide)."""
+def probe_core(tree: str, cwd: str) -> dict:
+    """One run of the checkout's own ``benchmarks/bench_core.py``: ``{row: [value]}``, rows
+    named ``section: label`` in the order printed."""
+    env = dict(os.environ, PYTHONPATH=os.path.join(tree, "src"))
+    script = os.path.join(tree, "benchmarks", "bench_core.py")
+    proc = subprocess.run(
+        [sys.executable, script, "--repeat", "3"],
+        env=env, cwd=cwd, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows: dict = {}
+    lines = proc.stdout.splitlines()
+    section = ""
+    for line, following in zip(lines, [*lines[1:], ""]):
+        if following.startswith("---"):
+            section = line.split(":")[0].strip()
+        elif "  " in line.strip() and not line.startswith("-"):
+            label, value = line.rsplit(None, 1)[0].rsplit("  ", 1)[0], line.split()
+            number = next(float(v) for v in reversed(value) if _is_number(v))
+            rows[f"{section}: {label.strip()}"] = [number]
+    return rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def measure(commits: list[str], rounds: int, run: Callable[[str, str], dict] = probe) -> list[dict]:
+    """Each commit's figures (``run``: a probe), the smallest over ``rounds`` rounds that
+    visit the commits in turn (a process that lands on a slow spell of the shared machine
+    does not decide)."""
     with tempfile.TemporaryDirectory() as tmp:
         trees = [os.path.join(tmp, f"tree{i}") for i in range(len(commits))]
         for tree, commit in zip(trees, commits):
@@ -150,7 +188,7 @@ def measure(commits: list[str], rounds: int) -> list[dict]:
             best: list[dict] = [{} for _ in commits]
             for _ in range(rounds):
                 for b, tree in zip(best, trees):
-                    for k, vs in probe(tree, tmp).items():
+                    for k, vs in run(tree, tmp).items():
                         b[k] = vs if k not in b else [min(u, v) for u, v in zip(b[k], vs)]
             return best
         finally:
@@ -162,9 +200,12 @@ def measure(commits: list[str], rounds: int) -> list[dict]:
 
 def main() -> None:
     args = sys.argv[1:]
-    rounds = 3
-    if args[:1] == ["--rounds"]:
-        rounds, args = int(args[1]), args[2:]
+    rounds, core = 3, False
+    while args[:1] in (["--rounds"], ["--bench-core"]):
+        if args[0] == "--rounds":
+            rounds, args = int(args[1]), args[2:]
+        else:
+            core, args = True, args[1:]
     commits = args or ["HEAD"]
     labels = [
         subprocess.run(
@@ -175,6 +216,17 @@ def main() -> None:
         ).stdout.strip()[:60]
         for c in commits
     ]
+    if core:
+        results = measure(commits, rounds, probe_core)
+        print(
+            "| bench_core row | " + " | ".join(label[:7] for label in labels) + " | last / first |"
+        )
+        print("|---" * (len(commits) + 2) + "|")
+        for row in results[0]:
+            values = [r.get(row, [float("nan")])[0] for r in results]
+            cells = " | ".join(f"{v:.3f}" for v in values)
+            print(f"| {row} | {cells} | {values[-1] / values[0]:.3f} |")
+        return
     rows = list(zip(labels, measure(commits, rounds)))
     print(
         "| commit | chain: op / recording / sweep, µs per op "

@@ -41,6 +41,8 @@ def _count(shape: tuple[int, ...], axis: Any) -> int:
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """``numpy.sum`` over ``axis`` (all axes for ``None``)."""
+    if type(x) is np.ndarray:  # the ndarray method, as core.shapes.sum would call it
+        return x.sum(axis=axis, keepdims=keepdims)
     if type(x) in _SEQUENCES:
         x = traced_arraylike(x)
     return _sum(x, axis=axis, keepdims=keepdims)
