@@ -518,7 +518,10 @@ class Primitive:
 
 
 def unary_function(
-    prim: Primitive, fast: Callable[[Any], Any], on_float: Callable[[Any], Any] | None = None
+    prim: Primitive,
+    fast: Callable[[Any], Any],
+    on_float: Callable[[Any], Any] | None = None,
+    arraylike: Callable[[Any], Any] | None = None,
 ) -> Callable[[Any], Any]:
     """The public function of a one-argument elementwise primitive: what ``tnp.sin`` is.
 
@@ -527,7 +530,9 @@ def unary_function(
     (the NumPy function); a Python float to ``on_float`` (the ``math`` module's: a ufunc
     on a scalar costs ten times as much, and a chain of scalar operations is nothing but
     such calls; where it raises, NumPy answers with its nan or inf); a traced value to
-    its trace (:meth:`Trace.process1`). ``fn.primitive`` is the primitive.
+    its trace (:meth:`Trace.process1`); a list or tuple first to ``arraylike`` (the
+    operation set's conversion, which stacks traced elements: ``tnp.exp([a, b])``).
+    ``fn.primitive`` is the primitive.
     """
     prim.array_impl = fast
     prim.float_impl = on_float
@@ -541,6 +546,8 @@ def unary_function(
                 return on_float(x)
             except SCALAR_ERRORS:
                 pass
+        elif (t is list or t is tuple) and arraylike is not None:
+            return fn(arraylike(x))
         return fast(x)
 
     prim.impl = fn
@@ -551,6 +558,7 @@ def binary_function(
     prim: Primitive,
     fast: Callable[[Any, Any], Any],
     on_floats: Callable[[Any, Any], Any] | None = None,
+    arraylike: Callable[[Any], Any] | None = None,
 ) -> Callable[[Any, Any], Any]:
     """The public function of a two-argument elementwise primitive (see
     :func:`unary_function`); ``on_floats`` (Python's arithmetic) is used when both
@@ -573,6 +581,8 @@ def binary_function(
                 return on_floats(x, y)
             except SCALAR_ERRORS:
                 pass
+        if arraylike is not None and (tx is list or tx is tuple or ty is list or ty is tuple):
+            return fn(arraylike(x), arraylike(y))
         try:
             return fast(x, y)
         except ValueError as e:

@@ -24,6 +24,7 @@ from tracegrad.core.primitive import (
     unary_function,
 )
 from tracegrad.core.staging import plain
+from tracegrad.numpy.creation import traced_arraylike
 
 __all__ = [
     "OUTPUT_DERIVATIVES",
@@ -95,9 +96,7 @@ def _unary(
 
     prim.defvjp(scale).defjvp(scale)
     prim.defbatch(elementwise_batch(prim))
-    # np_fn itself on plain arguments: a wrapper there (to read lists of traced values)
-    # would cost every untraced call a Python frame; lists go through tnp.array
-    return unary_function(prim, np_fn, py_fn)
+    return unary_function(prim, np_fn, py_fn, traced_arraylike)
 
 
 def _binary(
@@ -112,7 +111,7 @@ def _binary(
     Python's arithmetic, for two Python numbers one of which is a float."""
     prim = Primitive(np_fn, name).saving(saves)
     prim.defvjp(*vjps).defjvp(*jvps).defbatch(elementwise_batch(prim))
-    return binary_function(prim, np_fn, py_fn)
+    return binary_function(prim, np_fn, py_fn, traced_arraylike)
 
 
 def _py_sigmoid(x: float) -> float:
