@@ -310,10 +310,10 @@ def backward(
     is that sentence and nothing more): each step hands its cotangent to its parents
     through the primitive's VJP rule (:func:`joint_cotangents` for a joint rule), summed
     down to the parent's shape (:func:`fit_to`), and contributions to a value used several
-    times are summed (:func:`_accumulate`). Returns one cotangent per input (``None`` for inputs
-    the seeds do not reach). ``below``: the trace the
-    tape's trace sits on, which the rules run on (under ``tg.jit``, the staging trace:
-    it records each rule call as one equation).
+    times are summed (:func:`_accumulate`). Returns one cotangent per input (``None`` for
+    inputs the seeds do not reach). ``below``: the trace the tape's trace sits on, which
+    the rules run on (under ``tg.jit``, the staging trace: it records each rule call as
+    one equation).
     """
     if not seeds:
         return [None] * n_inputs
