@@ -517,6 +517,9 @@ class Primitive:
         return self.jvp_argnum is not None or any(r is not None for r in self.jvp_rules)
 
 
+_ndarray = np.ndarray  # one global lookup where it is tested on every call
+
+
 def unary_function(
     prim: Primitive,
     fast: Callable[[Any], Any],
@@ -539,6 +542,8 @@ def unary_function(
 
     def fn(x: Any) -> Any:
         t = type(x)
+        if t is _ndarray:  # first: untraced NumPy code should cost what NumPy costs
+            return fast(x)
         if t in box_types:
             return x._trace.process1(prim, x)
         if t is float and on_float is not None:
