@@ -134,6 +134,21 @@ def save(path: str | os.PathLike, model: Module) -> None:
         np.savez(fh, **arrays)
 
 
+def _open_npz(path: str, kind: str, not_one: str) -> Any:
+    """The ``.npz`` archive at ``path``, opened without pickle (``kind``: what the file
+    should be, for the missing-file error; ``not_one``: the phrase for a file that is not
+    one)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no {kind} {path!r}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise ModelFileError(f"{path!r} is {not_one} ({_reason(e, path)})") from e
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ModelFileError(f"{path!r} is a single .npy array, {not_one}")
+    return data
+
+
 def load(path: str | os.PathLike) -> Module:
     """Read a model written by :func:`save`.
 
@@ -142,14 +157,7 @@ def load(path: str | os.PathLike) -> Module:
     archive that is not a tracegrad model.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no model file {path!r}")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise ModelFileError(f"{path!r} is {NOT_A_MODEL} ({_reason(e, path)})") from e
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ModelFileError(f"{path!r} is a single .npy array, {NOT_A_MODEL}")
+    data = _open_npz(path, "model file", NOT_A_MODEL)
     try:
         with data:
             if META_KEY not in data.files:
@@ -435,14 +443,7 @@ def load_optimizer_state(path: str | os.PathLike, params: Any = None) -> Any:
     dtypes. Raises ``FileNotFoundError`` or :class:`ModelFileError`, naming the file.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no optimiser-state file {path!r}")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise ModelFileError(f"{path!r} is {NOT_A_STATE} ({_reason(e, path)})") from e
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ModelFileError(f"{path!r} is a single .npy array, {NOT_A_STATE}")
+    data = _open_npz(path, "optimiser-state file", NOT_A_STATE)
     try:
         with data:
             if META_KEY not in data.files:
