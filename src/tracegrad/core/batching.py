@@ -11,9 +11,9 @@ primitive without one falls back to a loop over the batch.
 ``jacfwd`` and ``jacrev`` batch tangents and cotangents, whose rules only ever combine
 them with plain primal values. ``tg.vmap`` batches primal values: a function that reads
 one as a plain value (a rule's mask, through ``get_value``) would see the whole stack, so
-its trace is *strict* and raises :class:`BatchedRead` there (at a comparison operator on
-a batched value, and where a function without a derivative strips its box: ``plain``),
-and ``vmap`` loops over the examples instead.
+its trace is *strict* and raises :class:`BatchedRead` there (also where a function
+without a derivative, a comparison among them, strips its box: ``plain``), and ``vmap``
+loops over the examples instead.
 """
 
 from __future__ import annotations
@@ -70,25 +70,6 @@ class BatchBox(Box):
             raise TypeError("len() of a 0-d array")
         return shape[0]
 
-
-def _comparison(name: str) -> Callable[..., Any]:
-    """A comparison operator of :class:`BatchBox`: a read of the values under a strict
-    trace (its boolean result, a plain array, would hold the whole stack: ``tnp.where(x
-    > 0, ...)`` would mask every example with all of them); otherwise the :class:`Box`
-    operator."""
-
-    def method(self: BatchBox, other: Any) -> Any:
-        if self._trace.strict:
-            raise BatchedRead(f"it compares a batched value ({name})")
-        return getattr(Box, name)(self, other)
-
-    method.__name__ = name
-    return method
-
-
-for _name in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
-    setattr(BatchBox, _name, _comparison(_name))
-del _name
 
 box_types.add(BatchBox)
 

@@ -33,6 +33,7 @@ from tracegrad.core.primitive import (
     Primitive,
     Trace,
     box_types,
+    peek,
 )
 
 __all__ = [
@@ -115,15 +116,10 @@ class StagedBox(Box):
             if not self._trace.owns_all([*inputs, *kwargs.get("out", ())]):
                 raise
         self._read(f"plain NumPy (numpy.{getattr(ufunc, '__name__', ufunc)})")
-        vals = [plain_value(a) for a in inputs]
+        vals = [peek(a) for a in inputs]  # only this trace's boxes are among them
         if "out" in kwargs:
-            kwargs = {**kwargs, "out": tuple(plain_value(o) for o in kwargs["out"])}
+            kwargs = {**kwargs, "out": tuple(peek(o) for o in kwargs["out"])}
         return getattr(ufunc, method)(*vals, **kwargs)
-
-
-def plain_value(x: Any) -> Any:
-    """The value behind a staged box (anything else as it is)."""
-    return x._value if type(x) is StagedBox else x
 
 
 box_types.add(StagedBox)
