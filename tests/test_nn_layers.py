@@ -403,3 +403,23 @@ def _saved_and_loaded(model, tmp_path):
     path = tmp_path / "model.npz"
     nn.save(path, model)
     return nn.load(path)
+
+
+def test_structure_and_rebuild_round_trip():
+    """Module.structure gives the attributes by kind, Module.rebuild makes the module back
+    without __init__ (what nn.save and nn.load use)."""
+    model = tg.nn.Sequential(
+        tg.nn.Linear(3, 4, rng=0), tg.nn.BatchNorm(4), tg.nn.Linear(4, 2, rng=1)
+    )
+    bn = model.layers[1]
+    s = bn.structure()
+    assert set(s.params) == {"gamma", "beta"} and "running_mean" in s.buffers
+    assert "eps" in s.static and not s.modules
+    again = type(bn).rebuild(s)
+    assert again is not bn and again.structure().static == s.static
+    for name, value in {**s.params, **s.buffers}.items():
+        assert getattr(again, name) is value
+    whole = type(model).rebuild(model.structure())
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    np.testing.assert_array_equal(whole(x), model(x))
+    assert tg.tree.structure(whole) == tg.tree.structure(model)

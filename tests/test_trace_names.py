@@ -34,6 +34,9 @@ def test_evaluation_trace_and_its_deprecated_alias():
     with pytest.warns(DeprecationWarning, match="TraceStep"):
         assert tracegrad.traces.Step is tracegrad.traces.TraceStep
     assert isinstance(t.steps[0], tracegrad.traces.TraceStep)
+    with pytest.warns(DeprecationWarning, match="mse_step"):
+        assert tracegrad.traces.mse is tracegrad.traces.mse_step
+    assert tracegrad.traces.mse_step is not tg.nn.mse  # the one-step MSE, not the loss
     with pytest.raises(AttributeError):
         tg.NoSuchThing  # noqa: B018
 
