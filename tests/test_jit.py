@@ -1073,10 +1073,11 @@ def test_program_repr_source_and_direct_call():
     for name in ("matmul", "tanh"):
         assert name in body
     assert lines[-1].strip().startswith("return [") and "const" in lines[-1]
-    assert prog.source.startswith("def program(v0, v1):")
-    compile(prog.source, "<test>", "exec")
+    compiled = j.compiled(*XW[0])
+    assert compiled.program is prog and compiled.source.startswith("def program(v0, v1):")
+    compile(compiled.source, "<test>", "exec")
     x, w = XW[1]
-    out = prog([x, w])
+    out = compiled.function(x, w)
     assert_same(tuple(out), f(x, w))
     # program() traced it: calls now replay that program
     assert_same(j(x, w), f(x, w))

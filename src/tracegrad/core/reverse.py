@@ -250,55 +250,34 @@ def fit_to(c: Any, x: Any) -> Any:
     return c if shape_of(c) == shape else unbroadcast(c, shape)
 
 
-def _accumulate(cts: list, owned: set[int], p: int, c: Any, fresh: bool, below: Trace) -> None:
+def _accumulate(cts: list, owned: set[int], p: int, c: Any, fresh: bool) -> None:
     """Add the contribution ``c`` to the cotangent of value ``p``: v̄_p = v̄_p + c.
 
     Into the buffer of ``v̄_p`` in place when this sweep allocated it (``p in owned``: a
     sum it formed, or the output of a rule whose primitive declares ``fresh`` cotangents),
     since a value used many times (a weight in its layer and in the penalty) would
-    otherwise cost one buffer per use. Only arrays have buffers to share: plain ones, or
-    boxes that stand for them (``below.holds_plain``: under ``tg.jit``, whose in-place sum
-    is then one equation of the program)."""
+    otherwise cost one buffer per use. Only plain arrays have buffers to share: traced
+    values are added by their trace (under ``tg.jit``, the compiler decides which sums
+    go in place)."""
     prev = cts[p]
     if prev is None:
         cts[p] = c
-        if fresh and _own_buffer(c, below):
+        if fresh and _own_buffer(c):
             owned.add(p)
         return
-    tp, tc = type(prev), type(c)
-    if tp is np.ndarray and tc is np.ndarray:  # plain arrays: the common case
+    if type(prev) is np.ndarray and type(c) is np.ndarray:  # plain arrays: the common case
         if p in owned and prev.shape == c.shape and prev.dtype == c.dtype:
             np.add(prev, c, out=prev)
         else:
             cts[p] = prev + c
             owned.add(p)
         return
-    if tp not in box_types and tc not in box_types:  # scalars
-        cts[p] = prev + c
-        return
-    a, b = peek(prev), peek(c)
-    if type(a) is not np.ndarray or type(b) is not np.ndarray:
-        cts[p] = prev + c  # floats: a new value
-    elif not below.holds_plain((prev, c)):
-        cts[p] = prev + c  # traced by another transformation: its addition
-    elif p in owned and a.shape == b.shape and a.dtype == b.dtype:
-        cts[p] = below.rule(_add_into)(prev, c)
-    else:
-        cts[p] = prev + c
-        owned.add(p)
+    cts[p] = prev + c
 
 
-def _own_buffer(c: Any, below: Trace) -> bool:
-    """True if ``c`` is an array with a buffer of its own (not a view), plain or one that
-    ``below`` holds as plain."""
-    if type(c) is np.ndarray:
-        return c.base is None
-    v = peek(c)
-    return type(v) is np.ndarray and v.base is None and below.holds_plain((c,))
-
-
-def _add_into(acc: np.ndarray, c: np.ndarray) -> np.ndarray:
-    return np.add(acc, c, out=acc)
+def _own_buffer(c: Any) -> bool:
+    """True if ``c`` is a plain array with a buffer of its own (not a view)."""
+    return type(c) is np.ndarray and c.base is None
 
 
 def backward(
@@ -337,7 +316,7 @@ def backward(
             for (_, p), c in zip(
                 parents, joint_cotangents(prim, parents, g, out, args, kwargs, below)
             ):
-                _accumulate(cts, owned, p, c, prim.fresh, below)
+                _accumulate(cts, owned, p, c, prim.fresh)
             continue
         rules = prim.vjp_rules
         for a, p in parents:
@@ -366,12 +345,12 @@ def backward(
             prev = cts[p]
             if prev is None:  # a first contribution: nothing to add
                 cts[p] = c
-                if prim.fresh and _own_buffer(c, below):
+                if prim.fresh and _own_buffer(c):
                     owned.add(p)
             elif type(prev) is float and type(c) is float:  # scalar code: nothing to own
                 cts[p] = prev + c
             else:
-                _accumulate(cts, owned, p, c, prim.fresh, below)
+                _accumulate(cts, owned, p, c, prim.fresh)
     return cts[:n_inputs] + [None] * (n_inputs - len(cts))
 
 

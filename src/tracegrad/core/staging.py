@@ -1,17 +1,19 @@
-"""Staging: record what a function computes once, then replay it without tracing.
+"""Staging: record what a function computes once, as a typed program of NumPy calls.
 
 A :class:`StagingTrace` sits at the bottom of the trace stack while ``tg.jit`` runs a
 function for the first time with given argument shapes. Its boxes carry the real values
 of that call, so the function runs as usual (and gives the real result), while every
-operation that reaches the trace is written down as an equation ``fn(*args)`` on
-numbered values. A :class:`Program` is that list; running it on new input arrays calls
-the same NumPy functions in the same order with no boxes, no dispatch and no tape: the
-Python cost of a traced step, paid once.
+operation that reaches the trace is written down as an equation ``outs = fn(*args)`` on
+numbered values, with the type, shape and dtype of every value it makes (an
+:class:`Aval`). The :class:`Program` that results is what ``tg.jit``'s compiler
+(:mod:`tracegrad.compiler`) optimises and turns into straight-line Python.
 
 A staging trace is one hook for the traces above it (:meth:`StagingTrace.rule`): a
-derivative rule they call on staged values is recorded as one equation of plain-array
-code (a fused VJP rule with its NumPy fast path, a residual forward, one step's
-cotangents), instead of one equation per operation inside it.
+derivative rule they call on staged values runs on those values, so that its own
+operations are recorded one by one (``g * y`` is one ``multiply``) and the compiler sees
+the chain rule at the level of NumPy calls. A rule that returns several values (a fused
+layer's joint rule or residual forward, with its own NumPy fast path) or that reads a
+value is recorded whole, as one equation of plain-array code.
 
 What cannot be replayed is a function that reads a value (``if x > 0``, ``float(x)``, an
 index taken from data): the program would hold that call's answer. Such reads are noted
@@ -37,8 +39,8 @@ from tracegrad.core.primitive import (
 )
 
 __all__ = [
-    "Equation", "Output", "Program", "Slot", "StagedBox", "StagingTrace", "call_plain",
-    "fresh_constant", "plain",
+    "Aval", "Equation", "Output", "Program", "Slot", "StagedBox", "StagingTrace", "aval_of",
+    "call_plain", "fresh_constant", "function_name", "plain", "show_equation",
 ]  # fmt: skip
 
 _SEQ = (tuple, list)
@@ -56,16 +58,127 @@ class Slot(NamedTuple):
     ref: int
 
 
+class Aval(NamedTuple):
+    """What the compiler knows of a value without its data: its Python ``type``, and its
+    ``shape`` and ``dtype`` (``None`` for values that have none)."""
+
+    type: type
+    shape: tuple[int, ...] | None
+    dtype: np.dtype | None
+
+
+def aval_of(value: Any) -> Aval:
+    t = type(value)
+    if t is np.ndarray:
+        return Aval(t, value.shape, value.dtype)
+    if t is float:
+        return _FLOAT_AVAL
+    return Aval(t, getattr(value, "shape", None), getattr(value, "dtype", None))
+
+
+_FLOAT_AVAL = Aval(float, (), np.dtype(np.float64))
+
+
 class Equation(NamedTuple):
-    """One recorded call ``outputs = fn(*args, **kwargs)``. ``args`` and ``kwargs`` hold
-    the constants, with ``None`` where ``slots`` put a staged value; ``n_out``: ``None``
-    for one output, else the number of outputs of ``fn`` (a sequence)."""
+    """One recorded call ``outs = fn(*args, **kwargs)``. ``args`` and ``kwargs`` hold the
+    constants, with ``None`` where ``slots`` put a staged value; ``outs``: the numbers of
+    the values it makes, one, or (``multiple``) one per element of the sequence ``fn``
+    returns."""
 
     fn: Callable[..., Any]
     args: list
     kwargs: dict
     slots: tuple[Slot, ...]
-    n_out: int | None
+    outs: tuple[int, ...]
+    multiple: bool = False
+
+    def refs(self) -> list[int]:
+        """The numbers of the values it reads, in slot order."""
+        return [s.ref for s in self.slots]
+
+    def with_refs(self, rename: dict[int, int]) -> Equation:
+        """The same call reading ``rename[r]`` in place of each value ``r`` it names."""
+        if not any(s.ref in rename for s in self.slots):
+            return self
+        slots = tuple(s._replace(ref=rename.get(s.ref, s.ref)) for s in self.slots)
+        return self._replace(slots=slots)
+
+
+class Output(NamedTuple):
+    """An output of a program: the value numbered ``ref``, or (``ref`` ``None``) the
+    constant ``const``."""
+
+    ref: int | None
+    const: Any
+
+
+class Program:
+    """A staged function: ``n_inputs`` inputs (values ``0 … n_inputs-1``), equations in
+    execution order, outputs, and ``avals[r]``, what is known of value ``r`` (``None``
+    for a value that is ``None``). ``len`` counts the equations, ``repr`` lists them."""
+
+    __slots__ = ("eqns", "outs", "n_inputs", "avals")
+
+    def __init__(
+        self, eqns: list[Equation], outs: tuple[Output, ...], n_inputs: int,
+        avals: list[Aval | None],
+    ) -> None:  # fmt: skip
+        self.eqns = eqns
+        self.outs = outs
+        self.n_inputs = n_inputs
+        self.avals = avals
+
+    def replace(self, **changes: Any) -> Program:
+        """A program with the given fields changed (a pass's result)."""
+        fields = {k: getattr(self, k) for k in self.__slots__}
+        return Program(**{**fields, **changes})
+
+    def __len__(self) -> int:
+        return len(self.eqns)
+
+    def __repr__(self) -> str:
+        lines = [f"Program({self.n_inputs} inputs, {len(self)} equations)"]
+        lines += [f"  {show_equation(e)}" for e in self.eqns]
+        outs = ", ".join("const" if o.ref is None else f"v{o.ref}" for o in self.outs)
+        lines.append(f"  return [{outs}]")
+        return "\n".join(lines)
+
+
+def show_equation(eqn: Equation) -> str:
+    """``v8 = matmul(v6, v0)``: one equation as ``repr(program)`` lists it."""
+    shown = [_show_const(a) for a in eqn.args]
+    named = {k: _show_const(v) for k, v in eqn.kwargs.items() if v is not None}
+    for s in eqn.slots:
+        if type(s.position) is str:
+            named[s.position] = f"v{s.ref}"
+        elif s.element is None:
+            shown[s.position] = f"v{s.ref}"
+        else:
+            shown[s.position] = f"{shown[s.position]}[{s.element!r}]=v{s.ref}"
+    shown += [f"{k}={v}" for k, v in named.items()]
+    outs = ", ".join(f"v{r}" for r in eqn.outs) or "_"
+    return f"{outs} = {function_name(eqn.fn)}({', '.join(shown)})"
+
+
+def function_name(fn: Any) -> str:
+    """How a recorded function is named in listings and generated source."""
+    if isinstance(fn, np.ufunc):
+        return fn.__name__
+    owner = getattr(fn, "__self__", None)  # np.add.reduce
+    if isinstance(owner, np.ufunc):
+        return f"{owner.__name__}.{fn.__name__}"
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def _show_const(v: Any) -> str:
+    if v is None:
+        return "·"
+    if isinstance(v, np.ndarray):
+        return f"array{v.shape}"
+    if isinstance(v, Primitive):
+        return v.name
+    text = repr(v)
+    return text if len(text) <= 24 else text[:21] + "..."
 
 
 class StagedBox(Box):
@@ -165,13 +278,15 @@ del _name, _op
 class StagingTrace(Trace):
     """Records the equations of one call (see the module docstring)."""
 
-    __slots__ = ("eqns", "n_values", "n_inputs", "reads")
+    __slots__ = ("eqns", "avals", "n_inputs", "reads")
     entry_points = (*Trace.entry_points, "_record")
 
     def __init__(self, level: int) -> None:
         super().__init__(level)
         self.eqns: list[Equation] = []
-        self.n_values = self.n_inputs = 0
+        #: what is known of each value, by number (inputs first)
+        self.avals: list[Aval | None] = []
+        self.n_inputs = 0
         #: why the function cannot be replayed (empty: it can)
         self.reads: list[str] = []
 
@@ -184,9 +299,12 @@ class StagingTrace(Trace):
 
     def _box(self, value: Any) -> Any:
         """A new numbered value (``None`` stays ``None``, but takes its number)."""
-        ref = self.n_values
-        self.n_values += 1
-        return None if value is None else StagedBox(value, self, ref)
+        ref = len(self.avals)
+        if value is None:
+            self.avals.append(None)
+            return None
+        self.avals.append(aval_of(value))
+        return StagedBox(value, self, ref)
 
     def owns_all(self, values: Sequence[Any]) -> bool:
         """True if every box among ``values`` (and one level into tuples, lists and
@@ -210,16 +328,38 @@ class StagingTrace(Trace):
         return self.owns_all(values)
 
     def rule(self, fn: Callable[..., Any], multiple: bool = False) -> Callable[..., Any]:
-        """``fn`` as a trace above calls it: on staged values (and plain ones), one
-        equation of plain-array code; on anything else, ``fn`` itself, whose operations
-        are then recorded one by one."""
+        """``fn`` as a trace above calls it. A rule returning one value runs on the staged
+        values, so that its operations are recorded one by one, where the compiler can
+        share, simplify and fuse them with the rest of the program; if it reads a value
+        (``abs``'s sign of x) or works on plain arrays only (raises on staged ones), those
+        equations are dropped and the call is recorded whole, as is a rule returning
+        several values (``multiple``: a fused layer's
+        joint rule or residual forward, whose NumPy fast path is already what a replay
+        should run). On values of other traces, ``fn`` itself."""
+        if multiple:
 
-        def staged(*args: Any, **kwargs: Any) -> Any:
-            if self.owns_all(args) and self.owns_all(kwargs.values()):
-                return self._record(fn, fn, args, kwargs, multiple)
-            return fn(*args, **kwargs)
+            def whole(*args: Any, **kwargs: Any) -> Any:
+                if self.owns_all(args) and self.owns_all(kwargs.values()):
+                    return self._record(fn, fn, args, kwargs, True)
+                return fn(*args, **kwargs)
 
-        return staged
+            return whole
+
+        def inlined(*args: Any, **kwargs: Any) -> Any:
+            if not (self.owns_all(args) and self.owns_all(kwargs.values())):
+                return fn(*args, **kwargs)
+            n_eqns, n_reads = len(self.eqns), len(self.reads)
+            try:
+                out = fn(*args, **kwargs)
+            except Exception:  # a rule written for plain arrays alone (x & y on masks)
+                pass
+            else:
+                if len(self.reads) == n_reads:
+                    return out
+            del self.eqns[n_eqns:], self.reads[n_reads:]  # the values they made stay unused
+            return self._record(fn, fn, args, kwargs, False)
+
+        return inlined
 
     def call(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: dict) -> Any:
         """``fn(*args, **kwargs)`` on the values behind this trace's boxes, recorded as one
@@ -303,11 +443,11 @@ class StagingTrace(Trace):
                 )
                 inner[s.element] = None
                 const_args[s.position] = tuple(inner) if kind is tuple else inner
-        n_out = len(out) if multiple else None
-        self.eqns.append(Equation(fn, const_args, const_kw, tuple(slots), n_out))
-        if multiple:
-            return [self._box(o) for o in out]
-        return self._box(out)
+        first = len(self.avals)
+        boxes = [self._box(o) for o in out] if multiple else self._box(out)
+        outs = tuple(range(first, len(self.avals)))
+        self.eqns.append(Equation(fn, const_args, const_kw, tuple(slots), outs, multiple))
+        return boxes
 
     def finish(self, outputs: Sequence[Any]) -> Program:
         """The program computing ``outputs`` (this trace's boxes, or constants)."""
@@ -317,157 +457,12 @@ class StagingTrace(Trace):
                 outs.append(Output(o._ref, None))
             else:
                 outs.append(Output(None, o))
-        return Program(self.eqns, outs, self.n_inputs)
-
-
-class Output(NamedTuple):
-    """An output of a program: the value numbered ``ref``, or (``ref`` ``None``) the
-    constant ``const``."""
-
-    ref: int | None
-    const: Any
-
-
-def _last_uses(eqns: Sequence[Equation], outs: Sequence[Output]) -> list[list[int]]:
-    """Per equation, the values no later equation or output reads (freed after it)."""
-    last: dict[int, int] = {}
-    for k, eqn in enumerate(eqns):
-        for s in eqn.slots:
-            last[s.ref] = k
-    for o in outs:
-        last.pop(o.ref, None)
-    frees: list[list[int]] = [[] for _ in eqns]
-    for ref, k in last.items():
-        frees[k].append(ref)
-    return frees
-
-
-class Program:
-    """A staged function: equations on numbered values (inputs first), and outputs.
-
-    ``program(inputs)`` runs it on a list of input values and returns the list of output
-    values. The equations are turned into the source of one Python function (one line
-    per call, ``v8 = f3(v6, v0, c5, activation=c6)``, constants and functions bound by
-    name), so a replay costs what the NumPy calls cost and a function call per line.
-    Each value is deleted after its last use, as a hand-written step lets its
-    temporaries go. ``repr`` shows the equations.
-    """
-
-    __slots__ = ("eqns", "outs", "n_inputs", "source", "function")
-
-    def __init__(self, eqns: Sequence[Equation], outs: Sequence[Output], n_inputs: int) -> None:
-        self.eqns = list(eqns)
-        self.outs = tuple(outs)
-        self.n_inputs = n_inputs
-        self.source, names = _source(self.eqns, self.outs, n_inputs)
-        namespace: dict[str, Any] = {}
-        exec(compile(self.source, "<tracegrad.jit program>", "exec"), names, namespace)  # noqa: S102
-        #: the generated function: ``function(*inputs) -> list of outputs``
-        self.function = namespace["program"]
-
-    def __call__(self, inputs: Sequence[Any]) -> list[Any]:
-        return self.function(*inputs)
-
-    def __len__(self) -> int:
-        return len(self.eqns)
-
-    def __repr__(self) -> str:
-        lines = []
-        n = self.n_inputs
-        for eqn in self.eqns:
-            shown = [_show_const(a) for a in eqn.args]
-            named = {k: _show_const(v) for k, v in eqn.kwargs.items() if v is not None}
-            for s in eqn.slots:
-                if type(s.position) is str:
-                    named[s.position] = f"v{s.ref}"
-                elif s.element is None:
-                    shown[s.position] = f"v{s.ref}"
-                else:
-                    shown[s.position] = f"{shown[s.position]}[{s.element!r}]=v{s.ref}"
-            shown += [f"{k}={v}" for k, v in named.items()]
-            k = 1 if eqn.n_out is None else eqn.n_out
-            outs = ", ".join(f"v{n + i}" for i in range(k))
-            n += k
-            name = getattr(eqn.fn, "__name__", type(eqn.fn).__name__)
-            lines.append(f"  {outs} = {name}({', '.join(shown)})")
-        outs = ", ".join("const" if o.ref is None else f"v{o.ref}" for o in self.outs)
-        return "\n".join([f"Program({self.n_inputs} inputs, {len(self)} equations)", *lines,
-                          f"  return [{outs}]"])  # fmt: skip
-
-
-def _source(eqns: Sequence[Equation], outs: Sequence[Output], n_inputs: int) -> tuple[str, dict]:
-    """The source of ``program(v0, ..., v{n_inputs-1})`` and the names it refers to."""
-    names: dict[str, Any] = {"_fresh": fresh_constant}
-
-    def const(value: Any) -> str:
-        name = f"c{len(names)}"
-        names[name] = value
-        return name
-
-    frees = _last_uses(eqns, outs)
-    lines = [f"def program({', '.join(f'v{i}' for i in range(n_inputs))}):"]
-    n = n_inputs
-    for eqn, free in zip(eqns, frees):
-        parts = [const(a) for a in eqn.args]
-        nested: dict[int, dict[Any, str]] = {}
-        kwrefs: dict[str, int] = {}
-        for s in eqn.slots:
-            if type(s.position) is str:
-                kwrefs[s.position] = s.ref
-            elif s.element is None:
-                parts[s.position] = f"v{s.ref}"
-            else:
-                nested.setdefault(s.position, {})[s.element] = f"v{s.ref}"
-        for pos, refs in nested.items():
-            parts[pos] = _container_source(eqn.args[pos], parts[pos], refs, const)
-        kw = eqn.kwargs
-        if all(k.isidentifier() for k in [*kw, *kwrefs]):
-            parts += [f"{k}={const(v)}" for k, v in kw.items()]
-            parts += [f"{k}=v{ref}" for k, ref in kwrefs.items()]
-        else:  # keyword names that are not identifiers: one dict
-            refs = ", ".join(f"{k!r}: v{r}" for k, r in kwrefs.items())
-            parts.append(f"**{{**{const(kw)}, {refs}}}")
-        if eqn.n_out is None:
-            target = f"v{n}"
-            n += 1
-        else:
-            target = "".join(f"v{n + i}, " for i in range(eqn.n_out)) or "_"
-            n += eqn.n_out
-        lines.append(f"    {target} = {const(eqn.fn)}({', '.join(parts)})")
-        if free:
-            lines.append(f"    del {', '.join(f'v{r}' for r in sorted(set(free)))}")
-    results = [f"_fresh({const(o.const)})" if o.ref is None else f"v{o.ref}" for o in outs]
-    lines.append(f"    return [{', '.join(results)}]")
-    return "\n".join(lines) + "\n", names
-
-
-def _container_source(
-    template: Any, name: str, refs: dict[Any, str], const: Callable[[Any], str]
-) -> str:
-    """The source of a tuple, list or dict argument whose elements ``refs`` (index or
-    key -> value name) are staged; the others come from the constant ``name``."""
-    if type(template) is dict:
-        items = ", ".join(f"{const(k)}: {v}" for k, v in refs.items())
-        return f"{{**{name}, {items}}}"
-    seq = [refs.get(j, f"{name}[{j}]") for j in range(len(template))]
-    items = ", ".join(seq) + ("," if len(seq) == 1 else "")
-    return f"[{items}]" if type(template) is list else f"({items})"
+        return Program(self.eqns, tuple(outs), self.n_inputs, self.avals)
 
 
 def fresh_constant(value: Any) -> Any:
     """A constant output, copied if it is an array: the caller may write into it."""
     return value.copy() if type(value) is np.ndarray else value
-
-
-def _show_const(v: Any) -> str:
-    if v is None:
-        return "·"
-    if isinstance(v, np.ndarray):
-        return f"array{v.shape}"
-    if isinstance(v, Primitive):
-        return v.name
-    text = repr(v)
-    return text if len(text) <= 24 else text[:21] + "..."
 
 
 def plain(x: Any) -> Any:

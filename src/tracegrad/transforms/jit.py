@@ -34,6 +34,7 @@ import numpy as np
 
 from tracegrad.core import tree
 from tracegrad.core.primitive import box_types, new_trace, trace_stack
+from tracegrad.compiler import Executable, compile_program
 from tracegrad.core.staging import Program, StagedBox, StagingTrace, fresh_constant
 
 __all__ = ["JitFallbackWarning", "jit", "no_replay"]
@@ -49,11 +50,11 @@ _EAGER = object()  # cache entry: this signature runs the function as it is
 
 class _Compiled(NamedTuple):
     """A cache entry that replays: the generated function itself and the output
-    builder (two calls per replay), and the program they came from."""
+    builder (two calls per replay), and what the compiler made of the program."""
 
     function: Callable[..., list]
     build: Callable[[list], Any]
-    program: Program
+    executable: Executable
 
 
 class JitFallbackWarning(UserWarning):
@@ -157,9 +158,11 @@ class Jitted:
         static_argnums: Sequence[int],
         static_argnames: Sequence[str],
         warn: bool = True,
+        optimize: bool = True,
     ) -> None:
         self.fun = fun
         self.warn = warn
+        self.optimize = optimize
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = frozenset(static_argnames)
         self._cache: dict[Hashable, Any] = {}
@@ -262,8 +265,8 @@ class Jitted:
         if stage.reads:
             self._cache[sig.key] = _EAGER
         else:
-            program = stage.finish(out_leaves)
-            self._cache[sig.key] = _Compiled(program.function, tree.builder(out_tree), program)
+            executable = compile_program(stage.finish(out_leaves), self.optimize)
+            self._cache[sig.key] = _Compiled(executable.function, tree.builder(out_tree), executable)
         # constants are the program's own: the caller gets copies, as from a replay
         values = [
             o._value if type(o) is StagedBox and o._trace is stage else fresh_constant(o)
@@ -271,14 +274,27 @@ class Jitted:
         ]
         return tree.unflatten(out_tree, values)
 
-    def program(self, *args: Any, **kwargs: Any) -> Program | None:
+    def compiled(self, *args: Any, **kwargs: Any) -> Executable | None:
+        """What a call with these arguments replays (tracing it if needed): the
+        :class:`~tracegrad.compiler.Executable`, with the optimised program, the recorded
+        one, the generated source and what each pass did; ``None`` if such calls run
+        eagerly."""
         sig = self._signature(args, kwargs)
         if sig is None:
             return None
         if sig.key not in self._cache:
             self._trace(sig)
         entry = self._cache[sig.key]
-        return None if entry is _EAGER else entry.program
+        return None if entry is _EAGER else entry.executable
+
+    def program(self, *args: Any, recorded: bool = False, **kwargs: Any) -> Program | None:
+        """The program a call with these arguments replays, after the compiler's passes
+        (``recorded=True``: as recorded, before them); ``None`` if such calls run
+        eagerly."""
+        executable = self.compiled(*args, **kwargs)
+        if executable is None:
+            return None
+        return executable.recorded if recorded else executable.program
 
 
 def jit(
@@ -287,6 +303,7 @@ def jit(
     static_argnums: int | Sequence[int] = (),
     static_argnames: str | Sequence[str] = (),
     warn: bool = True,
+    optimize: bool = True,
 ) -> Any:
     """Compile ``fun`` into a replayed program of NumPy calls (see the module docstring).
 
@@ -304,10 +321,14 @@ def jit(
         static_argnames: the same, by keyword name.
         warn: ``False``: run a function that cannot be replayed as it is, without a
             warning (for a caller that compiles what it is given, like ``tg.fit``).
+        optimize: ``False``: replay the program as recorded, without the compiler's
+            passes (:mod:`tracegrad.compiler`; for comparing, and for finding a bug).
 
     Returns:
         A function with ``fun``'s signature that returns the same values as ``fun``
-        (``.program(*args)`` shows the recorded equations).
+        (``.program(*args)`` shows the optimised equations, ``.program(*args,
+        recorded=True)`` those recorded, ``.compiled(*args)`` the generated source and
+        what each compiler pass removed).
 
     Example:
         >>> import tracegrad as tg, tracegrad.numpy as tnp
@@ -323,6 +344,6 @@ def jit(
     def wrap(f: Callable[..., Any]) -> Jitted:
         if not callable(f):
             raise TypeError(f"jit: expected a function, got {type(f).__name__}")
-        return Jitted(f, nums, names, warn)
+        return Jitted(f, nums, names, warn, optimize)
 
     return wrap if fun is None else wrap(fun)

@@ -1,0 +1,314 @@
+"""The passes over a recorded program: each takes a :class:`Program` and returns one
+that computes the same outputs (to the last bit, except where a comment says otherwise),
+with fewer or cheaper equations. Values keep their numbers; a pass that removes an
+equation renames the readers of its output to the value it equals.
+
+The shapes and dtypes of every value are known (the program was recorded on real
+arrays), so each rewrite checks that the value it substitutes has the very type, shape
+and dtype of the one it replaces: ``x * 1`` is ``x`` only where that multiplication
+changed neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tracegrad.compiler import ops
+from tracegrad.core.staging import Aval, Equation, Output, Program, Slot
+
+__all__ = [
+    "eliminate_common_subexpressions", "eliminate_dead_code", "lower_calls", "simplify",
+]  # fmt: skip
+
+
+def _renamed_outputs(outs: tuple[Output, ...], rename: dict[int, int]) -> tuple[Output, ...]:
+    return tuple(o if o.ref not in rename else o._replace(ref=rename[o.ref]) for o in outs)
+
+
+# --- dead code --------------------------------------------------------------------------
+
+
+def eliminate_dead_code(program: Program) -> Program:
+    """Drop the equations none of whose outputs an output of the program depends on
+    (every recorded function is a function of its arguments alone)."""
+    live = {o.ref for o in program.outs if o.ref is not None}
+    kept = []
+    for eqn in reversed(program.eqns):
+        if any(r in live for r in eqn.outs):
+            kept.append(eqn)
+            live.update(eqn.refs())
+    kept.reverse()
+    return program.replace(eqns=kept)
+
+
+# --- common subexpressions --------------------------------------------------------------
+
+
+def _const_key(v: Any) -> Any:
+    """A key equal for constants that a call cannot tell apart: the same type and the
+    same bits (``0.0`` and ``-0.0`` differ), an array by identity."""
+    t = type(v)
+    if t is float:
+        return (t, v.hex())
+    if t in (int, bool, str, type(None)):
+        return (t, v)
+    if isinstance(v, np.generic):
+        return (t, v.tobytes())
+    if t in (tuple, list):
+        return (t, tuple(_const_key(e) for e in v))
+    if t is dict:
+        return (t, tuple((k, _const_key(e)) for k, e in v.items()))
+    if t is slice:
+        return (t, _const_key((v.start, v.stop, v.step)))
+    if isinstance(v, (np.dtype, type)):
+        return (t, v)
+    return ("id", id(v))  # arrays and other objects: only the very same object
+
+
+def eliminate_common_subexpressions(program: Program) -> Program:
+    """Compute each distinct call once: an equation calling the same function on the
+    same values and constants as an earlier one is dropped, and its outputs renamed to
+    the earlier outputs (``g * W`` for both operands of ``W * W``)."""
+    seen: dict[Any, tuple[int, ...]] = {}
+    rename: dict[int, int] = {}
+    kept = []
+    for eqn in program.eqns:
+        eqn = eqn.with_refs(rename)
+        key = (
+            id(eqn.fn), _const_key(eqn.args), _const_key(eqn.kwargs),
+            tuple(eqn.slots), eqn.multiple,
+        )  # fmt: skip
+        earlier = seen.get(key)
+        if earlier is None:
+            seen[key] = eqn.outs
+            kept.append(eqn)
+        else:
+            rename.update(zip(eqn.outs, earlier))
+    return program.replace(eqns=kept, outs=_renamed_outputs(program.outs, rename))
+
+
+# --- algebraic identities and redundant broadcasts -------------------------------------
+
+
+def _operands(eqn: Equation) -> list[tuple[bool, Any]] | None:
+    """The positional arguments of a plain call as ``(is_value, ref or constant)`` pairs;
+    ``None`` for a call with keywords or with values inside containers."""
+    if eqn.kwargs or eqn.multiple:
+        return None
+    found: list[tuple[bool, Any]] = [(False, a) for a in eqn.args]
+    for s in eqn.slots:
+        if type(s.position) is not int or s.element is not None:
+            return None
+        found[s.position] = (True, s.ref)
+    return found
+
+
+def _is_number(c: Any, value: float) -> bool:
+    """True if the constant ``c`` is the number ``value`` (a scalar; not a bool)."""
+    if type(c) is bool or not (type(c) in (int, float) or isinstance(c, np.number)):
+        return False
+    return c == value
+
+
+def _identity(eqn: Equation, producer: dict[int, Equation], avals: list) -> int | None:
+    """The value an equation's output equals, if an identity says so: ``x * 1``,
+    ``x + 0``, ``x - 0``, ``x / 1``, ``-(-x)`` (each only where the result has ``x``'s
+    type, shape and dtype)."""
+    name = ops.op_name(eqn.fn)
+    if name is None:
+        return None
+    args = _operands(eqn)
+    if args is None:
+        return None
+    found = None
+    if len(args) == 2:
+        (xv, x), (yv, y) = args
+        if name == "multiply":
+            found = x if xv and not yv and _is_number(y, 1) else None
+            found = y if found is None and yv and not xv and _is_number(x, 1) else found
+        elif name == "add":
+            found = x if xv and not yv and _is_number(y, 0) else None
+            found = y if found is None and yv and not xv and _is_number(x, 0) else found
+        elif name in ("subtract", "divide"):
+            unit = 0 if name == "subtract" else 1
+            found = x if xv and not yv and _is_number(y, unit) else None
+    elif len(args) == 1 and name == "negative" and args[0][0]:
+        inner = producer.get(args[0][1])
+        if inner is not None and ops.op_name(inner.fn) == "negative":
+            inner_args = _operands(inner)
+            if inner_args is not None and inner_args[0][0]:
+                found = inner_args[0][1]
+    if found is not None and avals[found] == avals[eqn.outs[0]]:
+        return found
+    return None
+
+
+def _doubled(eqn: Equation, avals: list) -> Equation | None:
+    """``x + x`` as ``x * 2`` (exact in floating point): after common subexpressions, the
+    two equal cotangents of ``W * W`` are one value added to itself."""
+    if ops.op_name(eqn.fn) != "add":
+        return None
+    args = _operands(eqn)
+    if args is None or len(args) != 2 or not (args[0][0] and args[1][0]):
+        return None
+    if args[0][1] != args[1][1]:
+        return None
+    aval = avals[eqn.outs[0]]
+    if aval is None or aval.dtype is None or aval.dtype.kind != "f":
+        return None
+    mul = ops.same_family(eqn.fn, "multiply")
+    if mul is None:
+        return None
+    return eqn._replace(fn=mul, args=[None, 2], slots=(Slot(0, None, args[0][1]),))
+
+
+def _shape(is_value: bool, x: Any, avals: list) -> tuple[int, ...] | None:
+    if is_value:
+        aval = avals[x]
+        return None if aval is None else aval.shape
+    return np.shape(x)
+
+
+def _unbroadcast_operands(eqn: Equation, producer: dict[int, Equation], avals: list) -> Equation:
+    """An elementwise call with an operand made by ``broadcast_to`` (or a ``reshape``
+    that only adds axes of length 1 in front) reads that operand's source instead, where
+    NumPy's broadcasting gives the call the same output shape: the sum rule's
+    ``broadcast_to(reshape(g, (1, 1)), W.shape) * W`` becomes ``g * W``."""
+    if ops.elementwise_primitive(eqn.fn) is None:
+        return eqn
+    args = _operands(eqn)
+    if args is None or len(args) < 2:
+        return eqn
+    out = avals[eqn.outs[0]]
+    slots = list(eqn.slots)
+    changed = False
+    for k, s in enumerate(slots):
+        while True:
+            src = _broadcast_input(producer.get(s.ref), avals)
+            if src is None:
+                break
+            shapes = [_shape(v, x, avals) for v, x in args]
+            shapes[s.position] = avals[src].shape
+            try:
+                same = np.broadcast_shapes(*shapes) == out.shape
+            except ValueError:
+                same = False
+            if not same or avals[src].dtype != avals[s.ref].dtype:
+                break
+            s = slots[k] = s._replace(ref=src)
+            args[s.position] = (True, src)
+            changed = True
+    return eqn._replace(slots=tuple(slots)) if changed else eqn
+
+
+def _broadcast_input(eqn: Equation | None, avals: list) -> int | None:
+    """The value ``eqn`` broadcasts or reshapes, if it only adds or stretches axes."""
+    if eqn is None:
+        return None
+    kind = ops.broadcast_source(eqn.fn)
+    if kind is None or eqn.kwargs or len(eqn.slots) != 1 or eqn.slots[0].position != 0:
+        return None
+    src = eqn.slots[0].ref
+    src_aval: Aval | None = avals[src]
+    out_aval: Aval | None = avals[eqn.outs[0]]
+    if src_aval is None or out_aval is None or src_aval.shape is None:
+        return None
+    if kind == "reshape":
+        n = len(out_aval.shape) - len(src_aval.shape)
+        if n < 0 or out_aval.shape != (1,) * n + src_aval.shape:
+            return None
+    return src
+
+
+def simplify(program: Program) -> Program:
+    """Algebraic identities (multiply by one, add zero, double negation, ``x + x``) and
+    broadcasts made redundant by NumPy's own broadcasting. Constant folding happens as
+    the program is recorded: a call without a staged value is computed there (the unit
+    seed of a gradient never becomes an equation: ``1.0 * y`` is then the identity)."""
+    avals = program.avals
+    producer: dict[int, Equation] = {}
+    rename: dict[int, int] = {}
+    kept = []
+    for eqn in program.eqns:
+        eqn = eqn.with_refs(rename)
+        same = _identity(eqn, producer, avals)
+        if same is not None:
+            rename[eqn.outs[0]] = same
+            continue
+        eqn = _doubled(eqn, avals) or eqn
+        eqn = _unbroadcast_operands(eqn, producer, avals)
+        kept.append(eqn)
+        for r in eqn.outs:
+            producer[r] = eqn
+    outs = _renamed_outputs(program.outs, rename)
+    return _copy_returned_inputs(program.replace(eqns=kept, outs=outs), program.outs)
+
+
+def _copy_returned_inputs(program: Program, recorded: tuple[Output, ...]) -> Program:
+    """An output that an identity turned into an input array (``x * 1`` into ``x``) is a
+    copy of it, as the multiplication's result was: the caller may write into it."""
+    avals = program.avals
+    outs = list(program.outs)
+    eqns = program.eqns
+    for k, (o, before) in enumerate(zip(outs, recorded)):
+        aval = avals[o.ref] if o.ref is not None else None
+        if o.ref is None or o.ref >= program.n_inputs or o.ref == before.ref:
+            continue
+        if aval is None or aval.type is not np.ndarray:
+            continue  # scalars are immutable
+        if avals is program.avals:
+            avals, eqns = list(avals), list(eqns)
+        avals.append(aval)
+        copy = Equation(np.copy, [None], {}, (Slot(0, None, o.ref),), (len(avals) - 1,))
+        eqns.append(copy)
+        outs[k] = Output(len(avals) - 1, None)
+    if avals is program.avals:
+        return program
+    return program.replace(eqns=eqns, outs=tuple(outs), avals=avals)
+
+
+# --- lowering ---------------------------------------------------------------------------
+
+
+def _lowered_sum(eqn: Equation, avals: list) -> Equation | None:
+    """``sum(x, axis, keepdims)`` of a float array as ``np.add.reduce``, the ufunc
+    reduction ``np.sum`` ends in, without its argument checks and dispatch."""
+    if len(eqn.slots) != 1 or eqn.slots[0].position != 0 or len(eqn.args) != 1:
+        return None
+    aval = avals[eqn.slots[0].ref]
+    if aval is None or aval.type is not np.ndarray or aval.dtype.kind != "f":
+        return None
+    if not set(eqn.kwargs) <= {"axis", "keepdims"}:
+        return None
+    return eqn._replace(fn=np.add.reduce, kwargs={"axis": None, **eqn.kwargs})
+
+
+def _lowered_reshape(eqn: Equation, avals: list) -> Equation | None:
+    """``reshape(x, shape)`` of an array as the ndarray method (``np.reshape``'s end)."""
+    if eqn.kwargs or len(eqn.slots) != 1 or eqn.slots[0].position != 0:
+        return None
+    aval = avals[eqn.slots[0].ref]
+    if aval is None or aval.type is not np.ndarray:
+        return None
+    return eqn._replace(fn=np.ndarray.reshape)
+
+
+_LOWERINGS: dict[str, Callable[[Equation, list], Equation | None]] = {
+    "sum": _lowered_sum,
+    "reshape": _lowered_reshape,
+}
+
+
+def lower_calls(program: Program) -> Program:
+    """Calls of tracegrad's implementation functions on arrays replaced by the NumPy call
+    they end in, with the checks that the recorded shapes and dtypes already answered
+    left out."""
+    eqns = []
+    for eqn in program.eqns:
+        lower = _LOWERINGS.get(ops.op_name(eqn.fn) or "")
+        lowered = lower(eqn, program.avals) if lower is not None else None
+        eqns.append(lowered or eqn)
+    return program.replace(eqns=eqns)
