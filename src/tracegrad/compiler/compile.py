@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from tracegrad.compiler import codegen, floats, passes
 from tracegrad.compiler.buffers import reuse_buffers
@@ -81,5 +81,7 @@ def describe(executable: Executable) -> str:
     """A table of what each pass did."""
     lines = [f"{'pass':<24}{'equations':>12}{'out= slots':>12}{'ms':>9}"]
     for r in executable.passes:
-        lines.append(f"{r.name:<24}{r.before:>5} → {r.after:<4}{r.reused:>12}{r.seconds * 1e3:>9.2f}")
+        lines.append(
+            f"{r.name:<24}{r.before:>5} → {r.after:<4}{r.reused:>12}{r.seconds * 1e3:>9.2f}"
+        )
     return "\n".join(lines)

@@ -55,7 +55,7 @@ def _tables() -> tuple[dict[Any, Any], dict[Any, str]]:
             names[f] = prim.name
     from tracegrad.core import shapes
 
-    for public in (shapes.broadcast_to, shapes.reshape, shapes.sum):
+    for public in (shapes.broadcast_to, shapes.reshape, shapes.sum, tnp.transpose):
         prim = public.primitive
         names[prim.impl] = prim.name
     return prims, names

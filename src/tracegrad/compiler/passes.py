@@ -11,12 +11,14 @@ changed neither.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from tracegrad.compiler import ops
+from tracegrad.core.primitive import PYTHON_SCALARS
 from tracegrad.core.staging import Aval, Equation, Output, Program, Slot
 
 __all__ = [
@@ -77,10 +79,12 @@ def eliminate_common_subexpressions(program: Program) -> Program:
     kept = []
     for eqn in program.eqns:
         eqn = eqn.with_refs(rename)
-        key = (
-            id(eqn.fn), _const_key(eqn.args), _const_key(eqn.kwargs),
-            tuple(eqn.slots), eqn.multiple,
-        )  # fmt: skip
+        key = _commuted_key(eqn)
+        if key is None:
+            key = (
+                id(eqn.fn), _const_key(eqn.args), _const_key(eqn.kwargs),
+                tuple(eqn.slots), eqn.multiple,
+            )  # fmt: skip
         earlier = seen.get(key)
         if earlier is None:
             seen[key] = eqn.outs
@@ -88,6 +92,23 @@ def eliminate_common_subexpressions(program: Program) -> Program:
         else:
             rename.update(zip(eqn.outs, earlier))
     return program.replace(eqns=kept, outs=_renamed_outputs(program.outs, rename))
+
+
+#: operations whose two operands may be swapped without changing a bit of the result
+_COMMUTATIVE = frozenset(("add", "multiply", "maximum", "minimum", "hypot", "logaddexp"))
+
+
+def _commuted_key(eqn: Equation) -> Any:
+    """For a commutative operation on two values, a key that does not depend on their
+    order (``v * w`` and ``w * v`` are computed once); ``None`` otherwise."""
+    if len(eqn.slots) != 2 or eqn.kwargs or len(eqn.args) != 2:
+        return None
+    name = ops.op_name(eqn.fn)
+    if name not in _COMMUTATIVE or any(type(s.position) is not int for s in eqn.slots):
+        return None
+    if any(s.element is not None for s in eqn.slots):
+        return None
+    return (id(eqn.fn), "commuted", tuple(sorted(s.ref for s in eqn.slots)))
 
 
 # --- algebraic identities and redundant broadcasts -------------------------------------
@@ -223,6 +244,94 @@ def _broadcast_input(eqn: Equation | None, avals: list) -> int | None:
     return src
 
 
+#: constant arrays up to this size are checked for being one number repeated
+_UNIFORM_CHECK_SIZE = 1 << 16
+
+
+def _uniform_value(c: np.ndarray) -> Any:
+    """The number every element of constant array ``c`` holds (a NumPy scalar of its
+    dtype), or ``None``: a seed broadcast to a shape (``ones(n)``) is a scalar to a call."""
+    if c.size == 0:
+        return None
+    first = c.reshape(-1)[0] if c.flags.c_contiguous else c[(0,) * c.ndim]
+    if all(st == 0 for st in c.strides):  # a broadcast view: one number, by construction
+        return first
+    if c.size <= _UNIFORM_CHECK_SIZE and c.dtype.kind == "f":
+        sign = np.signbit(c)  # 0.0 and -0.0 compare equal, but are not the same number
+        if (c == first).all() and (sign.all() or not sign.any()):
+            return first
+    return None
+
+
+def _scalar_constants(eqn: Equation, avals: list) -> Equation:
+    """An elementwise call's constant array operands that hold one number repeated, as
+    that number (a NumPy scalar of the same dtype: the result's dtype cannot change, as
+    every operand already has the result's dtype), where the result keeps its shape."""
+    if ops.elementwise_primitive(eqn.fn) is None:
+        return eqn
+    args = _operands(eqn)
+    if args is None:
+        return eqn
+    out = avals[eqn.outs[0]]
+    if out is None or out.shape is None or out.dtype is None:
+        return eqn
+    dtypes = [avals[x].dtype if v else getattr(x, "dtype", None) for v, x in args]
+    if any(d != out.dtype for d in dtypes):
+        return eqn
+    new_args = list(eqn.args)
+    changed = False
+    for i, (is_value, c) in enumerate(args):
+        if is_value or type(c) is not np.ndarray or c.ndim == 0:
+            continue
+        value = _uniform_value(c)
+        if value is None:
+            continue
+        shapes = [() if j == i else _shape(v, x, avals) for j, (v, x) in enumerate(args)]
+        if np.broadcast_shapes(*shapes) == out.shape:
+            new_args[i] = value
+            changed = True
+    return eqn._replace(args=new_args) if changed else eqn
+
+
+def _power_of_two(c: Any) -> bool:
+    value = float(c)
+    return math.isfinite(value) and value != 0 and math.frexp(abs(value))[0] == 0.5
+
+
+def _folded_scaling(eqn: Equation, producer: dict[int, Equation], avals: list) -> Equation | None:
+    """``(c1 * y) * c2`` as ``(c1 * c2) * y`` for scalar constants of which one is a power
+    of two: scaling by it is exact, so the two orders round alike (one multiply less
+    where ``c1 * y`` has no other reader: ``LAM * g`` then ``2 * ...`` in ``d(W * W)``)."""
+    if ops.op_name(eqn.fn) != "multiply":
+        return None
+    args = _operands(eqn)
+    if args is None or len(args) != 2 or sum(v for v, _ in args) != 1:
+        return None
+    (av, a), (bv, b) = args
+    ref, c2 = (a, b) if av else (b, a)
+    inner = producer.get(ref)
+    if inner is None or inner.fn is not eqn.fn:
+        return None
+    inner_args = _operands(inner)
+    if inner_args is None or len(inner_args) != 2 or sum(v for v, _ in inner_args) != 1:
+        return None
+    (iv, i0), (_, i1) = inner_args
+    y, c1 = (i0, i1) if iv else (i1, i0)
+    # the product takes c1's type, so that it promotes as c1 did: c2 must be a Python
+    # number (which adapts to the other operand's dtype) or of c1's own type
+    python = (int, float)
+    if type(c1) in python and type(c2) in python:
+        c = float(c1) * float(c2)
+    elif isinstance(c1, np.floating) and (type(c2) in python or type(c2) is type(c1)):
+        c = type(c1)(c1 * c2)
+    else:
+        return None
+    if not (_power_of_two(c1) or _power_of_two(c2)) or avals[y] is None:
+        return None
+    folded = eqn._replace(args=[None, c], slots=(Slot(0, None, y),))
+    return folded if avals[eqn.outs[0]] == avals[inner.outs[0]] else None
+
+
 def simplify(program: Program) -> Program:
     """Algebraic identities (multiply by one, add zero, double negation, ``x + x``) and
     broadcasts made redundant by NumPy's own broadcasting. Constant folding happens as
@@ -233,12 +342,13 @@ def simplify(program: Program) -> Program:
     rename: dict[int, int] = {}
     kept = []
     for eqn in program.eqns:
-        eqn = eqn.with_refs(rename)
+        eqn = _scalar_constants(eqn.with_refs(rename), avals)
         same = _identity(eqn, producer, avals)
         if same is not None:
             rename[eqn.outs[0]] = same
             continue
         eqn = _doubled(eqn, avals) or eqn
+        eqn = _folded_scaling(eqn, producer, avals) or eqn
         eqn = _unbroadcast_operands(eqn, producer, avals)
         kept.append(eqn)
         for r in eqn.outs:
@@ -296,19 +406,44 @@ def _lowered_reshape(eqn: Equation, avals: list) -> Equation | None:
     return eqn._replace(fn=np.ndarray.reshape)
 
 
+def _lowered_transpose(eqn: Equation, avals: list) -> Equation | None:
+    """``transpose(x, axes)`` of an array as the ndarray method."""
+    if _lowered_reshape(eqn, avals) is None:  # the same conditions: one array, positional
+        return None
+    return eqn._replace(fn=np.ndarray.transpose)
+
+
 _LOWERINGS: dict[str, Callable[[Equation, list], Equation | None]] = {
     "sum": _lowered_sum,
     "reshape": _lowered_reshape,
+    "transpose": _lowered_transpose,
 }
 
 
+def _lowered_elementwise(eqn: Equation, avals: list) -> Equation | None:
+    """An elementwise operation's public function on NumPy scalars (``tnp.add`` on two
+    ``np.float64``) as its ufunc: the public function's cases for Python numbers (which
+    keep floats floats) cannot apply, so it would end in the ufunc after its checks."""
+    prim = ops.elementwise_primitive(eqn.fn)
+    if prim is None or eqn.fn is not prim.impl or prim.array_impl is None:
+        return None
+    if any(type(s.position) is not int or s.element is not None for s in eqn.slots):
+        return None
+    for s in eqn.slots:
+        aval = avals[s.ref]
+        if aval is None or aval.type in PYTHON_SCALARS or aval.type in (list, tuple):
+            return None
+    return eqn._replace(fn=prim.array_impl)
+
+
 def lower_calls(program: Program) -> Program:
-    """Calls of tracegrad's implementation functions on arrays replaced by the NumPy call
-    they end in, with the checks that the recorded shapes and dtypes already answered
-    left out."""
+    """Calls of tracegrad's implementation functions replaced by the NumPy call they end
+    in, with the checks that the recorded types, shapes and dtypes already answered left
+    out."""
     eqns = []
     for eqn in program.eqns:
         lower = _LOWERINGS.get(ops.op_name(eqn.fn) or "")
         lowered = lower(eqn, program.avals) if lower is not None else None
+        lowered = lowered or _lowered_elementwise(eqn, program.avals)
         eqns.append(lowered or eqn)
     return program.replace(eqns=eqns)

@@ -26,7 +26,6 @@ from tracegrad.core.primitive import (
     Trace,
     box_types,
     new_trace,
-    peek,
     shape_of,
     trace_below,
 )

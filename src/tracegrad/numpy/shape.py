@@ -60,6 +60,9 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
     return _transpose(x, None if axes is None else tuple(int(a) for a in axes))
 
 
+transpose.primitive = _transpose  # type: ignore[attr-defined]
+
+
 def _axis(axis: int, ndim: int) -> int:
     """One axis as a non-negative int; NumPy's AxisError when out of range."""
     if not -ndim <= axis < ndim:

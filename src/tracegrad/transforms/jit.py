@@ -32,9 +32,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tracegrad.compiler import Executable, compile_program
 from tracegrad.core import tree
 from tracegrad.core.primitive import box_types, new_trace, trace_stack
-from tracegrad.compiler import Executable, compile_program
 from tracegrad.core.staging import Program, StagedBox, StagingTrace, fresh_constant
 
 __all__ = ["JitFallbackWarning", "jit", "no_replay"]
@@ -266,7 +266,9 @@ class Jitted:
             self._cache[sig.key] = _EAGER
         else:
             executable = compile_program(stage.finish(out_leaves), self.optimize)
-            self._cache[sig.key] = _Compiled(executable.function, tree.builder(out_tree), executable)
+            self._cache[sig.key] = _Compiled(
+                executable.function, tree.builder(out_tree), executable
+            )
         # constants are the program's own: the caller gets copies, as from a replay
         values = [
             o._value if type(o) is StagedBox and o._trace is stage else fresh_constant(o)
