@@ -53,8 +53,10 @@ def _const_key(v: Any) -> Any:
     """A key equal for constants that a call cannot tell apart: the same type and the
     same bits (``0.0`` and ``-0.0`` differ), an array by identity."""
     t = type(v)
+    if v is None:
+        return None
     if t is float:
-        return (t, v.hex())
+        return (t, v) if v else (t, v.hex())  # the sign of a zero
     if t in (int, bool, str, type(None)):
         return (t, v)
     if isinstance(v, np.generic):
@@ -81,10 +83,9 @@ def eliminate_common_subexpressions(program: Program) -> Program:
         eqn = eqn.with_refs(rename)
         key = _commuted_key(eqn)
         if key is None:
-            key = (
-                id(eqn.fn), _const_key(eqn.args), _const_key(eqn.kwargs),
-                tuple(eqn.slots), eqn.multiple,
-            )  # fmt: skip
+            args = tuple([a if a is None else _const_key(a) for a in eqn.args])
+            kwargs = _const_key(eqn.kwargs) if eqn.kwargs else None
+            key = (id(eqn.fn), args, kwargs, eqn.slots, eqn.multiple)
         earlier = seen.get(key)
         if earlier is None:
             seen[key] = eqn.outs
@@ -95,7 +96,8 @@ def eliminate_common_subexpressions(program: Program) -> Program:
 
 
 #: operations whose two operands may be swapped without changing a bit of the result
-_COMMUTATIVE = frozenset(("add", "multiply", "maximum", "minimum", "hypot", "logaddexp"))
+#: (not maximum and minimum: of 0.0 and -0.0 they return the first)
+_COMMUTATIVE = frozenset(("add", "multiply", "hypot", "logaddexp"))
 
 
 def _commuted_key(eqn: Equation) -> Any:
@@ -103,10 +105,9 @@ def _commuted_key(eqn: Equation) -> Any:
     order (``v * w`` and ``w * v`` are computed once); ``None`` otherwise."""
     if len(eqn.slots) != 2 or eqn.kwargs or len(eqn.args) != 2:
         return None
-    name = ops.op_name(eqn.fn)
-    if name not in _COMMUTATIVE or any(type(s.position) is not int for s in eqn.slots):
+    if ops.op_name(eqn.fn) not in _COMMUTATIVE:
         return None
-    if any(s.element is not None for s in eqn.slots):
+    if any(type(s.position) is not int or s.element is not None for s in eqn.slots):
         return None
     return (id(eqn.fn), "commuted", tuple(sorted(s.ref for s in eqn.slots)))
 
@@ -342,7 +343,13 @@ def simplify(program: Program) -> Program:
     rename: dict[int, int] = {}
     kept = []
     for eqn in program.eqns:
-        eqn = _scalar_constants(eqn.with_refs(rename), avals)
+        eqn = eqn.with_refs(rename)
+        if ops.op_name(eqn.fn) is None:  # an opaque call: nothing to rewrite
+            kept.append(eqn)
+            for r in eqn.outs:
+                producer[r] = eqn
+            continue
+        eqn = _scalar_constants(eqn, avals)
         same = _identity(eqn, producer, avals)
         if same is not None:
             rename[eqn.outs[0]] = same

@@ -181,6 +181,14 @@ def _show_const(v: Any) -> str:
     return text if len(text) <= 24 else text[:21] + "..."
 
 
+_new_tuple = tuple.__new__
+
+
+def _slot(position: int, ref: int) -> Slot:
+    """``Slot(position, None, ref)``, built as fast as a plain tuple."""
+    return _new_tuple(Slot, (position, None, ref))
+
+
 class StagedBox(Box):
     """A value of a staged function: the value of this call, numbered ``_ref``."""
 
@@ -253,8 +261,8 @@ def _python_operator(name: str, op: Callable[..., Any], reflected: bool) -> Call
                 and other._trace is self._trace
                 and type(other._value) in PYTHON_SCALARS
             ):
-                args = [other, self] if reflected else [self, other]
-                return self._trace.call(op, args, _NO_KWARGS)
+                args = (other, self) if reflected else (self, other)
+                return self._trace.call_positional(op, op, args)
         box_method = getattr(Box, name)  # tracegrad.numpy's, attached at its import
         return box_method(self) if name in _UNARY else box_method(self, other)
 
@@ -278,7 +286,7 @@ del _name, _op
 class StagingTrace(Trace):
     """Records the equations of one call (see the module docstring)."""
 
-    __slots__ = ("eqns", "avals", "n_inputs", "reads")
+    __slots__ = ("eqns", "avals", "n_inputs", "reads", "_rules")
     entry_points = (*Trace.entry_points, "_record")
 
     def __init__(self, level: int) -> None:
@@ -289,6 +297,7 @@ class StagingTrace(Trace):
         self.n_inputs = 0
         #: why the function cannot be replayed (empty: it can)
         self.reads: list[str] = []
+        self._rules: dict[tuple[Any, bool], Callable[..., Any]] = {}
 
     def note_read(self, what: str) -> None:
         self.reads.append(what)
@@ -336,6 +345,15 @@ class StagingTrace(Trace):
         several values (``multiple``: a fused layer's
         joint rule or residual forward, whose NumPy fast path is already what a replay
         should run). On values of other traces, ``fn`` itself."""
+        try:
+            return self._rules[fn, multiple]
+        except KeyError:
+            staged = self._rules[fn, multiple] = self._staged_rule(fn, multiple)
+            return staged
+        except TypeError:  # an unhashable callable
+            return self._staged_rule(fn, multiple)
+
+    def _staged_rule(self, fn: Callable[..., Any], multiple: bool) -> Callable[..., Any]:
         if multiple:
 
             def whole(*args: Any, **kwargs: Any) -> Any:
@@ -346,7 +364,7 @@ class StagingTrace(Trace):
             return whole
 
         def inlined(*args: Any, **kwargs: Any) -> Any:
-            if not (self.owns_all(args) and self.owns_all(kwargs.values())):
+            if not self.owns_all(args) or (kwargs and not self.owns_all(kwargs.values())):
                 return fn(*args, **kwargs)
             n_eqns, n_reads = len(self.eqns), len(self.reads)
             try:
@@ -383,6 +401,55 @@ class StagingTrace(Trace):
                     fn = prim.array_impl
                     break
         return self._record(fn, prim.run, args, kwargs, False)
+
+    # The public elementwise functions enter here (see Trace.process1): the general path
+    # without its loops over arguments, containers and keywords. Recording is what the
+    # first call of a jitted function pays on top of running it, once per operation.
+
+    def process1(self, prim: Primitive, x: StagedBox) -> StagedBox:
+        v = x._value
+        fn = prim.array_impl if type(v) is np.ndarray else prim.impl
+        out = fn(v)  # elementwise: no shapes to name in an error
+        return self._append(fn, [None], (_slot(0, x._ref),), out)
+
+    def process2(self, prim: Primitive, x: Any, y: Any) -> Any:
+        fn = prim.impl
+        if prim.array_impl is not None and (
+            type(peek(x)) is np.ndarray or type(peek(y)) is np.ndarray
+        ):
+            fn = prim.array_impl
+        return self.call_positional(fn, prim.run, (x, y), prim)
+
+    def call_positional(
+        self, fn: Callable[..., Any], run: Callable[..., Any], args: Sequence[Any],
+        prim: Primitive | None = None,
+    ) -> Any:  # fmt: skip
+        """Record ``fn(*args)`` (computed now as ``run(*args)``) for positional arguments
+        that are this trace's boxes or constants; anything else takes the general path
+        (``process`` for a primitive ``prim``, else :meth:`call`)."""
+        slots = []
+        consts = list(args)
+        vals = list(args)
+        for i, a in enumerate(args):
+            t = type(a)
+            if t is StagedBox and a._trace is self:
+                vals[i] = a._value
+                consts[i] = None
+                slots.append(_slot(i, a._ref))
+            elif t in box_types or t in _CONTAINERS:  # the general path sees to these
+                if prim is not None:
+                    return self.process(prim, args, _NO_KWARGS)
+                return self.call(fn, args, _NO_KWARGS)
+        return self._append(fn, consts, tuple(slots), run(*vals))
+
+    def _append(self, fn: Callable[..., Any], args: list, slots: tuple, out: Any) -> StagedBox:
+        """Record ``out = fn(*args)`` (``slots`` filling ``args``) and box ``out``."""
+        ref = len(self.avals)
+        self.avals.append(aval_of(out))
+        # Equation(...) without the named tuple's Python-level constructor: a quarter of
+        # the cost of recording an operation
+        self.eqns.append(_new_tuple(Equation, (fn, args, _NO_KWARGS, slots, (ref,), False)))
+        return StagedBox(out, self, ref)
 
     def _unbox(self, args: Sequence[Any]) -> tuple[list, list[Slot]]:
         """The values behind this trace's boxes among ``args`` (and one level into a
