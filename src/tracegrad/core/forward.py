@@ -19,6 +19,7 @@ from tracegrad.core.primitive import (
     trace_below,
 )
 from tracegrad.core.shapes import broadcast_to
+from tracegrad.core.backend import zeros
 
 __all__ = ["JVPBox", "JVPTrace", "jvp_flat", "step_tangent"]
 
@@ -153,4 +154,4 @@ def jvp_flat(
 def zeros_like_value(x: Any) -> np.ndarray:
     """Zeros with the shape and dtype of ``x``'s primal value (boxes stripped)."""
     x = peek(x)
-    return np.zeros_like(x, dtype=np.result_type(x))
+    return zeros(np.shape(x), np.result_type(x), like=x)
