@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-import test_ops_systematic as systematic
-from strict_array import HOST_READS, StrictArray, strict
 
+import test_ops_systematic as systematic
 import tracegrad as tg
 import tracegrad.numpy as tnp
+from strict_array import HOST_READS, StrictArray, strict
 from tracegrad.core import backend
 
 
@@ -97,7 +97,9 @@ def test_helpers_make_arrays_in_the_module_of_like() -> None:
     assert type(backend.zeros((2, 3), np.float32, like=like)) is StrictArray
     assert type(backend.eye_like(3, np.float64, like)) is StrictArray
     assert type(backend.asarray_like(np.arange(3.0), like)) is StrictArray
-    assert type(backend.as_array(like)) is StrictArray and type(backend.as_array([1.0])) is np.ndarray
+    assert (
+        type(backend.as_array(like)) is StrictArray and type(backend.as_array([1.0])) is np.ndarray
+    )
     assert type(backend.zeros(2, np.float64)) is np.ndarray
     host = backend.to_host(strict.asarray(np.array([1.0, 2.0])))
     assert type(host) is np.ndarray and host.tolist() == [1.0, 2.0]
@@ -217,7 +219,9 @@ def test_op_value_and_derivatives_on_device(be: Backend, case: systematic.Case) 
         _close(cts[i], host_cts[i], be, rtol=1e-8, atol=1e-10)
     # forward mode: tangents of ones
     tangents = tuple(_ones_like(be, a) if i in traced else a * 0 for i, a in enumerate(args))
-    host_tangents = tuple(np.ones_like(a) if i in traced else a * 0 for i, a in enumerate(case.args))
+    host_tangents = tuple(
+        np.ones_like(a) if i in traced else a * 0 for i, a in enumerate(case.args)
+    )
     _, t = tg.jvp(case.f, args, tangents)
     _, t_host = tg.jvp(case.f, case.args, host_tangents)
     _close(t, t_host, be, rtol=1e-8, atol=1e-10)
@@ -273,7 +277,9 @@ def test_grad_both_modes_without_host_reads(be: Backend) -> None:
     dx, dy = be.put(x), be.put(y)
     value, g = tg.value_and_grad(_mlp_loss)(dp, dx, dy)
     # forward mode: the directional derivative along W1 = 1, and its reverse twin
-    one = {k: (be.xp.ones(v.shape) if k == "W1" else be.xp.zeros(v.shape)) for k, v in params.items()}
+    one = {
+        k: (be.xp.ones(v.shape) if k == "W1" else be.xp.zeros(v.shape)) for k, v in params.items()
+    }
     _, t = tg.jvp(lambda p: _mlp_loss(p, dx, dy), (dp,), (one,))
     _, f_vjp = tg.vjp(lambda p: _mlp_loss(p, dx, dy), dp)
     (ct,) = f_vjp(be.xp.ones(()))
@@ -379,7 +385,9 @@ def test_fit_on_device_matches_cpu(be: Backend, optimizer: str) -> None:
 
 
 def test_model_to_device_and_back(be: Backend) -> None:
-    model = tg.nn.Sequential([tg.nn.Linear(3, 4, rng=0), tg.nn.BatchNorm(4), tg.nn.Linear(4, 1, rng=1)])
+    model = tg.nn.Sequential(
+        [tg.nn.Linear(3, 4, rng=0), tg.nn.BatchNorm(4), tg.nn.Linear(4, 1, rng=1)]
+    )
     on = tg.nn.to(model, be.xp)
     assert all(type(p) is be.array_type for p in tg.tree.leaves(on))
     x = np.random.default_rng(0).standard_normal((5, 3))

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import zeros
 from tracegrad.core.primitive import (
     _NO_KWARGS,
     Box,
@@ -19,7 +20,6 @@ from tracegrad.core.primitive import (
     trace_below,
 )
 from tracegrad.core.shapes import broadcast_to
-from tracegrad.core.backend import zeros
 
 __all__ = ["JVPBox", "JVPTrace", "jvp_flat", "step_tangent"]
 

@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 
 import tracegrad.numpy as tnp
+from tracegrad.core.backend import as_array, asarray_like, is_host
 from tracegrad.core.batching import loop_batch
 from tracegrad.core.primitive import Primitive, ShapeError, dtype_of, is_boxed
 from tracegrad.core.staging import call_plain
-from tracegrad.core.backend import as_array, asarray_like, is_host
 from tracegrad.nn.activations import ACTIVATIONS
 from tracegrad.numpy.elementwise import OUTPUT_DERIVATIVES
 from tracegrad.numpy.reductions import stable_logsumexp

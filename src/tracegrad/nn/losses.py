@@ -25,8 +25,8 @@ from typing import Any, Literal
 import numpy as np
 
 import tracegrad.numpy as tnp
-from tracegrad.core.primitive import ShapeError, dtype_of
 from tracegrad.core.backend import as_array
+from tracegrad.core.primitive import ShapeError, dtype_of
 from tracegrad.nn.functional import class_target, softmax_cross_entropy
 
 __all__ = ["binary_cross_entropy", "cross_entropy", "mse", "nll", "sse"]

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import as_array
 from tracegrad.core.primitive import Box, Primitive, dtype_of, get_value
 from tracegrad.core.shapes import reshape, sum
-from tracegrad.core.backend import as_array
 from tracegrad.numpy import contractions as c
 from tracegrad.numpy import elementwise as ew
 from tracegrad.numpy import indexing as ix

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import asarray_like
 from tracegrad.core.batching import expand_to_rank, logical_shape
 from tracegrad.core.primitive import Primitive, binary_function, shape_of
 from tracegrad.core.shapes import broadcast_to, reshape, static_int, sum
-from tracegrad.core.backend import asarray_like
 from tracegrad.numpy.shape import matrix_transpose, ravel, transpose
 
 __all__ = ["dot", "einsum", "inner", "matmul", "outer", "tensordot", "trace", "vdot"]

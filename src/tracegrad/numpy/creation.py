@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import array_module, asarray_like
 from tracegrad.core.primitive import box_types, dtype_of, get_value, shape_of
 from tracegrad.core.shapes import broadcast_to, reshape
 from tracegrad.core.staging import plain
-from tracegrad.core.backend import array_module, asarray_like
 from tracegrad.numpy.shape import concatenate, moveaxis, stack
 
 __all__ = [

@@ -29,9 +29,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tracegrad.core.backend import asarray_like
 from tracegrad.core.primitive import Primitive, box_types, dtype_of, get_value
 from tracegrad.core.shapes import reshape
-from tracegrad.core.backend import asarray_like
 from tracegrad.numpy.contractions import matmul
 from tracegrad.numpy.elementwise import reciprocal, where
 from tracegrad.numpy.shape import concatenate, matrix_transpose

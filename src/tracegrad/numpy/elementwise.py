@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import as_array
 from tracegrad.core.batching import elementwise_batch
 from tracegrad.core.primitive import (
     PYTHON_SCALARS,
@@ -24,7 +25,6 @@ from tracegrad.core.primitive import (
     unary_function,
 )
 from tracegrad.core.staging import plain
-from tracegrad.core.backend import as_array
 from tracegrad.numpy.creation import traced_arraylike
 
 __all__ = [

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import as_array, zeros
 from tracegrad.core.batching import loop_batch
 from tracegrad.core.primitive import Primitive, box_types, dtype_of, get_value, shape_of
 from tracegrad.core.shapes import reshape
 from tracegrad.core.staging import plain
-from tracegrad.core.backend import as_array, zeros
 
 __all__ = ["getitem", "scatter_add", "sort", "take", "take_along_axis"]
 

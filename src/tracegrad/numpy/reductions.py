@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import as_array, eye_like, is_host, zeros
 from tracegrad.core.batching import reduction_batch
 from tracegrad.core.primitive import Primitive, dtype_of, get_value, shape_of
 from tracegrad.core.shapes import keep_shape, normalize_axis, reshape, unreduce
 from tracegrad.core.shapes import sum as _sum
 from tracegrad.core.staging import plain
-from tracegrad.core.backend import as_array, eye_like, is_host, zeros
 from tracegrad.numpy.creation import traced_arraylike
 from tracegrad.numpy.elementwise import exp, log, sqrt, where
 from tracegrad.numpy.nondiff import isfinite as nondiff_isfinite

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import zeros
 from tracegrad.core.batching import logical_shape, set_stack
 from tracegrad.core.primitive import Primitive, box_types, dtype_of
 from tracegrad.core.shapes import broadcast_to, normalize_axis, reshape, static_int
-from tracegrad.core.backend import zeros
 
 __all__ = [
     "atleast_1d",

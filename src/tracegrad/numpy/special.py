@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import as_array
 from tracegrad.core.primitive import Primitive
 from tracegrad.core.shapes import sum
-from tracegrad.core.backend import as_array
 from tracegrad.numpy.elementwise import exp, where
 from tracegrad.numpy.reductions import stable_logsumexp
 

@@ -7,8 +7,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import tracegrad.numpy as tnp
-from tracegrad.core.backend import as_array
 from tracegrad.core import tree
+from tracegrad.core.backend import as_array
 from tracegrad.optim.schedules import LRLike, resolve
 
 __all__ = ["Adam", "AdamState"]

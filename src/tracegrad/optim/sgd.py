@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from tracegrad.core.backend import as_array
 from tracegrad.core import tree
+from tracegrad.core.backend import as_array
 from tracegrad.optim.schedules import LRLike, resolve
 
 __all__ = ["SGD", "SGDState"]

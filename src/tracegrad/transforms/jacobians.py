@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core import tree
+from tracegrad.core.backend import eye_like, zeros
 from tracegrad.core.batching import batch_flat
 from tracegrad.core.forward import jvp_flat
 from tracegrad.core.primitive import dtype_of
 from tracegrad.core.reverse import backward, record
-from tracegrad.core.backend import eye_like, zeros
 from tracegrad.numpy import astype, moveaxis, reshape
 from tracegrad.transforms.differentiate import _argnums, _cast_like, _Partial, grad, jvp
 
