@@ -394,3 +394,36 @@ def test_model_to_device_and_back(be: Backend) -> None:
     _close(on(be.put(x)), model(x), be)
     out, state = on.apply(be.put(x), train=True)
     assert all(type(v) is be.array_type for v in state.values())
+
+
+def test_cli_train_on_device(
+    be: Backend, tmp_path: Any, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tracegrad train --device``: the stand-in is reached through fit's device
+    argument (the CLI names only cpu and cuda), CuPy through the option itself."""
+    from tracegrad.cli.main import main
+
+    args = ["train", "--epochs", "3", "--quiet", "--out", str(tmp_path / "run")]
+    if be.name == "cupy":
+        assert main([*args, "--device", "cuda"]) == 0
+    else:
+        real_fit = tg.fit
+
+        def fit_on_strict(*a: Any, device: Any = None, **kw: Any) -> Any:
+            assert device is None  # --device cpu, the default
+            return real_fit(*a, device=strict, **kw)
+
+        monkeypatch.setattr(tg, "fit", fit_on_strict)
+        assert main(args) == 0
+    assert (tmp_path / "run" / "model.npz").exists()
+    assert "test" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed")
+def test_cli_device_without_cupy(tmp_path: Any, capsys: pytest.CaptureFixture) -> None:
+    from tracegrad.cli.main import main
+
+    code = main(["train", "--device", "cuda", "--epochs", "1", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "pip install 'tracegrad[gpu]'" in err
