@@ -427,3 +427,18 @@ def test_cli_device_without_cupy(tmp_path: Any, capsys: pytest.CaptureFixture) -
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "pip install 'tracegrad[gpu]'" in err
+
+
+def test_gpu_benchmark_step_runs_on_device(be: Backend) -> None:
+    """benchmarks/bench_gpu.py's step, on a tiny batch: the same losses as on NumPy."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_gpu
+
+    device, host = (bench_gpu.tracegrad_step(xp, 16, np.float64) for xp in (be.xp, np))
+    for _ in range(3):
+        _close(device(), host(), be, rtol=1e-10)
+    if be.name == "strict":
+        assert bench_gpu.main(["--quick"]) == 0  # no GPU here: a message, status 0
