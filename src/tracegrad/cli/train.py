@@ -111,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument(
         "--device",
         default="cpu",
-        help="cpu, or cuda / cuda:N to train on a GPU (needs pip install 'tracegrad[gpu]')",
+        help="cpu, or cuda / cuda:N to train on a GPU (needs CuPy: the gpu extra)",
     )
     o.add_argument(
         "--dtype",

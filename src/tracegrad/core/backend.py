@@ -177,7 +177,7 @@ def device_module(device: str | ModuleType | None) -> ModuleType:
     except ImportError as e:
         raise DeviceError(
             f"device {device!r} needs CuPy, which is not installed: pip install "
-            "'tracegrad[gpu]' (CuPy for CUDA 12, cupy-cuda12x)"
+            "cupy-cuda12x (or pip install -e '.[gpu]' in tracegrad's clone)"
         ) from e
     try:
         count = cupy.cuda.runtime.getDeviceCount()
