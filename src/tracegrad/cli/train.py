@@ -109,6 +109,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     o.add_argument("--seed", type=int, default=0, help="seed for splits, init and shuffling")
     o.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, or cuda / cuda:N to train on a GPU (needs CuPy: the gpu extra)",
+    )
+    o.add_argument(
         "--dtype",
         default="float64",
         choices=("float32", "float64"),
@@ -215,6 +220,13 @@ def _check_range(option: str, value: float) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    if args.device != "cpu":  # before the data are read: a missing GPU is one line
+        from tracegrad.core.backend import DeviceError, device_module
+
+        try:
+            device_module(args.device)
+        except (DeviceError, ValueError) as e:
+            raise UsageError(f"--device: {e}") from None
     for option in RANGES:
         value = getattr(args, option)
         if value is not None:  # --lr's default depends on the optimiser
@@ -475,6 +487,7 @@ def _run(args: argparse.Namespace) -> int:
             progress=False if args.quiet else None,
             callbacks=callbacks,
             resume=resume,
+            device=None if args.device == "cpu" else args.device,
         )
     except NonFiniteLossError as e:
         raise UsageError(f"{e}; nothing written") from None
@@ -484,6 +497,7 @@ def _run(args: argparse.Namespace) -> int:
             return 130
         model, history, interrupted = e.model, e.history, True
     seconds = time.perf_counter() - t0
+    model = model.to("cpu")  # evaluated, saved and plotted on the host
     loss_fn = nn.get_loss(loss_name)
 
     def evaluate(part: Any) -> tuple[float, float]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import zeros
 from tracegrad.core.primitive import (
     _NO_KWARGS,
     Box,
@@ -153,4 +154,4 @@ def jvp_flat(
 def zeros_like_value(x: Any) -> np.ndarray:
     """Zeros with the shape and dtype of ``x``'s primal value (boxes stripped)."""
     x = peek(x)
-    return np.zeros_like(x, dtype=np.result_type(x))
+    return zeros(np.shape(x), np.result_type(x), like=x)

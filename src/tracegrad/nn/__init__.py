@@ -65,4 +65,11 @@ __all__ = [
     "softmax",
     "sse",
     "tanh",
+    "to",
 ]
+
+
+def to(model: Module, device: str | object) -> Module:
+    """``model.to(device)``: a copy of ``model`` with its parameters and buffers on
+    ``device`` (``"cuda"``, ``"cuda:N"`` or ``"cpu"``; see :meth:`Module.to`)."""
+    return model.to(device)

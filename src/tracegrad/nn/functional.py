@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 import tracegrad.numpy as tnp
+from tracegrad.core.backend import as_array, asarray_like, is_host
 from tracegrad.core.batching import loop_batch
 from tracegrad.core.primitive import Primitive, ShapeError, dtype_of, is_boxed
 from tracegrad.core.staging import call_plain
@@ -253,7 +254,7 @@ def class_target(logits: Any, target: Any, fname: str) -> Any:
             )
         if traced:  # staged labels (tg.jit): checked on every call of the program
             return call_plain(_checked_labels, (target, zs[-1], fname))
-        return _checked_labels(np.asarray(target), zs[-1], fname)
+        return _checked_labels(as_array(target), zs[-1], fname)
     if ts != zs:
         raise ShapeError(
             f"{fname}: predictions have shape {zs}; targets must be integer labels of shape "
@@ -262,7 +263,7 @@ def class_target(logits: Any, target: Any, fname: str) -> Any:
     if traced:
         return target
     dt = dtype_of(logits)
-    return np.asarray(target, dtype=dt if dt.kind == "f" else np.float64)
+    return as_array(target, dtype=dt if dt.kind == "f" else np.float64)
 
 
 def _checked_labels(labels: np.ndarray, c: int, fname: str) -> np.ndarray:
@@ -310,7 +311,7 @@ def _sce_impl(z: Any, y: Any, reduction: str = "mean") -> Any:
 
 def _sce_forward(z: Any, y: Any, reduction: str = "mean") -> tuple[Any, np.ndarray]:
     """The loss and, for the VJP, the log-sum-exp of each sample ``(..., 1)``."""
-    z = np.asarray(z)
+    z = as_array(z)
     if z.dtype.kind != "f":
         z = z.astype(np.float64)
     lse = stable_logsumexp(z, -1, check=False)
@@ -320,7 +321,8 @@ def _sce_forward(z: Any, y: Any, reduction: str = "mean") -> tuple[Any, np.ndarr
         total = _sce_total(z, y, lse)
         if math.isnan(total) and not _is_labels(y):  # −∞ logits of weight-0 classes
             total = _sce_total(z, y, lse, masked=True)
-    return z.dtype.type(total / _count(z.shape, reduction)), lse
+    mean = total / _count(z.shape, reduction)
+    return (z.dtype.type(mean) if is_host(z) else mean.astype(z.dtype)), lse  # on z's device
 
 
 def _sce_total(z: np.ndarray, y: Any, lse: np.ndarray, masked: bool = False) -> Any:
@@ -361,7 +363,8 @@ def _sce_vjp(argnums: Sequence[int], g: Any, out: Any, z: Any, y: Any,
 
 
 def _one_hot(labels: Any, n: int, dtype: Any) -> np.ndarray:
-    return (np.asarray(labels)[..., None] == np.arange(n)).astype(dtype)
+    labels = as_array(labels)
+    return (labels[..., None] == asarray_like(np.arange(n), labels)).astype(dtype)
 
 
 def _sce_jvp(i: int, t: Any, out: Any, z: Any, y: Any, reduction: str = "mean") -> Any:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad._version import __version__
+from tracegrad.core.backend import to_host
 from tracegrad.files import atomic_open
 from tracegrad.nn.activations import ACTIVATIONS, activation_name
 from tracegrad.nn.module import MODULE_REGISTRY, Module, ModuleStructure
@@ -91,10 +92,10 @@ def _decode(value: Any) -> Any:
 def _describe(m: Module, prefix: str, arrays: dict[str, np.ndarray]) -> dict:
     s = m.structure()
     cls = type(m)
-    for n, v in s.params.items():
-        arrays[f"params/{prefix}{n}"] = np.asarray(v)
+    for n, v in s.params.items():  # a model on a GPU is saved from a copy on the host
+        arrays[f"params/{prefix}{n}"] = np.asarray(to_host(v))
     for n, v in s.buffers.items():
-        arrays[f"buffers/{prefix}{n}"] = np.asarray(v)
+        arrays[f"buffers/{prefix}{n}"] = np.asarray(to_host(v))
     modules: dict[str, Any] = {}
     for n, v in s.modules.items():
         if isinstance(v, Module):
@@ -399,6 +400,7 @@ def _encode_state(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
     """JSON for one field of a state (a pytree of arrays); arrays go to ``arrays``."""
     if value is None or isinstance(value, (bool, int, float)):
         return value
+    value = to_host(value)  # an optimiser state on a GPU: its copy on the host
     if isinstance(value, Module):
         return {"__module__": {"at": key, "model": _describe(value, f"{key}.", arrays)}}
     if isinstance(value, (np.ndarray, np.generic)):

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import asarray_like
 from tracegrad.core.primitive import ShapeError, dtype_of
 from tracegrad.nn import activations as acts
 from tracegrad.nn.activations import activation_name, get_activation
@@ -269,7 +270,8 @@ class Dropout(Module):
         gen = ctx.generator("Dropout")
         dt = dtype_of(x)
         keep = (gen.random(tuple(x.shape)) >= self.p).astype(dt) * dt.type(1.0 / (1.0 - self.p))
-        return x * keep
+        # drawn on the host (the same draws on every device), copied to x's device
+        return x * asarray_like(keep, x)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 import tracegrad.numpy as tnp
+from tracegrad.core.backend import as_array
 from tracegrad.core.primitive import ShapeError, dtype_of
 from tracegrad.nn.functional import class_target, softmax_cross_entropy
 
@@ -42,7 +43,7 @@ def _float_target(target: Any, like: Any) -> Any:
     if hasattr(target, "shape") and not isinstance(target, np.ndarray):
         return target  # traced
     dt = dtype_of(like)
-    return np.asarray(target, dtype=dt if np.issubdtype(dt, np.floating) else np.float64)
+    return as_array(target, dtype=dt if np.issubdtype(dt, np.floating) else np.float64)
 
 
 def _match(pred: Any, target: Any, fname: str) -> Any:

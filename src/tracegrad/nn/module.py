@@ -30,6 +30,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from tracegrad.core.backend import as_array
 from tracegrad.core.primitive import ShapeError
 from tracegrad.nn.init import RNGLike, as_generator
 from tracegrad.transforms.jit import no_replay
@@ -415,8 +416,23 @@ class Module:
         """A copy with every parameter and buffer cast to ``dtype`` (e.g. ``float32``)."""
         from tracegrad.core import tree
 
-        model = tree.map(lambda p: np.asarray(p).astype(dtype), self)
-        return model.with_state({k: np.asarray(v).astype(dtype) for k, v in self.state().items()})
+        model = tree.map(lambda p: as_array(p).astype(dtype), self)
+        return model.with_state({k: as_array(v).astype(dtype) for k, v in self.state().items()})
+
+    def to(self, device: Any) -> Module:
+        """A copy with every parameter and buffer (BatchNorm's running statistics) on
+        ``device``: ``"cuda"`` (or ``"cuda:N"``) copies them to the GPU as CuPy arrays,
+        ``"cpu"`` back to NumPy arrays (see :func:`tracegrad.core.backend.to_device`).
+
+        Raises:
+            tracegrad.core.backend.DeviceError: CuPy or a GPU is missing (one line that
+                says which).
+        """
+        from tracegrad.core.backend import to_device
+
+        model = to_device(self, device)
+        state = self.state()
+        return model.with_state(to_device(state, device)) if state else model
 
     def _array_shapes(self) -> dict[str, tuple[int, ...]]:
         """The shapes this module's configuration requires of its parameters and buffers

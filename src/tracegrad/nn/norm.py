@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 import tracegrad.numpy as tnp
+from tracegrad.core.backend import as_array
 from tracegrad.core.primitive import ShapeError
 from tracegrad.nn.module import Module, check_features, current_context
 from tracegrad.transforms import stop_gradient
@@ -76,8 +77,8 @@ class BatchNorm(Module):
             var = tnp.var(x, axis=axes)
             m = self.momentum
             dt = self.running_mean.dtype
-            new_mean = (1.0 - m) * self.running_mean + m * np.asarray(stop_gradient(mean))
-            new_var = (1.0 - m) * self.running_var + m * np.asarray(stop_gradient(var)) * (
+            new_mean = (1.0 - m) * self.running_mean + m * as_array(stop_gradient(mean))
+            new_var = (1.0 - m) * self.running_var + m * as_array(stop_gradient(var)) * (
                 n / (n - 1)
             )
             self.record_state(running_mean=new_mean.astype(dt), running_var=new_var.astype(dt))

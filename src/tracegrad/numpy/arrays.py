@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import as_array
 from tracegrad.core.primitive import box_types, get_value, peek
 from tracegrad.core.shapes import broadcast_to, reshape, sum
 from tracegrad.core.staging import call_plain, plain
@@ -79,7 +80,7 @@ def _gather(x: Any, positions_of: Callable[[np.ndarray], np.ndarray]) -> Any:
     """``x`` rearranged as ``positions_of`` rearranges an array of ``x``'s shape."""
     x = traced_arraylike(x)
     if type(x) not in box_types:
-        return positions_of(np.asarray(x))
+        return positions_of(as_array(x))
     shape = np.shape(x)
     positions = positions_of(np.arange(int(np.prod(shape)), dtype=np.intp).reshape(shape))
     return ravel(x)[positions]

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import as_array
 from tracegrad.core.primitive import Box, Primitive, dtype_of, get_value
 from tracegrad.core.shapes import reshape, sum
 from tracegrad.numpy import contractions as c
@@ -21,7 +22,7 @@ __all__ = ["astype"]
 
 
 def _astype_impl(x: Any, dtype: Any) -> Any:
-    return np.asarray(x).astype(dtype)
+    return as_array(x).astype(dtype)
 
 
 astype = Primitive(_astype_impl, "astype")
@@ -63,12 +64,12 @@ def _item(self: Box, *args: Any) -> Any:
     """``ndarray.item``: a Python scalar read from the value, as NumPy gives it (no
     derivative flows through it). Under ``tg.jit`` the read is noted (``get_value``),
     so the function runs as it is instead of replaying this call's number."""
-    return np.asarray(get_value(self)).item(*args)
+    return as_array(get_value(self)).item(*args)
 
 
 def _tolist(self: Box) -> Any:
     """``ndarray.tolist``: the value as nested Python lists, read like :func:`_item`."""
-    return np.asarray(get_value(self)).tolist()
+    return as_array(get_value(self)).tolist()
 
 
 # the forward operators are the public functions themselves (self is their first

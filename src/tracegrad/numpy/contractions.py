@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import asarray_like
 from tracegrad.core.batching import expand_to_rank, logical_shape
 from tracegrad.core.primitive import Primitive, binary_function, shape_of
 from tracegrad.core.shapes import broadcast_to, reshape, static_int, sum
@@ -118,7 +119,7 @@ def outer(a: Any, b: Any) -> Any:
 def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     """Sum along a diagonal."""
     shape = np.shape(x)
-    mask = np.eye(shape[axis1], shape[axis2], k=offset, dtype=bool)
+    mask = asarray_like(np.eye(shape[axis1], shape[axis2], k=offset, dtype=bool), x)
     moved = transpose(
         x,
         [a for a in range(len(shape)) if a not in (axis1 % len(shape), axis2 % len(shape))]

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import array_module, asarray_like
 from tracegrad.core.primitive import box_types, dtype_of, get_value, shape_of
 from tracegrad.core.shapes import broadcast_to, reshape
 from tracegrad.core.staging import plain
@@ -131,20 +132,23 @@ def geomspace(
     return moveaxis(samples, 0, axis) if axis != 0 else samples
 
 
+# The *_like functions make their array in the array module of x (on x's device).
+
+
 def zeros_like(x: Any, dtype: Any = None) -> np.ndarray:
-    return np.zeros(shape_of(x), dtype=_dtype_like(x, dtype))
+    return array_module(x).zeros(shape_of(x), dtype=_dtype_like(x, dtype))
 
 
 def ones_like(x: Any, dtype: Any = None) -> np.ndarray:
-    return np.ones(shape_of(x), dtype=_dtype_like(x, dtype))
+    return array_module(x).ones(shape_of(x), dtype=_dtype_like(x, dtype))
 
 
 def empty_like(x: Any, dtype: Any = None) -> np.ndarray:
-    return np.empty(shape_of(x), dtype=_dtype_like(x, dtype))
+    return array_module(x).empty(shape_of(x), dtype=_dtype_like(x, dtype))
 
 
 def full_like(x: Any, fill_value: Any, dtype: Any = None) -> np.ndarray:
-    return np.full(shape_of(x), fill_value, dtype=_dtype_like(x, dtype))
+    return array_module(x).full(shape_of(x), fill_value, dtype=_dtype_like(x, dtype))
 
 
 def _dtype_like(x: Any, dtype: Any) -> Any:
@@ -161,7 +165,7 @@ def diag(v: Any, k: int = 0) -> Any:
     """Diagonal matrix from a vector, or the diagonal of a matrix (differentiable)."""
     if np.ndim(v) == 1:
         return _diag_matrix(v, k)
-    rows, cols = np.nonzero(np.eye(*np.shape(v), k=k, dtype=bool))
+    rows, cols = np.nonzero(np.eye(*np.shape(v), k=k, dtype=bool))  # host index arrays
     return v[rows, cols]
 
 
@@ -170,14 +174,14 @@ def _diag_matrix(v: Any, k: int) -> Any:
     cols = np.arange(n)
     # column j holds v[j - k] on the diagonal for k >= 0, and v[j] for k < 0
     src = cols - k if k >= 0 else cols
-    valid = (src >= 0) & (src < np.shape(v)[0])
+    valid = asarray_like((src >= 0) & (src < np.shape(v)[0]), v)
     picked = v[np.clip(src, 0, np.shape(v)[0] - 1)]
-    return np.eye(n, k=k, dtype=bool) * (picked * valid)
+    return asarray_like(np.eye(n, k=k, dtype=bool), v) * (picked * valid)
 
 
 def tril(x: Any, k: int = 0) -> Any:
-    return x * np.tri(*np.shape(x)[-2:], k=k, dtype=bool)
+    return x * asarray_like(np.tri(*np.shape(x)[-2:], k=k, dtype=bool), x)
 
 
 def triu(x: Any, k: int = 0) -> Any:
-    return x * ~np.tri(*np.shape(x)[-2:], k=k - 1, dtype=bool)
+    return x * asarray_like(~np.tri(*np.shape(x)[-2:], k=k - 1, dtype=bool), x)

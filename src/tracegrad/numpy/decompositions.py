@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tracegrad.core.backend import asarray_like
 from tracegrad.core.primitive import Primitive, box_types, dtype_of, get_value
 from tracegrad.core.shapes import reshape
 from tracegrad.numpy.contractions import matmul
@@ -38,12 +39,19 @@ from tracegrad.numpy.shape import concatenate, matrix_transpose
 __all__ = ["cholesky", "eigh", "eigvalsh", "qr", "svd", "svdvals"]
 
 
+def _mask(m: np.ndarray, like: Any) -> Any:
+    """A constant mask (a triangle, a diagonal) on the device of ``like``."""
+    return asarray_like(m, like)
+
+
 def _lower_read(d: Any, lower: bool = True) -> Any:
     """The symmetric matrix NumPy builds from the lower (or upper) triangle of ``d``."""
     if not lower:
         return _lower_read(matrix_transpose(d))
     n = np.shape(d)[-1]
-    return d * np.tri(n, dtype=bool) + matrix_transpose(d * np.tri(n, k=-1, dtype=bool))
+    return d * _mask(np.tri(n, dtype=bool), d) + matrix_transpose(
+        d * _mask(np.tri(n, k=-1, dtype=bool), d)
+    )
 
 
 def _lower_read_adjoint(b: Any, lower: bool = True) -> Any:
@@ -52,14 +60,16 @@ def _lower_read_adjoint(b: Any, lower: bool = True) -> Any:
     if not lower:
         return matrix_transpose(_lower_read_adjoint(b))
     n = np.shape(b)[-1]
-    return b * np.tri(n, dtype=bool) + matrix_transpose(b) * np.tri(n, k=-1, dtype=bool)
+    return b * _mask(np.tri(n, dtype=bool), b) + matrix_transpose(b) * _mask(
+        np.tri(n, k=-1, dtype=bool), b
+    )
 
 
 def _phi(x: Any) -> Any:
     """The lower triangle of ``x`` with its diagonal halved."""
     n = np.shape(x)[-1]
     mask = np.tri(n) - 0.5 * np.eye(n, dtype=bool)
-    return x * mask.astype(np.result_type(dtype_of(x), np.float16))  # float32 stays float32
+    return x * _mask(mask.astype(np.result_type(dtype_of(x), np.float16)), x)  # float32 stays
 
 
 def _solve_left(a: Any, b: Any) -> Any:
@@ -142,7 +152,7 @@ def _eigh_vjp(g: Any, out: Any, x: Any, UPLO: str = "L") -> Any:  # noqa: N803
     n = np.shape(w)[-1]
     middle = matmul(matrix_transpose(v), gv) * _gaps(w) + reshape(
         gw, np.shape(gw)[:-1] + (1, n)
-    ) * np.eye(n, dtype=bool)
+    ) * _mask(np.eye(n, dtype=bool), w)
     return _lower_read_adjoint(matmul(v, matmul(middle, matrix_transpose(v))), UPLO == "L")
 
 
@@ -214,7 +224,7 @@ def _qr_jvp(t: Any, out: Any, x: Any) -> Any:
     q, r = _qr_split(out, m)
     t_rinv = _right_inverse(t, r)
     c = matmul(matrix_transpose(q), t_rinv)
-    low = c * np.tri(n, k=-1, dtype=bool)
+    low = c * _mask(np.tri(n, k=-1, dtype=bool), c)
     upper = c - low + matrix_transpose(low)  # C - Ω
     return concatenate([t_rinv - matmul(q, upper), matmul(upper, r)], axis=-2)
 
@@ -225,8 +235,8 @@ def _qr_vjp(g: Any, out: Any, x: Any) -> Any:
     q, r = _qr_split(out, m)
     gq, gr = _qr_split(g, m)
     mm = matmul(gr, matrix_transpose(r)) - matmul(matrix_transpose(q), gq)
-    upper = mm * ~np.tri(n, k=-1, dtype=bool)
-    nn = upper + matrix_transpose(mm * ~np.tri(n, dtype=bool))
+    upper = mm * _mask(~np.tri(n, k=-1, dtype=bool), mm)
+    nn = upper + matrix_transpose(mm * _mask(~np.tri(n, dtype=bool), mm))
     return _right_inverse(gq + matmul(q, nn), matrix_transpose(r))
 
 
@@ -304,7 +314,7 @@ def _svd_vjp(g: Any, out: Any, x: Any) -> Any:
     kk = f * matmul(matrix_transpose(v), gv)
     col_s = matrix_transpose(_row(s))
     middle = (j + matrix_transpose(j)) * _row(s) + col_s * (kk + matrix_transpose(kk))
-    middle = middle + _row(gs) * np.eye(k, dtype=bool)
+    middle = middle + _row(gs) * _mask(np.eye(k, dtype=bool), gs)
     a_bar = matmul(u, matmul(middle, matrix_transpose(v)))
     if m > k:  # (I - U Uᵀ) Ū S⁻¹ Vᵀ
         gu_perp = gu - matmul(u, matmul(matrix_transpose(u), gu))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import as_array
 from tracegrad.core.batching import elementwise_batch
 from tracegrad.core.primitive import (
     PYTHON_SCALARS,
@@ -204,7 +205,7 @@ absolute = abs
 
 def _sigmoid_impl(x: Any) -> Any:
     # exp(-log(1 + exp(-x))) never overflows, at +-1000 as at 0.
-    x = np.asarray(x)
+    x = as_array(x)
     dtype = x.dtype if np.issubdtype(x.dtype, np.inexact) else np.float64
     return np.exp(-np.logaddexp(0.0, -x, dtype=dtype))[()]
 

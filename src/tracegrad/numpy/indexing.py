@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import as_array, zeros
 from tracegrad.core.batching import loop_batch
 from tracegrad.core.primitive import Primitive, box_types, dtype_of, get_value, shape_of
 from tracegrad.core.shapes import reshape
@@ -29,7 +30,7 @@ def _getitem_impl(x: Any, idx: Any) -> Any:
 
 
 def _scatter_add_impl(g: Any, idx: Any, shape: tuple[int, ...]) -> np.ndarray:
-    out = np.zeros(shape, dtype=np.result_type(g))
+    out = zeros(shape, np.result_type(g), like=g)
     if _is_basic(idx):
         out[idx] = g  # basic indices never repeat a position
     else:
@@ -97,7 +98,7 @@ def take(x: Any, indices: Any, axis: int | None = None) -> Any:
     if axis is None:
         return getitem(reshape(x, (-1,)), indices)
     idx = [slice(None)] * np.ndim(x)
-    idx[axis] = np.asarray(indices)
+    idx[axis] = as_array(indices)
     return getitem(x, tuple(idx))
 
 
@@ -109,7 +110,7 @@ def take_along_axis(x: Any, indices: Any, axis: int | None) -> Any:
     """
     indices = plain(indices)
     if type(indices) not in box_types:
-        indices = np.asarray(indices)
+        indices = as_array(indices)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     shape = np.shape(x)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import as_array, eye_like, is_host, zeros
 from tracegrad.core.batching import reduction_batch
 from tracegrad.core.primitive import Primitive, dtype_of, get_value, shape_of
 from tracegrad.core.shapes import keep_shape, normalize_axis, reshape, unreduce
@@ -144,7 +145,7 @@ def _prod_of_others(x: Any, axis: Any) -> Any:
     xt = transpose(x, perm)
     moved_shape = shape_of(xt)
     flat = reshape(xt, moved_shape[: len(rest)] + (n,))
-    eye = np.eye(n, dtype=bool)
+    eye = eye_like(n, bool, x)
     expanded = where(eye, 1.0, reshape(flat, shape_of(flat)[:-1] + (1, n)))
     others = _prod(expanded, axis=-1)
     back = reshape(others, moved_shape)
@@ -207,7 +208,8 @@ def stable_logsumexp(x: np.ndarray, axis: Any, check: bool = True) -> np.ndarray
     own result and comes back with ``check=True``."""
     m = np.maximum.reduce(x, axis=axis, keepdims=True)
     # infinite or nan maxima are rare: one check, then shift those slices by 0 instead
-    if check and not math.isfinite(np.add.reduce(m, axis=None)):
+    # on a device, the masking costs less than reading the maximum back to check first
+    if check and (not is_host(m) or not math.isfinite(np.add.reduce(m, axis=None))):
         m = np.where(np.isfinite(m), m, 0).astype(m.dtype)
     e = x - m
     e = np.exp(e, out=e) if type(e) is np.ndarray else np.exp(e)  # in place: x - m is ours
@@ -215,7 +217,7 @@ def stable_logsumexp(x: np.ndarray, axis: Any, check: bool = True) -> np.ndarray
 
 
 def _logsumexp_impl(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    x = np.asarray(x)
+    x = as_array(x)
     if not np.issubdtype(x.dtype, np.inexact):
         x = x.astype(np.float64)
     s = stable_logsumexp(x, axis)
@@ -262,7 +264,7 @@ def logsumexp(x: Any, axis: Any = None, b: Any = None, keepdims: bool = False) -
     b = traced_arraylike(b)
     bx = np.broadcast_shapes(np.shape(x), np.shape(b))
     if np.shape(x) != bx:
-        x = x + np.zeros(bx)
+        x = x + zeros(bx, np.float64, like=x)
     m = _max(where(plain(b) != 0, plain(x), -np.inf), axis=axis, keepdims=True)
     m = where(nondiff_isfinite(m), m, 0.0)
     s = log(_sum(b * exp(x - m), axis=axis, keepdims=True)) + m

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import zeros
 from tracegrad.core.batching import logical_shape, set_stack
 from tracegrad.core.primitive import Primitive, box_types, dtype_of
 from tracegrad.core.shapes import broadcast_to, normalize_axis, reshape, static_int
@@ -149,7 +150,7 @@ def _concatenate_vjp(argnum: int, g: Any, out: Any, *arrays: Any, axis: int = 0)
 
 def _concatenate_jvp(argnum: int, t: Any, out: Any, *arrays: Any, axis: int = 0) -> Any:
     parts = [
-        t if i == argnum else np.zeros(np.shape(a), dtype=dtype_of(t)) for i, a in enumerate(arrays)
+        t if i == argnum else zeros(np.shape(a), dtype_of(t), like=t) for i, a in enumerate(arrays)
     ]
     return _concatenate(*parts, axis=axis)
 

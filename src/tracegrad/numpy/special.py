@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.core.backend import as_array
 from tracegrad.core.primitive import Primitive
 from tracegrad.core.shapes import sum
 from tracegrad.numpy.elementwise import exp, where
@@ -16,7 +17,7 @@ __all__ = ["leaky_relu", "log_softmax", "softmax"]
 
 
 def _log_softmax_impl(x: Any, axis: int = -1) -> Any:
-    x = np.asarray(x)
+    x = as_array(x)
     if not np.issubdtype(x.dtype, np.inexact):
         x = x.astype(np.float64)
     return x - stable_logsumexp(x, axis)

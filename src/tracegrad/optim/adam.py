@@ -8,6 +8,7 @@ import numpy as np
 
 import tracegrad.numpy as tnp
 from tracegrad.core import tree
+from tracegrad.core.backend import as_array
 from tracegrad.optim.schedules import LRLike, resolve
 
 __all__ = ["Adam", "AdamState"]
@@ -48,7 +49,7 @@ class Adam:
 
     def init(self, params: Any) -> AdamState:
         """Zero moments with each parameter's shape and dtype."""
-        zeros = lambda p: np.zeros_like(np.asarray(p))
+        zeros = lambda p: np.zeros_like(as_array(p))  # on the parameter's device
         return AdamState(0, tree.map(zeros, params), tree.map(zeros, params))
 
     def update(self, params: Any, grads: Any, state: AdamState) -> tuple[Any, AdamState]:

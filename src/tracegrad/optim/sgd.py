@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tracegrad.core import tree
+from tracegrad.core.backend import as_array
 from tracegrad.optim.schedules import LRLike, resolve
 
 __all__ = ["SGD", "SGDState"]
@@ -74,7 +75,7 @@ class SGD:
         """Zero velocity (seed 000: ``ΔW(0) = 0``), with each parameter's shape and dtype."""
         if self.momentum == 0.0:
             return SGDState(0, None)
-        return SGDState(0, tree.map(lambda p: np.zeros_like(np.asarray(p)), params))
+        return SGDState(0, tree.map(lambda p: np.zeros_like(as_array(p)), params))
 
     def update(self, params: Any, grads: Any, state: SGDState) -> tuple[Any, SGDState]:
         """One step: ``(new_params, new_state)``; nothing is modified in place."""

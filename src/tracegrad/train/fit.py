@@ -6,12 +6,14 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 import tracegrad.numpy as tnp
 from tracegrad.core import tree
+from tracegrad.core.backend import device_module, to_device, to_host
 from tracegrad.core.primitive import ShapeError
 from tracegrad.nn.init import as_generator
 from tracegrad.nn.losses import get_loss
@@ -159,6 +161,7 @@ def fit(
     resume: History | None = None,
     jit: bool = True,
     sample_weight: Any = None,
+    device: str | ModuleType | None = None,
 ) -> tuple[Module, History]:
     """Train ``model`` on ``(X, y)``; returns ``(trained_model, history)``.
 
@@ -227,8 +230,18 @@ def fit(
             samples would in full batch, and a zero weight as a dropped sample; a batch
             of zero total weight is skipped. With ``validation_split`` the held-out
             samples' weights are dropped; validation losses are unweighted.
+        device: ``None`` (or ``"cpu"``): NumPy. ``"cuda"`` (``"cuda:N"``): train on the
+            GPU with CuPy: the model's parameters (and ``opt_state``) are copied there and
+            the returned model stays there (``model.to("cpu")`` brings it back); ``X``
+            and ``y`` stay where they are and each batch is copied over; the step's loss
+            and the gradient norm are read back once per epoch, after its last step (so
+            a non-finite loss is found then, and the model has taken the epoch's later
+            steps), and the metrics are computed on the host from one copy of the
+            outputs. A callback's ``on_batch_end`` reads each step's loss.
 
     Raises:
+        tracegrad.core.backend.DeviceError: ``device`` needs CuPy or a GPU this machine
+            does not have.
         NonFiniteLossError: a step's loss is infinite or NaN (training stops there).
         TrainingInterrupted: Ctrl-C; it carries the model and history of the last
             completed epoch.
@@ -242,6 +255,7 @@ def fit(
     loss_fn = get_loss(loss)
     optimizer = SGD(lr=0.1) if optimizer is None else optimizer
     rng = as_generator(seed)
+    xp = np if device is None else device_module(device)  # fails early, in one line
     X, y = _as_inputs(X, model), np.asarray(y)
     _precheck(model, loss_fn, X, y, "training")
     weights = None if sample_weight is None else _check_weights(sample_weight, X, y, model, loss_fn)
@@ -258,6 +272,16 @@ def fit(
         X, y, X_val, y_val, weights = _split(X, y, validation_split, rng, weights)
     named_metrics = [get_metric(m) for m in metrics]
     cbs = [as_callback(c) for c in callbacks]
+    on_device = xp is not np
+    X_eval, X_val_eval = X, X_val  # what _evaluate runs the model on, once per epoch
+    if on_device:  # the data stay on the host; batches are copied over as they are used
+        model = model.to(xp)
+        opt_state = None if opt_state is None else to_device(opt_state, xp)
+        if resume is not None and resume.opt_state is not None:
+            resume = resume.copy()
+            resume.opt_state = to_device(resume.opt_state, xp)
+        X_eval = xp.asarray(X) if named_metrics else X
+        X_val_eval = None if X_val is None else xp.asarray(X_val)
 
     penalty_per_batch = penalty is not None and _takes_n_batch(penalty)
 
@@ -314,9 +338,12 @@ def fit(
             order = rng.permutation(n) if shuffle and bs < n else None
             lr0 = _current_lr(optimizer, state)
             total, grad_sum = 0.0, None
+            pending: list[tuple[Any, float]] = []  # on a device: (loss, weight), read later
             for b in range(n_batches):
                 idx = slice(b * bs, (b + 1) * bs) if order is None else order[b * bs : (b + 1) * bs]
                 xb, yb = X[idx], y[idx]
+                if on_device:
+                    xb, yb = xp.asarray(xb), xp.asarray(yb)
                 if weights is None:
                     (value, new_state), grads = step_fn(model, xb, yb)
                     w = len(xb) / n
@@ -325,11 +352,15 @@ def fit(
                     w = float(np.sum(wb)) / weight_total
                     if w == 0.0:
                         continue  # no weight: nothing to learn from this batch
-                    (value, new_state), grads = step_fn(model, xb, yb, wb)
-                if not math.isfinite(float(value)):
-                    raise NonFiniteLossError(epoch, history.steps + 1, float(value))
-                total += float(value) * w
-                leaves = [np.asarray(g, dtype=np.float64) * w for g in tree.leaves(grads)]
+                    (value, new_state), grads = step_fn(model, xb, yb, xp.asarray(wb))
+                if on_device:  # no read back: checked and summed after the epoch
+                    pending.append((value, w))
+                    leaves = [g.astype(np.float64) * w for g in tree.leaves(grads)]
+                else:
+                    if not math.isfinite(float(value)):
+                        raise NonFiniteLossError(epoch, history.steps + 1, float(value))
+                    total += float(value) * w
+                    leaves = [np.asarray(g, dtype=np.float64) * w for g in tree.leaves(grads)]
                 grad_sum = leaves if grad_sum is None else [a + g for a, g in zip(grad_sum, leaves)]
                 model, state = optimizer.update(model, grads, state)
                 if new_state:
@@ -338,9 +369,12 @@ def fit(
                 if any(cb.on_batch_end(history.steps, {"loss": float(value)}, model) for cb in cbs):
                     stop = "stopped by a callback"
                     break
-            gnorm = math.sqrt(sum(float(np.sum(g * g)) for g in grad_sum or []))
+            if on_device:
+                total, gnorm = _read_epoch(xp, pending, grad_sum, epoch, history.steps)
+            else:
+                gnorm = math.sqrt(sum(float(np.sum(g * g)) for g in grad_sum or []))
             logs = {"loss": total, "grad_norm": gnorm}
-            _evaluate(model, loss_fn, X, y, X_val, y_val, named_metrics, logs)
+            _evaluate(model, loss_fn, X_eval, y, X_val_eval, y_val, named_metrics, logs)
             logs["time"] = time.perf_counter() - t0
             logs["lr"] = lr0
             _record(history, logs)
@@ -462,14 +496,37 @@ def _evaluate(
 ) -> None:
     """Evaluation-mode loss and metrics after an epoch (no gradients taken)."""
     if metrics:
-        out = np.asarray(model(X))
+        out = np.asarray(to_host(model(X)))  # from a device: one copy of the outputs
         for name, fn in metrics:
             logs[name] = float(fn(out, y))
     if X_val is not None:
-        out_val = np.asarray(model(X_val))
+        out_val = np.asarray(to_host(model(X_val)))
         logs["val_loss"] = float(loss_fn(out_val, y_val))
         for name, fn in metrics:
             logs[f"val_{name}"] = float(fn(out_val, y_val))
+
+
+def _read_epoch(
+    xp: ModuleType, pending: list[tuple[Any, float]], grad_sum: list | None, epoch: int,
+    steps: int,
+) -> tuple[float, float]:  # fmt: skip
+    """An epoch on a device, read back at once: the weighted sum of its steps' losses
+    and the norm of its summed gradient, from one copy to the host. A non-finite loss
+    raises :class:`NonFiniteLossError` naming its step (``steps``: the run's steps after
+    the epoch)."""
+    if not pending:
+        return 0.0, 0.0
+    squares = [xp.sum(g * g) for g in grad_sum or []]
+    parts = [xp.reshape(v, (1,)).astype(np.float64) for v, _ in pending]
+    parts.append(xp.reshape(sum(squares) if squares else xp.zeros(()), (1,)))
+    values = to_host(xp.concatenate(parts))
+    losses, square = values[:-1], float(values[-1])
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        i = int(bad[0])
+        raise NonFiniteLossError(epoch, steps - len(losses) + i + 1, float(losses[i]))
+    total = float(sum(float(v) * w for v, (_, w) in zip(losses, pending)))
+    return total, math.sqrt(square)
 
 
 def _record(history: History, logs: dict[str, float]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core import tree
+from tracegrad.core.backend import asarray_like, is_host, ones_like_value
 from tracegrad.core.forward import jvp_flat, zeros_like_value
 from tracegrad.core.primitive import box_types, dtype_of, get_value, peek, unbox
 from tracegrad.core.reverse import backward, record
@@ -53,7 +54,7 @@ def as_float_leaf(x: Any, where: str) -> Any:
     """
     if type(x) is float or (type(x) is np.ndarray and x.dtype.kind == "f"):
         return x
-    if type(x) not in box_types and not isinstance(x, (np.ndarray, np.floating)):
+    if type(x) not in box_types and not isinstance(x, (np.ndarray, np.floating)) and is_host(x):
         x = np.asarray(x)
         if x.ndim == 0 and np.issubdtype(x.dtype, np.floating):
             x = x[()]
@@ -150,8 +151,8 @@ def _cast_like(ct: Any, leaf: Any) -> Any:
             if type(ct._value) is not np.ndarray:  # a 0-d array for a 0-d array, as unstaged
                 ct = call_plain(np.asarray, (ct,))
         return ct
-    ct = np.asarray(ct, dtype=dt)
-    return ct if isinstance(leaf, np.ndarray) or type(leaf) in box_types else ct[()]
+    ct = asarray_like(ct, leaf, dtype=dt)  # a device leaf's cotangent on its device
+    return ct if isinstance(leaf, np.ndarray) or not is_host(leaf) else ct[()]
 
 
 # --- reverse mode -----------------------------------------------------------------
@@ -262,7 +263,7 @@ def _one_like(out: Any) -> Any:
         return 1.0
     if isinstance(out, np.floating):
         return type(out)(1.0)
-    return np.ones((), dtype=dtype_of(out))[()]
+    return ones_like_value(out, (), dtype_of(out))[()]  # on the output's device
 
 
 def _check_scalar(out: Any) -> None:

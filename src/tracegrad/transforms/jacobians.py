@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad.core import tree
+from tracegrad.core.backend import eye_like, zeros
 from tracegrad.core.batching import batch_flat
 from tracegrad.core.forward import jvp_flat
 from tracegrad.core.primitive import dtype_of
@@ -43,7 +44,7 @@ def _as_block(block: Any, leaf: Any) -> Any:
 def _basis(leaf: Any) -> np.ndarray:
     """Every unit vector of ``leaf``'s shape, stacked on axis 0: shape ``(n,) + shape``."""
     n = int(np.size(leaf))
-    return np.eye(n, dtype=dtype_of(leaf)).reshape((n,) + np.shape(leaf))
+    return eye_like(n, dtype_of(leaf), leaf).reshape((n,) + np.shape(leaf))
 
 
 def _block(stacked: Any, out_shape: tuple, leaf: Any, batch_last: bool) -> Any:
@@ -86,7 +87,7 @@ def _jacfwd_at(part: _Partial, single: bool) -> Any:
         for leaf, cols in zip(leaves, columns):
             if cols is None:
                 shape = np.shape(v) + np.shape(leaf)
-                row.append(np.zeros(shape, dtype=dtype_of(v)))
+                row.append(zeros(shape, dtype_of(v), like=v))
             else:
                 row.append(_block(cols[o], np.shape(v), leaf, batch_last=True))
         blocks.append(row)
@@ -112,7 +113,7 @@ def _jacrev_at(part: _Partial, single: bool, recorded: tuple | None = None) -> A
         n_out = int(np.size(v))
         if n_out == 0 or idx is None:
             blocks.append([
-                np.zeros(np.shape(v) + np.shape(x), dtype=dtype_of(x))
+                zeros(np.shape(v) + np.shape(x), dtype_of(x), like=x)
                 for x in leaves
             ])  # fmt: skip
             continue
