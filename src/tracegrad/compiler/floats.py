@@ -44,7 +44,7 @@ def _float_op(fn: Any) -> tuple[str, Callable[..., Any] | None] | None:
         return ops.FLOAT_OPERATORS[name], None
     if fn is np.asarray:  # a 0-d cotangent made an array again: the outputs see to that
         return "{}", None
-    prim = ops.elementwise_primitive(fn)
+    prim = ops.elementwise_primitive(fn) or ops.primitive_named(name)
     if prim is not None and prim.float_impl is not None:
         return "", prim.float_impl
     return None

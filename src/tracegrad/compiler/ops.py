@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = [
     "FLOAT_OPERATORS", "broadcast_source", "elementwise_primitive", "is_fresh", "is_ufunc_call",
-    "op_name", "same_family",
+    "op_name", "primitive_named", "same_family",
 ]  # fmt: skip
 
 #: Python's operators on numbers, by the name of the elementwise operation they are
@@ -76,6 +76,13 @@ def elementwise_primitive(fn: Any) -> Any:
         return _tables()[0].get(fn)
     except TypeError:
         return None
+
+
+def primitive_named(name: str | None) -> Any:
+    """The elementwise primitive called ``name`` (``"power"``), or ``None``: what a
+    Python operator recorded on numbers (``operator.pow``) computes."""
+    prims, _ = _tables()
+    return next((p for p in prims.values() if p.name == name), None) if name else None
 
 
 def same_family(fn: Any, name: str) -> Callable[..., Any] | None:
