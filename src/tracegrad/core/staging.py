@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tracegrad.core.backend import module_of
 from tracegrad.core.primitive import (
     _NO_KWARGS,
     PYTHON_SCALARS,
@@ -173,7 +174,7 @@ def function_name(fn: Any) -> str:
 def _show_const(v: Any) -> str:
     if v is None:
         return "·"
-    if isinstance(v, np.ndarray):
+    if isinstance(v, np.ndarray) or module_of(v) is not None:  # never copied to the host
         return f"array{v.shape}"
     if isinstance(v, Primitive):
         return v.name
@@ -182,6 +183,13 @@ def _show_const(v: Any) -> str:
 
 
 _new_tuple = tuple.__new__
+
+
+def _is_array(v: Any) -> bool:
+    """True for an array, on the host or a device: a replay calls NumPy's function on it
+    (the same types come back on every replay)."""
+    t = type(v)
+    return t is np.ndarray or (t not in PYTHON_SCALARS and module_of(v) is not None)
 
 
 def _slot(position: int, ref: int) -> Slot:
@@ -397,7 +405,7 @@ class StagingTrace(Trace):
         fn = prim.impl
         if prim.array_impl is not None:
             for a in args:
-                if type(a) is StagedBox and type(a._value) is np.ndarray:
+                if type(a) is StagedBox and _is_array(a._value):
                     fn = prim.array_impl
                     break
         return self._record(fn, prim.run, args, kwargs, False)
@@ -408,15 +416,13 @@ class StagingTrace(Trace):
 
     def process1(self, prim: Primitive, x: StagedBox) -> StagedBox:
         v = x._value
-        fn = prim.array_impl if type(v) is np.ndarray else prim.impl
+        fn = prim.array_impl if _is_array(v) and prim.array_impl is not None else prim.impl
         out = fn(v)  # elementwise: no shapes to name in an error
         return self._append(fn, [None], (_slot(0, x._ref),), out)
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> Any:
         fn = prim.impl
-        if prim.array_impl is not None and (
-            type(peek(x)) is np.ndarray or type(peek(y)) is np.ndarray
-        ):
+        if prim.array_impl is not None and (_is_array(peek(x)) or _is_array(peek(y))):
             fn = prim.array_impl
         return self.call_positional(fn, prim.run, (x, y), prim)
 
@@ -528,8 +534,11 @@ class StagingTrace(Trace):
 
 
 def fresh_constant(value: Any) -> Any:
-    """A constant output, copied if it is an array: the caller may write into it."""
-    return value.copy() if type(value) is np.ndarray else value
+    """A constant output, copied if it is an array (on the host or a device): the caller
+    may write into it."""
+    if type(value) is np.ndarray or module_of(value) is not None:
+        return value.copy()
+    return value
 
 
 def plain(x: Any) -> Any:

@@ -34,6 +34,7 @@ import numpy as np
 
 from tracegrad.compiler import Executable, compile_program
 from tracegrad.core import tree
+from tracegrad.core.backend import module_of
 from tracegrad.core.primitive import box_types, new_trace, trace_stack
 from tracegrad.core.staging import Program, StagedBox, StagingTrace, fresh_constant
 
@@ -91,6 +92,8 @@ def _leaf_key(x: Any) -> Hashable:
         return (x.shape, x.dtype)
     if t in _TRACED_SCALARS or isinstance(x, np.generic):
         return t
+    if module_of(x) is not None:  # a device array (CuPy): its own programs
+        return (t, x.shape, x.dtype)
     if isinstance(x, (np.random.Generator, np.random.RandomState)):
         raise TypeError(
             "jit: a random generator was passed to a jitted function; what it draws there "
@@ -105,7 +108,11 @@ def _leaf_key(x: Any) -> Hashable:
 
 
 def _is_traced(x: Any) -> bool:
-    return type(x) is np.ndarray or type(x) in _TRACED_SCALARS or isinstance(x, np.generic)
+    t = type(x)
+    return (
+        t is np.ndarray or t in _TRACED_SCALARS or isinstance(x, np.generic)
+        or module_of(x) is not None
+    )  # fmt: skip
 
 
 def _aux_arrays(td: tree.TreeDef) -> tuple:
@@ -116,7 +123,10 @@ def _aux_arrays(td: tree.TreeDef) -> tuple:
         node = stack.pop()
         buffers = getattr(node.aux, "buffers", None)
         if buffers:
-            found.extend(_Identity(b) for b in buffers if isinstance(b, np.ndarray))
+            found.extend(
+                _Identity(b) for b in buffers
+                if isinstance(b, np.ndarray) or module_of(b) is not None
+            )  # fmt: skip
         stack.extend(c for c in node.children if c.children or not c.num_leaves)  # not leaves
     return tuple(found)
 
