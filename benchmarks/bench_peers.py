@@ -1,21 +1,27 @@
-"""tracegrad beside its peers: the side-by-side benchmark of issue 6.
+"""tracegrad beside its peers: the side-by-side benchmark of issues 6 and 12.
 
-    python benchmarks/bench_peers.py [--quick] [--only W1,W2,W3,W4,U] [--repeat N] [--threads T]
+    python benchmarks/bench_peers.py [--quick] [--only W1,W2,...|issue6|issue12] [--repeat N]
+                                     [--threads T]
+    python benchmarks/bench_peers.py --threads 2 --only issue12   # issue 12's rows, its setting
 
-Runs the workloads of :mod:`peers` (W1 scalar chain, W2 MLP SGD step, W3 Jacobians, W4
-second order, U untraced calls) for tracegrad, a hand-written floor and every peer that is
-installed (micrograd, autograd, PyTorch, JAX; ``pip install -e '.[bench]'``); a missing
-peer is skipped with a note. Every library's numbers are checked against the reference
-(hand-written where there is one), a mismatch is printed loudly and makes the exit status 1.
-Prints one Markdown table per workload (medians, and the ratios the goals name) and a final
-table of the issue's goals with pass/fail.
+Runs the workloads of :mod:`peers` for tracegrad, a hand-written floor and every peer
+that is installed (micrograd, autograd, PyTorch, JAX); a missing peer is skipped with a
+note. Issue 6's workloads (``--only issue6``): W1 scalar chain, W2 MLP SGD step, W3
+Jacobians, W4 second order, U untraced calls. Issue 12's (``--only issue12``): the code a
+user writes op by op, eager and under ``tg.jit``: W1U, W2U, W3U, W4U. Every library's
+numbers are checked against the reference (hand-written where there is one), a mismatch
+is printed loudly and makes the exit status 1. Prints one Markdown table per workload
+(medians, and the ratios the goals name) and a final table of each issue's goals with
+pass/fail. A ``tg.jit`` column whose function fell back to running eagerly
+(``JitFallbackWarning``) is measured as it ran and marked ``*``.
 
 Timing: each call is looped until one timing lasts ``min_time``; the libraries of one row
 are then timed in interleaved rounds (so background load hits them alike) and the median
 of ``--repeat`` rounds is reported. JAX functions are jit-compiled and warmed up first.
-Every library runs with the same number of threads (``--threads``, default 1): the BLAS
-and OpenMP pools, PyTorch's intra/inter-op pools and XLA's CPU pool. The environment
-variables must be set before NumPy is first imported, hence the top of this file.
+Every library runs with the same number of threads (``--threads``, default 1; issue 12's
+goals are set with 2): the BLAS and OpenMP pools, PyTorch's intra/inter-op pools and XLA's
+CPU pool. The environment variables must be set before NumPy is first imported, hence the
+top of this file.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ os.environ["XLA_FLAGS"] = (
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # never probe for accelerators
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import datetime  # noqa: E402
 import gc  # noqa: E402
 import importlib  # noqa: E402
@@ -58,7 +65,8 @@ import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -77,6 +85,7 @@ class Goal:
     measured: str
     target: str
     passed: bool | None  # None: could not be measured (a peer is missing)
+    issue: int = 6
 
 
 @dataclass
@@ -93,8 +102,7 @@ class Run:
     goals: list[Goal] = field(default_factory=list)
 
     def libraries(self, registry: dict[str, Callable]) -> list[str]:
-        ours = (P.HAND, P.TG, P.TG_NN, P.TG_JIT)
-        return [lib for lib in registry if lib in ours or lib in self.available]
+        return [lib for lib in registry if lib in P.OURS or lib in self.available]
 
 
 def detect_peers(run: Run) -> None:
@@ -178,7 +186,7 @@ def _failed(run: Run, what: str, lib: str, exc: Exception) -> None:
     """A peer that fails is skipped with a note; tracegrad or the floor failing is an
     error as loud as a mismatch."""
     msg = f"{what}: {lib} failed: {type(exc).__name__}: {exc}"
-    if lib in (P.TG, P.TG_NN, P.TG_JIT, P.HAND):
+    if lib in P.OURS:
         run.mismatches.append(msg)
         print(f"\n!!!!! {msg}\n")
     else:
@@ -267,11 +275,49 @@ def fmt_ratio(r: float | None) -> str:
     return "–" if r is None else f"{r:.2f}×"
 
 
-def goal(run: Run, text: str, value: float | None, target: float, unit: str = "×") -> None:
+def goal(
+    run: Run, text: str, value: float | None, target: float, unit: str = "×", issue: int = 6
+) -> None:
     """A ``value ≤ target`` goal; ``None`` when a needed library was missing."""
     measured = "not measured" if value is None else f"{value:.2f}{unit}"
     passed = None if value is None else value <= target
-    run.goals.append(Goal(text, measured, f"≤ {target:g}{unit}", passed))
+    run.goals.append(Goal(text, measured, f"≤ {target:g}{unit}", passed, issue))
+
+
+@dataclass
+class JitWatch:
+    """What :func:`watch_jit` saw: whether a tg.jit function of the row ran eagerly."""
+
+    fell_back: bool = False
+
+
+@contextlib.contextmanager
+def watch_jit(run: Run, what: str) -> Iterator[JitWatch]:
+    """Notes every ``JitFallbackWarning`` raised while a row is built, checked and timed
+    (a tg.jit function that cannot be replayed runs eagerly and warns on its first call):
+    the row is still measured as it ran, and its tg.jit cells are marked. Other warnings
+    pass through."""
+    watch = JitWatch()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", tg.JitFallbackWarning)
+        yield watch
+    seen: list[str] = []
+    for w in caught:
+        if issubclass(w.category, tg.JitFallbackWarning):
+            if str(w.message) not in seen:
+                seen.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for msg in seen:
+        watch.fell_back = True
+        note = f"{what}: tg.jit fell back to eager (measured as it ran): {msg}"
+        run.notes.append(note)
+        print(f"  !! {note}")
+
+
+def fmt_jit(t: float | None, watch: JitWatch, scale: float = 1e3) -> str:
+    """A tg.jit time, marked ``*`` where the function ran eagerly instead of replaying."""
+    return fmt(t, scale) + ("*" if watch.fell_back and t is not None else "")
 
 
 # --- W1 ---------------------------------------------------------------------------------
@@ -519,6 +565,171 @@ def bench_untraced(run: Run) -> None:
     goal(run, "U: untraced tracegrad.numpy / NumPy (worst case)", worst, 1.3)
 
 
+# --- issue 12: the code users write, op by op, eager and under tg.jit -------------------
+
+
+def _time_row(run: Run, cases: dict[str, P.Case], collect: bool = False) -> dict[str, float]:
+    return time_interleaved(
+        {k: c.run for k, c in cases.items()}, run.repeat, run.min_time, collect=collect
+    )
+
+
+def bench_w1u(run: Run) -> None:
+    """W1 with a Python float and with a 0-d array as input, eager and compiled; JAX and
+    PyTorch get a 0-d float64 array or tensor as before, micrograd a float."""
+    n_blocks = 143
+    n_ops = n_blocks * P.BLOCK
+    what = f"W1U chain of {n_ops} ops, float and 0-d array inputs"
+    print(f"\n... {what}", flush=True)
+    with watch_jit(run, what) as watch:
+        cases = build(run, what, P.W1U, n_blocks)
+        cases = check(run, what, cases, P.HAND, rtol=1e-9, atol=1e-12)
+        t = _time_row(run, cases, collect=True)
+    floor, micro = t.get(P.HAND), t.get(P.MICROGRAD)
+    inputs = {P.HAND: "float", P.TG: "float", P.TG_0D: "0-d array", P.TG_JIT: "float"}
+    inputs |= {P.TG_JIT_0D: "0-d array", P.MICROGRAD: "float", P.TORCH: "0-d tensor"}
+    inputs[P.JAX] = "0-d array (jit)"
+    rows = []
+    for lib, v in t.items():
+        jit = lib in (P.TG_JIT, P.TG_JIT_0D)
+        cell = fmt_jit(v / n_ops, watch, 1e6) if jit else fmt(v / n_ops, 1e6)
+        rows.append(
+            [lib, inputs[lib], cell, fmt_ratio(ratio(v, floor)), fmt_ratio(ratio(v, micro))]
+        )
+    table(
+        f"W1U: value and gradient of a scalar chain of {n_ops:,} ops, float and 0-d inputs, "
+        "µs per op",
+        ["library", "input", "µs / op", "× Python-float floor", "/ micrograd"],
+        rows,
+    )
+    for lib, label in ((P.TG, "Python float"), (P.TG_0D, "0-d array")):
+        goal(run, f"W1: tracegrad eager ({label}) / micrograd", ratio(t.get(lib), micro), 0.6,
+             issue=12)  # fmt: skip
+    for lib, label in ((P.TG_JIT, "Python float"), (P.TG_JIT_0D, "0-d array")):
+        goal(run, f"W1: tracegrad tg.jit ({label}) / Python-float floor",
+             ratio(t.get(lib), floor), 3.0, issue=12)  # fmt: skip
+
+
+def bench_w2u(run: Run) -> None:
+    """The W2 step with the loss written op by op and the step ``value_and_grad`` +
+    ``p - lr * g``: eager, under tg.jit, and the peers' same code; the NumPy forward is
+    timed in the same rounds for time(step) / time(forward)."""
+    batches = (32, 256, 1797)
+    rows = []
+    for dtype in (np.float64, np.float32):
+        tol = (1e-7, 1e-7) if dtype == np.float64 else (2e-3, 2e-3)
+        name = np.dtype(dtype).name
+        for batch in batches:
+            what = f"W2U {name} batch {batch} (op by op)"
+            print(f"\n... {what}", flush=True)
+            with watch_jit(run, what) as watch:
+                cases = build(run, what, P.W2U, batch, dtype)
+                forward = cases.pop(P.FORWARD, None)
+                cases = check(run, what, cases, P.HAND, *tol)
+                if forward is not None:  # its numbers are the loss alone
+                    _check_forward(run, what, forward, cases.get(P.HAND), tol)
+                    cases[P.FORWARD] = forward
+                t = _time_row(run, cases)
+            hand, fwd, jit, eager = (t.get(k) for k in (P.HAND, P.FORWARD, P.TG_JIT, P.TG))
+            r_jit, r_jax = ratio(jit, hand), ratio(jit, t.get(P.JAX))
+            r_torch, r_eager = ratio(eager, t.get(P.TORCH)), ratio(eager, hand)
+            r_fwd = ratio(jit, fwd)
+            rows.append(
+                [name, str(batch), fmt(hand), fmt(fwd), fmt(eager), fmt_jit(jit, watch)]
+                + [fmt(t.get(lib)) for lib in (P.AUTOGRAD, P.TORCH, P.JAX)]
+                + [fmt_ratio(r) for r in (r_jit, r_jax, r_eager, r_torch, r_fwd)]
+                + [fmt_ratio(ratio(hand, fwd))]
+            )
+            label = f"W2 op by op, {name} batch {batch}"
+            goal(run, f"{label}: tg.jit / hand-written", r_jit, 1.05, issue=12)
+            if batch == 32:
+                goal(run, f"{label}: tg.jit / JAX jit", r_jax, 1.0, issue=12)
+            if batch == 256 and dtype == np.float64:
+                goal(run, f"{label}: time(tg.jit step) / time(NumPy forward)", r_fwd, 2.5,
+                     issue=12)  # fmt: skip
+                run.notes.append(
+                    f"{label}: the hand-written step takes {ratio(hand, fwd) or 0:.2f}× the "
+                    "NumPy forward in this run (the floor of the time(step)/time(forward) goal)"
+                )
+            if batch in (32, 256):
+                goal(run, f"{label}: tracegrad eager / PyTorch eager", r_torch, 0.8, issue=12)
+            else:
+                goal(run, f"{label}: tracegrad eager / hand-written", r_eager, 1.05, issue=12)
+    table(
+        "W2U: one SGD step, loss written op by op (logsumexp(z) - Σ Y·z, mean, + λ·Σ W·W), "
+        "64-256-256-10 tanh MLP, digits, ms",
+        ["dtype", "batch", "hand-written step", "NumPy forward", "tracegrad eager"]
+        + ["tracegrad tg.jit", "autograd", "torch eager", "jax jit", "tg.jit / hand"]
+        + ["tg.jit / jax", "eager / hand", "eager / torch", "tg.jit / forward"]
+        + ["hand / forward"],
+        rows,
+    )
+
+
+def _check_forward(
+    run: Run, what: str, forward: P.Case, hand: P.Case | None, tol: tuple[float, float]
+) -> None:
+    """The NumPy forward computes the hand-written step's loss (before its update)."""
+    if hand is None:
+        return
+    problem = _compare(forward.numbers(), hand.numbers()[:1], *tol)
+    if problem:
+        msg = f"{what}: NumPy forward disagrees with the hand-written loss: {problem}"
+        run.mismatches.append(msg)
+        print(f"\n!!!!! MISMATCH {msg}\n")
+
+
+def bench_w3u(run: Run) -> None:
+    big, small = (200, 10) if run.quick else (1000, 10)
+    rows, times = [], {}
+    for mode in ("fwd", "rev"):
+        for n, m in ((small, big), (big, small)):
+            what = f"W3U jac{mode} n={n} m={m}"
+            print(f"\n... {what}", flush=True)
+            with watch_jit(run, what) as watch:
+                cases = check(run, what, build(run, what, P.W3U, n, m, mode), P.HAND)
+                t = _time_row(run, cases)
+            times[(mode, n, m)] = t
+            rows.append(
+                [f"jac{mode} (n={n}, m={m})", fmt(t.get(P.HAND)), fmt(t.get(P.TG))]
+                + [fmt_jit(t.get(P.TG_JIT), watch), fmt(t.get(P.TORCH)), fmt(t.get(P.JAX))]
+                + [fmt_ratio(_r(t, P.TG, P.TORCH)), fmt_ratio(_r(t, P.TG_JIT, P.JAX))]
+            )
+            goal(run, f"W3 tanh(Ax)·(Bx): jac{mode} n={n} m={m}, tracegrad eager / torch.func",
+                 _r(t, P.TG, P.TORCH), 1.0, issue=12)  # fmt: skip
+    table(
+        "W3U: Jacobian of f(x) = tanh(A x) * (B x), R^n → R^m, ms",
+        ["transform", "by hand (formula)", "tracegrad eager", "tracegrad tg.jit", "torch.func"]
+        + ["jax jit", "eager / torch", "tg.jit / jax"],
+        rows,
+    )
+    goal(run, f"W3 tanh(Ax)·(Bx): jacrev n={small} m={big}, tracegrad tg.jit / JAX jit",
+         _r(times[("rev", small, big)], P.TG_JIT, P.JAX), 1.5, issue=12)  # fmt: skip
+
+
+def bench_w4u(run: Run) -> None:
+    n_hvp, n_hess = (300, 50) if run.quick else (1000, 100)
+    rows = []
+    for kind, n in (("hvp", n_hvp), ("hessian", n_hess)):
+        what = f"W4U {kind} n={n}"
+        print(f"\n... {what}", flush=True)
+        with watch_jit(run, what) as watch:
+            cases = check(run, what, build(run, what, P.W4U, n, kind), P.HAND)
+            t = _time_row(run, cases)
+        r_jax = _r(t, P.TG_JIT, P.JAX)
+        rows.append(
+            [f"{kind} (n={n})", fmt(t.get(P.HAND)), fmt(t.get(P.TG))]
+            + [fmt_jit(t.get(P.TG_JIT), watch), fmt(t.get(P.JAX)), fmt_ratio(r_jax)]
+        )
+        goal(run, f"W4: {kind} n={n}, tracegrad tg.jit / JAX jit", r_jax, 1.2, issue=12)
+    table(
+        "W4U: f(x) = ½ xᵀAx + Σ tanh(xᵢ)², hvp (forward over reverse) and Hessian under jit, ms",
+        ["transform", "by hand", "tracegrad eager", "tracegrad tg.jit", "jax jit"]
+        + ["tg.jit / jax"],
+        rows,
+    )
+
+
 # --- main -------------------------------------------------------------------------------
 
 
@@ -535,25 +746,77 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.machine()}"
 
 
+SECTIONS: dict[str, Callable[[Run], None]] = {
+    "W1": bench_w1,
+    "W2": bench_w2,
+    "W3": bench_w3,
+    "W4": bench_w4,
+    "U": bench_untraced,
+    "W1U": bench_w1u,
+    "W2U": bench_w2u,
+    "W3U": bench_w3u,
+    "W4U": bench_w4u,
+}
+GROUPS = {
+    "ISSUE6": ("W1", "W2", "W3", "W4", "U"),
+    "ISSUE12": ("W1U", "W2U", "W3U", "W4U"),
+}
+GROUPS["ALL"] = GROUPS["ISSUE6"] + GROUPS["ISSUE12"]
+ISSUE12_THREADS = 2  # the setting of issue 12's measurements
+
+
+def selection(text: str) -> list[str]:
+    """``--only``: workloads and groups (``issue6``, ``issue12``, ``all``), in run order."""
+    chosen: set[str] = set()
+    for w in (w.strip().upper() for w in text.split(",") if w.strip()):
+        if w not in SECTIONS and w not in GROUPS:
+            names = ", ".join([*SECTIONS, *(g.lower() for g in GROUPS)])
+            raise ValueError(f"unknown workload {w!r} (choose from {names})")
+        chosen.update(GROUPS.get(w, (w,)))
+    return [w for w in SECTIONS if w in chosen]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short timings and sizes (< 1 min)")
-    parser.add_argument("--only", default="W1,W2,W3,W4,U", help="comma-separated workloads")
+    parser.add_argument(
+        "--only",
+        default="all",
+        help="comma-separated workloads (W1,W2,W3,W4,U,W1U,W2U,W3U,W4U) or groups "
+        "(issue6, issue12, all; default all)",
+    )
     parser.add_argument("--repeat", type=int, default=None, help="timed rounds (default 7)")
-    parser.add_argument("--threads", type=int, default=THREADS, help="threads for every library")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help=f"threads for every library (default 1; issue 12's setting: {ISSUE12_THREADS})",
+    )
     args = parser.parse_args()
-    only = {w.strip().upper() for w in args.only.split(",") if w.strip()}
-    unknown = only - {"W1", "W2", "W3", "W4", "U"}
-    if unknown:
-        parser.error(f"unknown workloads: {sorted(unknown)}")
+    try:
+        only = selection(args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
     repeat = args.repeat or (3 if args.quick else 7)
     run = Run(repeat=repeat, min_time=0.01 if args.quick else 0.04, quick=args.quick)
     detect_peers(run)
 
-    print("## tracegrad beside its peers (issue 6)\n")
+    print("## tracegrad beside its peers (issues 6 and 12)\n")
     print(f"- date: {datetime.date.today().isoformat()}")
     print(f"- machine: {machine()}")
     print(f"- threads: {THREADS} for every library (BLAS/OpenMP env, torch pools, XLA flags)")
+    if THREADS != ISSUE12_THREADS and set(only) & set(GROUPS["ISSUE12"]):
+        run.notes.append(
+            f"issue 12's rows ran with {THREADS} thread(s); its goals are set with "
+            f"{ISSUE12_THREADS} (--threads {ISSUE12_THREADS})"
+        )
+    if THREADS > 1 and (os.cpu_count() or 1) < 2 * THREADS:
+        # seen on 2 cores: torch's step took 3.6 ms alone and 10 ms right after NumPy's
+        run.notes.append(
+            f"{THREADS} threads on {os.cpu_count()} CPUs: a library's worker threads keep "
+            "spinning for a while after its calls and slow the library timed next; read "
+            f"ratios across libraries from a machine with at least {2 * THREADS} idle CPUs"
+        )
     print(f"- command: python {' '.join(['benchmarks/bench_peers.py', *sys.argv[1:]])}")
     versions = [f"Python {platform.python_version()}", f"NumPy {np.__version__}"]
     versions.append(f"tracegrad {tg.__version__}")
@@ -566,21 +829,16 @@ def main() -> int:
         print("- micrograd: sin/exp/log added in benchmarks/peers.py as micrograd-style ops")
 
     t0 = time.perf_counter()
-    for name, fn in (
-        ("W1", bench_w1),
-        ("W2", bench_w2),
-        ("W3", bench_w3),
-        ("W4", bench_w4),
-        ("U", bench_untraced),
-    ):
-        if name in only:
-            fn(run)
+    for name in only:
+        SECTIONS[name](run)
 
-    rows = []
-    for g in run.goals:
-        verdict = {True: "pass", False: "FAIL", None: "–"}[g.passed]
-        rows.append([g.goal, g.measured, g.target, verdict])
-    table("Goals (issue 6)", ["goal", "measured", "target", "result"], rows)
+    for issue in sorted({g.issue for g in run.goals}):
+        rows = []
+        for g in run.goals:
+            if g.issue == issue:
+                verdict = {True: "pass", False: "FAIL", None: "–"}[g.passed]
+                rows.append([g.goal, g.measured, g.target, verdict])
+        table(f"Goals (issue {issue})", ["goal", "measured", "target", "result"], rows)
     for note in run.notes:
         print(f"- note: {note}")
     if run.mismatches:

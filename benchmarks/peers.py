@@ -1,4 +1,4 @@
-"""The workloads of issue 6, written once per library.
+"""The workloads of issues 6 and 12, written once per library.
 
 Each builder returns a :class:`Case`: ``run`` is the call that is timed, ``numbers`` gives
 what the library computed (as NumPy arrays) so that the runner can check that every library
@@ -16,6 +16,17 @@ Workloads (sizes are parameters, so the smoke test can run them tiny):
 - W4: ``f(x) = ½ xᵀA x + Σ tanh(xᵢ)²`` with a dense symmetric ``A``: Hessian-vector
   product (forward over reverse) and full Hessian.
 - Untraced: ``tracegrad.numpy.f(x)`` against ``numpy.f(x)`` with no transformation active.
+
+Issue 12 measures the code a user writes, operation by operation, eagerly and under
+``tg.jit`` (the ``*u`` builders and the ``W1U``…``W4U`` registries):
+
+- W1U: the W1 chain with a 0-d array input (``np.array(0.3)``) besides a Python float,
+  eager and as ``tg.jit(value_and_grad(chain))``.
+- W2U: the W2 step with the loss written op by op (``logsumexp(z, axis=1) - sum(Y * z,
+  axis=1)``, its mean, ``LAM * sum(W * W)`` per weight) and the step ``value_and_grad`` +
+  ``[p - lr * g]``, eager and under ``tg.jit`` as under ``jax.jit``.
+- W3U: Jacobians of ``f(x) = tanh(A x) * (B x)``, eager and under ``tg.jit``.
+- W4U: W4's hvp and Hessian under ``tg.jit``.
 """
 
 from __future__ import annotations
@@ -35,6 +46,10 @@ HAND = "hand-written"
 TG = "tracegrad"
 TG_NN = "tracegrad (tg.nn)"  # W2 written with tracegrad's layers, loss and penalty
 TG_JIT = "tracegrad (tg.jit)"  # the same W2 step, with tg.optim's update, under tg.jit
+TG_0D = "tracegrad (0-d)"  # W1U: eager, input np.array(0.3) instead of a float
+TG_JIT_0D = "tracegrad (tg.jit, 0-d)"  # W1U: compiled, input np.array(0.3)
+FORWARD = "forward"  # W2U: the NumPy loss alone, the denominator of time(step)/time(forward)
+OURS = (HAND, TG, TG_NN, TG_JIT, TG_0D, TG_JIT_0D, FORWARD)  # always run; failing is an error
 MICROGRAD = "micrograd"
 AUTOGRAD = "autograd"
 TORCH = "torch"
@@ -139,7 +154,7 @@ def w1_hand(n_blocks: int, x: float = 0.3) -> Case:
     return _same_calls(lambda: chain_by_hand(x, n_blocks), lambda r: r)
 
 
-def w1_tracegrad(n_blocks: int, x: float = 0.3) -> Case:
+def w1_tracegrad(n_blocks: int, x: Any = 0.3) -> Case:
     vg = tg.value_and_grad(lambda z: chain(z, n_blocks, tnp.sin, tnp.exp, tnp.log, tnp.sqrt))
     return _same_calls(lambda: vg(x), lambda r: r)
 
@@ -656,6 +671,196 @@ def untraced_cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
     ]
 
 
+# --- issue 12: the code users write, op by op, eager and under tg.jit -----------------
+
+
+def w1u_tracegrad_0d(n_blocks: int, x: float = 0.3) -> Case:
+    """W1 eager on a 0-d array: the ops see NumPy scalars, not Python floats."""
+    return w1_tracegrad(n_blocks, np.array(x))
+
+
+def w1u_tracegrad_jit(n_blocks: int, x: Any = 0.3) -> Case:
+    """``tg.jit(value_and_grad(chain))``: traced once, replayed after."""
+    vg = tg.jit(
+        tg.value_and_grad(lambda z: chain(z, n_blocks, tnp.sin, tnp.exp, tnp.log, tnp.sqrt))
+    )
+    return _same_calls(lambda: vg(x), lambda r: r)
+
+
+def w1u_tracegrad_jit_0d(n_blocks: int, x: float = 0.3) -> Case:
+    return w1u_tracegrad_jit(n_blocks, np.array(x))
+
+
+def mlp_loss_ops(params: Sequence[Any], X: Any, Y: Any, xp: Any, logsumexp: Callable) -> Any:
+    """The W2 loss as issue 12's user writes it, one operation at a time, with any
+    NumPy-like module ``xp`` (tracegrad.numpy, jax.numpy, torch, autograd.numpy): per
+    sample ``logsumexp(z) - Σ Y·z`` (``Y`` one-hot), its mean, plus λ·Σ W·W per weight.
+    Equal to the hand-written loss, since each row of ``Y`` sums to 1."""
+    W1, b1, W2, b2, W3, b3 = params
+    h1 = xp.tanh(X @ W1 + b1)
+    h2 = xp.tanh(h1 @ W2 + b2)
+    z = h2 @ W3 + b3
+    data = xp.mean(logsumexp(z, axis=1) - xp.sum(Y * z, axis=1))
+    return data + LAM * (xp.sum(W1 * W1) + xp.sum(W2 * W2) + xp.sum(W3 * W3))
+
+
+def tnp_loss_ops(params: Sequence[Any], X: Any, Y: Any) -> Any:
+    return mlp_loss_ops(params, X, Y, tnp, tnp.logsumexp)
+
+
+def tnp_step_ops(params: list[Any], X: Any, Y: Any) -> tuple[Any, list[Any]]:
+    """The training step as a user writes it (and wraps in ``tg.jit``): the gradient
+    taken inside the step, new parameters returned."""
+    loss, grads = tg.value_and_grad(tnp_loss_ops)(params, X, Y)
+    return loss, [p - LR * g for p, g in zip(params, grads)]
+
+
+def _functional_sgd(step: Callable, X: Any, Y: Any, dtype: Any) -> Case:
+    """A W2U case whose ``step(params, X, Y)`` returns ``(loss, new params)``."""
+    return _sgd_case(
+        lambda p: step(p, X, Y), lambda: mlp_init(dtype), lambda p: [q.copy() for q in p]
+    )
+
+
+def w2u_tracegrad(batch: int, dtype: Any = np.float64) -> Case:
+    X, Y = digits(dtype)
+    return _functional_sgd(tnp_step_ops, X[:batch].copy(), Y[:batch].copy(), dtype)
+
+
+def w2u_tracegrad_jit(batch: int, dtype: Any = np.float64) -> Case:
+    X, Y = digits(dtype)
+    return _functional_sgd(tg.jit(tnp_step_ops), X[:batch].copy(), Y[:batch].copy(), dtype)
+
+
+def w2u_forward(batch: int, dtype: Any = np.float64) -> Case:
+    """The NumPy loss alone (the hand-written forward); ``numbers`` is its loss only."""
+    X, Y = digits(dtype)
+    X, Y, params = X[:batch].copy(), Y[:batch].copy(), mlp_init(dtype)
+    return _same_calls(lambda: mlp_forward_numpy(params, X, Y), lambda r: [r])
+
+
+def w2u_autograd(batch: int, dtype: Any = np.float64) -> Case:
+    import autograd
+    import autograd.numpy as anp
+    from autograd.scipy.special import logsumexp
+
+    def step(params: list[Any], X: Any, Y: Any) -> tuple[Any, list[Any]]:
+        loss_fn = lambda p, x, y: mlp_loss_ops(p, x, y, anp, logsumexp)
+        loss, grads = autograd.value_and_grad(loss_fn)(params, X, Y)
+        return loss, [p - LR * g for p, g in zip(params, grads)]
+
+    X, Y = digits(dtype)
+    return _functional_sgd(step, X[:batch].copy(), Y[:batch].copy(), dtype)
+
+
+def w2u_torch(batch: int, dtype: Any = np.float64) -> Case:
+    """PyTorch eager, the same ops (``torch.logsumexp``, one-hot ``Y``), updated in
+    place under ``no_grad`` as a PyTorch user does."""
+    torch = torch_module()
+    Xn, Yn = digits(dtype)
+    X, Y = torch.from_numpy(Xn[:batch].copy()), torch.from_numpy(Yn[:batch].copy())
+
+    def fresh() -> list[Any]:
+        return [torch.tensor(p, requires_grad=True) for p in mlp_init(dtype)]
+
+    def step(params: list[Any]):
+        loss = mlp_loss_ops(params, X, Y, torch, torch.logsumexp)
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= LR * p.grad
+                p.grad = None
+        return loss.detach(), params
+
+    return _sgd_case(step, fresh, lambda p: [q.detach().numpy().copy() for q in p])
+
+
+def w2u_jax(batch: int, dtype: Any = np.float64) -> Case:
+    jax = jax_module()
+    jnp = jax.numpy
+    Xn, Yn = digits(dtype)
+    X, Y = jnp.asarray(Xn[:batch]), jnp.asarray(Yn[:batch])
+    loss_fn = lambda p, x, y: mlp_loss_ops(p, x, y, jnp, jax.nn.logsumexp)
+
+    @jax.jit
+    def jit_step(params: list[Any], x: Any, y: Any):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        return loss, [p - LR * g for p, g in zip(params, grads)]
+
+    def step(params: list[Any]):
+        return jax.block_until_ready(jit_step(params, X, Y))
+
+    fresh = lambda: [jnp.asarray(p) for p in mlp_init(dtype)]
+    return _sgd_case(step, fresh, lambda p: [np.asarray(q) for q in p])
+
+
+def w3u_problem(n: int, m: int, seed: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``A``, ``B`` (m × n) and the point ``x`` (n,)."""
+    rng = np.random.default_rng(seed)
+    A, B = (rng.standard_normal((m, n)) / np.sqrt(n) for _ in range(2))
+    return A, B, rng.standard_normal(n)
+
+
+def w3u_f(x: Any, A: Any, B: Any, xp: Any = tnp) -> Any:
+    """``tanh(A x) * (B x)``, elementwise: two products and a nonlinearity."""
+    return xp.tanh(A @ x) * (B @ x)
+
+
+def w3u_hand(n: int, m: int, mode: str) -> Case:
+    """``∂f/∂x = diag((1 - t²) ⊙ Bx) A + diag(t) B`` with ``t = tanh(A x)``."""
+    A, B, x = w3u_problem(n, m)
+
+    def jac() -> np.ndarray:
+        t = np.tanh(A @ x)
+        return ((1 - t * t) * (B @ x))[:, None] * A + t[:, None] * B
+
+    return _same_calls(jac, lambda r: [r])
+
+
+def _w3u_tracegrad(n: int, m: int, mode: str, jit: bool) -> Case:
+    A, B, x = w3u_problem(n, m)
+    jac = (tg.jacfwd if mode == "fwd" else tg.jacrev)(lambda z: w3u_f(z, A, B))
+    if jit:
+        jac = tg.jit(jac)
+    return _same_calls(lambda: jac(x), lambda r: [r])
+
+
+def w3u_tracegrad(n: int, m: int, mode: str) -> Case:
+    return _w3u_tracegrad(n, m, mode, jit=False)
+
+
+def w3u_tracegrad_jit(n: int, m: int, mode: str) -> Case:
+    return _w3u_tracegrad(n, m, mode, jit=True)
+
+
+def w3u_torch(n: int, m: int, mode: str) -> Case:
+    torch = torch_module()
+    A, B, x = (torch.from_numpy(a) for a in w3u_problem(n, m))
+    jac = (torch.func.jacfwd if mode == "fwd" else torch.func.jacrev)(
+        lambda z: w3u_f(z, A, B, torch)
+    )
+    return _same_calls(lambda: jac(x), lambda r: [r])
+
+
+def w3u_jax(n: int, m: int, mode: str) -> Case:
+    jax = jax_module()
+    A, B, x = (jax.numpy.asarray(a) for a in w3u_problem(n, m))
+    f = lambda z: w3u_f(z, A, B, jax.numpy)
+    jac = jax.jit(jax.jacfwd(f) if mode == "fwd" else jax.jacrev(f))
+    return _same_calls(lambda: jax.block_until_ready(jac(x)), lambda r: [r])
+
+
+def w4u_tracegrad_jit(n: int, kind: str) -> Case:
+    """W4 under ``tg.jit``: the hvp (forward over reverse) and ``tg.hessian`` compiled."""
+    A, x, v = w4_problem(n)
+    f = lambda z: w4_f(z, A)
+    if kind == "hvp":
+        hvp = tg.jit(lambda z, t: tg.hvp(f, (z,), (t,)))
+        return _same_calls(lambda: hvp(x, v), lambda r: [r])
+    hess = tg.jit(tg.hessian(f))
+    return _same_calls(lambda: hess(x), lambda r: [r])
+
+
 # --- registry ---------------------------------------------------------------------------
 
 W1 = {
@@ -677,3 +882,32 @@ W2 = {
 }
 W3 = {HAND: w3_hand, TG: w3_tracegrad, AUTOGRAD: w3_autograd, TORCH: w3_torch, JAX: w3_jax}
 W4 = {HAND: w4_hand, TG: w4_tracegrad, AUTOGRAD: w4_autograd, TORCH: w4_torch, JAX: w4_jax}
+
+# issue 12
+W1U = {
+    HAND: w1_hand,
+    TG: w1_tracegrad,
+    TG_0D: w1u_tracegrad_0d,
+    TG_JIT: w1u_tracegrad_jit,
+    TG_JIT_0D: w1u_tracegrad_jit_0d,
+    MICROGRAD: w1_micrograd,
+    TORCH: w1_torch,
+    JAX: w1_jax,
+}
+W2U = {
+    HAND: w2_hand,
+    FORWARD: w2u_forward,
+    TG: w2u_tracegrad,
+    TG_JIT: w2u_tracegrad_jit,
+    AUTOGRAD: w2u_autograd,
+    TORCH: w2u_torch,
+    JAX: w2u_jax,
+}
+W3U = {
+    HAND: w3u_hand,
+    TG: w3u_tracegrad,
+    TG_JIT: w3u_tracegrad_jit,
+    TORCH: w3u_torch,
+    JAX: w3u_jax,
+}
+W4U = {HAND: w4_hand, TG: w4_tracegrad, TG_JIT: w4u_tracegrad_jit, JAX: w4_jax}
