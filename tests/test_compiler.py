@@ -492,3 +492,24 @@ def test_passes_are_functions_of_programs():
     assert all(a is b for a, b in zip(program.eqns, eqns_before))
     assert len(program.eqns) == len(eqns_before)
     assert passes.eliminate_dead_code(program) is not program
+
+
+def test_the_quick_entry_of_arrays_and_lists_replays_the_right_program():
+    """Calls whose arguments are arrays, floats and lists of arrays skip the tree
+    flattening; each kind, shape and dtype still gets its own program."""
+    f = lambda ps, x, s: [p * s + tnp.sum(x) for p in ps]
+    j = tg.jit(f)
+    calls = [
+        ([np.ones(2), np.ones(3)], np.ones(4), 2.0),
+        ([np.ones(2), np.ones(3)], np.ones(5), 2.0),
+        ((np.ones(2), np.ones(3)), np.ones(4), 2.0),  # a tuple: another structure
+        ([np.ones(2, np.float32), np.ones(3)], np.ones(4), 2.0),
+        ([np.ones(2), np.ones(3)], np.ones(4), 2),  # an int: the general path
+        ([np.ones(2)], np.ones(4), 3.0),
+    ]
+    for _ in range(3):
+        for ps, x, s in calls:
+            ps = type(ps)(p * 1.5 for p in ps)
+            assert_same(j(ps, x + 1, s), f(ps, x + 1, s))
+    assert len(j._cache) == len(calls)
+    assert len(j._quick) == len(calls) - 1

@@ -131,6 +131,33 @@ def _aux_arrays(td: tree.TreeDef) -> tuple:
     return tuple(found)
 
 
+def _quick_key(args: tuple) -> tuple[tuple, list] | None:
+    """For positional arguments that are arrays, Python floats, or lists and tuples of
+    arrays (a step's parameters), a key of their kinds, shapes and dtypes, and the
+    program's inputs, found without flattening a tree: a replay's whole entry cost.
+    ``None`` for anything else (the general :meth:`Jitted._signature` then decides)."""
+    key: list = []
+    inputs: list = []
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            key += (a.shape, a.dtype)
+            inputs.append(a)
+        elif t is list or t is tuple:
+            key += (t, len(a))
+            for e in a:
+                if type(e) is not np.ndarray:
+                    return None
+                key += (e.shape, e.dtype)
+                inputs.append(e)
+        elif t is float:
+            key.append(float)
+            inputs.append(a)
+        else:
+            return None
+    return tuple(key), inputs
+
+
 class CacheKey(NamedTuple):
     """What selects a program: the structure of the traced arguments, their leaves'
     shapes and dtypes (or static values), the static arguments, the arrays in the
@@ -176,6 +203,8 @@ class Jitted:
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = frozenset(static_argnames)
         self._cache: dict[Hashable, Any] = {}
+        #: replaying entries again, by the quick key of arguments that have one
+        self._quick: dict[tuple, _Compiled] = {}
         functools.update_wrapper(self, fun)
 
     def __repr__(self) -> str:
@@ -183,6 +212,7 @@ class Jitted:
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        self._quick.clear()
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         # a jitted method: the instance is its first argument (static unless a pytree)
@@ -244,6 +274,13 @@ class Jitted:
         return Signature(key, leaves, td, static, inputs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        quick = None
+        if not kwargs and not self.static_argnums:
+            quick = _quick_key(args)
+            if quick is not None:
+                entry = self._quick.get(quick[0])
+                if entry is not None:
+                    return entry.build(entry.function(*quick[1]))
         sig = self._signature(args, kwargs)
         if sig is None:  # under an enclosing transformation: run as is
             return self.fun(*args, **kwargs)
@@ -252,6 +289,8 @@ class Jitted:
             return self._trace(sig)
         if entry is _EAGER:
             return self.fun(*args, **kwargs)
+        if quick is not None:
+            self._quick[quick[0]] = entry
         return entry.build(entry.function(*sig.inputs))
 
     def _trace(self, sig: Signature) -> Any:
@@ -262,6 +301,7 @@ class Jitted:
             out_leaves, out_tree = tree.flatten(self.fun(*args, **kwargs))
         if len(self._cache) >= CACHE_SIZE:
             del self._cache[next(iter(self._cache))]
+            self._quick.clear()
         if stage.reads and self.warn:
             warnings.warn(
                 f"jit({getattr(self.fun, '__name__', 'f')}): the function cannot be "
