@@ -66,14 +66,15 @@ def compile_program(recorded: Program, optimize: bool = True) -> Executable:
             records.append(
                 PassRecord(name, before, len(program), _reused(program), time.perf_counter() - t0)
             )
-    function, text = codegen.build_function(program)
     scalar = (
         optimize
         and len(program) <= codegen.MAX_SOURCE_EQUATIONS
         and floats.is_scalar_program(program)
     )
-    if scalar:
-        function, text = floats.float_function(program, function)
+    if scalar:  # the NumPy program is built only if a call needs it
+        function, text = floats.float_function(program, lambda: codegen.build_function(program)[0])
+    else:
+        function, text = codegen.build_function(program)
     return Executable(function, program, recorded, text, tuple(records), scalar)
 
 

@@ -80,12 +80,29 @@ def _literal(c: Any, const: Callable[[Any], str]) -> str:
     return f"({value!r})" if np.isfinite(value) else const(value)
 
 
+class _OnFirstUse:
+    """A function built by ``make`` when it is first called (the NumPy program, which a
+    float program needs only where Python raises)."""
+
+    __slots__ = ("make", "function")
+
+    def __init__(self, make: Callable[[], Callable[..., list]]) -> None:
+        self.make = make
+        self.function: Callable[..., list] | None = None
+
+    def __call__(self, *args: Any) -> list:
+        if self.function is None:
+            self.function = self.make()
+        return self.function(*args)
+
+
 def float_function(
-    program: Program, numpy_function: Callable[..., list]
+    program: Program, make_numpy_function: Callable[[], Callable[..., list]]
 ) -> tuple[Callable[..., list], str]:
     """The float form of a scalar program (check :func:`is_scalar_program` first) and
-    its source; ``numpy_function`` runs a call where Python raises (module docstring)."""
-    names: dict[str, Any] = {"_numpy": numpy_function, "_errors": SCALAR_ERRORS}
+    its source; ``make_numpy_function()`` builds the function that runs a call where
+    Python raises (module docstring), on first need."""
+    names: dict[str, Any] = {"_numpy": _OnFirstUse(make_numpy_function), "_errors": SCALAR_ERRORS}
 
     def const(value: Any) -> str:
         name = f"c{len(names)}"

@@ -49,6 +49,14 @@ CACHE_SIZE = 64
 _EAGER = object()  # cache entry: this signature runs the function as it is
 
 
+class _Recorded(NamedTuple):
+    """A cache entry traced but not yet compiled: the program and the output builder.
+    The first call of a signature pays for tracing only; its first replay compiles."""
+
+    program: Program
+    build: Callable[[list], Any]
+
+
 class _Compiled(NamedTuple):
     """A cache entry that replays: the generated function itself and the output
     builder (two calls per replay), and what the compiler made of the program."""
@@ -289,9 +297,17 @@ class Jitted:
             return self._trace(sig)
         if entry is _EAGER:
             return self.fun(*args, **kwargs)
+        entry = self._ready(sig.key, entry)
         if quick is not None:
             self._quick[quick[0]] = entry
         return entry.build(entry.function(*sig.inputs))
+
+    def _ready(self, key: CacheKey, entry: _Recorded | _Compiled) -> _Compiled:
+        """The compiled entry of a signature, compiling its recorded program if needed."""
+        if type(entry) is _Recorded:
+            executable = compile_program(entry.program, self.optimize)
+            entry = self._cache[key] = _Compiled(executable.function, entry.build, executable)
+        return entry
 
     def _trace(self, sig: Signature) -> Any:
         with new_trace(StagingTrace) as stage:
@@ -315,10 +331,7 @@ class Jitted:
         if stage.reads:
             self._cache[sig.key] = _EAGER
         else:
-            executable = compile_program(stage.finish(out_leaves), self.optimize)
-            self._cache[sig.key] = _Compiled(
-                executable.function, tree.builder(out_tree), executable
-            )
+            self._cache[sig.key] = _Recorded(stage.finish(out_leaves), tree.builder(out_tree))
         # constants are the program's own: the caller gets copies, as from a replay
         values = [
             o._value if type(o) is StagedBox and o._trace is stage else fresh_constant(o)
@@ -337,7 +350,7 @@ class Jitted:
         if sig.key not in self._cache:
             self._trace(sig)
         entry = self._cache[sig.key]
-        return None if entry is _EAGER else entry.executable
+        return None if entry is _EAGER else self._ready(sig.key, entry).executable
 
     def program(self, *args: Any, recorded: bool = False, **kwargs: Any) -> Program | None:
         """The program a call with these arguments replays, after the compiler's passes

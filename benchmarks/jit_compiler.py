@@ -1,0 +1,154 @@
+"""What tg.jit's compiler does to the code users write, and what a first call costs.
+
+    python benchmarks/jit_compiler.py [--quick] [--repeat N] [--threads T]
+
+Two tables, every figure from this one run:
+
+1. Per workload of issue 12 (written op by op with tracegrad.numpy, as in
+   ``benchmarks/peers.py``): the equations as recorded and after each pass
+   (:data:`tracegrad.compiler.compile.PASSES`), the ``out=`` buffers reused, the time the
+   passes took, and the replay time without the passes (``tg.jit(..., optimize=False)``)
+   and with them, timed in interleaved rounds (medians).
+2. ``jit(value_and_grad(chain))`` on scalar chains of growing length (W1's chain): the
+   first call (tracing: the function run on staged values), the second (the passes and
+   code generation, then the first replay) and a replay, against one eager call.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import argparse  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import peers as P  # noqa: E402
+import tracegrad as tg  # noqa: E402
+import tracegrad.numpy as tnp  # noqa: E402
+from bench_peers import THREADS, table, time_interleaved  # noqa: E402  (sets the threads)
+
+
+def workloads(quick: bool) -> list[tuple[str, Callable[..., Any], tuple]]:
+    """``(name, function, arguments)`` for each compiled workload."""
+    out: list[tuple[str, Callable[..., Any], tuple]] = []
+    chain = tg.value_and_grad(lambda z: P.chain(z, 143, tnp.sin, tnp.exp, tnp.log, tnp.sqrt))
+    out.append(("W1U chain, float", chain, (0.3,)))
+    out.append(("W1U chain, 0-d array", chain, (np.array(0.3),)))
+    for dtype in (np.float64, np.float32):
+        X, Y = P.digits(dtype)
+        for batch in (32, 256) if quick else (32, 256, 1797):
+            args = (P.mlp_init(dtype), X[:batch].copy(), Y[:batch].copy())
+            name = f"W2U step {np.dtype(dtype).name} B={batch}"
+            out.append((name, P.tnp_step_ops, args))
+    m = 200 if quick else 1000
+    A, B, x = P.w3u_problem(10, m)
+    f3 = lambda z: P.w3u_f(z, A, B)
+    out.append((f"W3U jacrev n=10 m={m}", tg.jacrev(f3), (x,)))
+    out.append((f"W3U jacfwd n=10 m={m}", tg.jacfwd(f3), (x,)))
+    n_hvp, n_hess = (300, 50) if quick else (1000, 100)
+    A4, x4, v4 = P.w4_problem(n_hvp)
+    out.append((f"W4U hvp n={n_hvp}", lambda z, t: tg.hvp(lambda y: P.w4_f(y, A4), (z,), (t,)),
+                (x4, v4)))  # fmt: skip
+    A5, x5, _ = P.w4_problem(n_hess)
+    out.append((f"W4U hessian n={n_hess}", tg.hessian(lambda y: P.w4_f(y, A5)), (x5,)))
+    return out
+
+
+def pass_table(quick: bool, repeat: int, min_time: float) -> None:
+    rows = []
+    names = None
+    for name, fn, args in workloads(quick):
+        print(f"... {name}", flush=True)
+        plain, optimised = tg.jit(fn, optimize=False), tg.jit(fn)
+        ex = optimised.compiled(*args)
+        names = names or [r.name for r in ex.passes]
+        t = time_interleaved(
+            {
+                "recorded": lambda f=plain, a=args: f(*a),
+                "optimised": lambda f=optimised, a=args: f(*a),
+            },
+            repeat,
+            min_time,
+        )
+        counts = [str(len(ex.recorded))] + [str(r.after) for r in ex.passes]
+        rows.append(
+            [name, *counts, str(ex.passes[-1].reused), "yes" if ex.floats else "no"]
+            + [f"{sum(r.seconds for r in ex.passes) * 1e3:.1f}"]
+            + [
+                P_fmt(t["recorded"]),
+                P_fmt(t["optimised"]),
+                f"{t['optimised'] / t['recorded']:.2f}×",
+            ]
+        )
+    table(
+        "tg.jit's passes on issue 12's workloads: equations after each pass, buffers "
+        "reused, replay time (µs) without and with the passes",
+        ["workload", "recorded", *(names or [])]
+        + ["out= buffers", "on floats", "passes, ms", "replay as recorded", "replay optimised"]
+        + ["optimised / recorded"],
+        rows,
+    )
+
+
+def P_fmt(seconds: float) -> str:  # noqa: N802  (µs, three significant figures)
+    us = seconds * 1e6
+    return f"{us:.3g}" if us < 1000 else f"{us:.0f}"
+
+
+def first_call_table(quick: bool) -> None:
+    """The first call (tracing), the second (compiling, then the first replay) and a
+    replay, each against one eager call of the same function."""
+    lengths = (1_000, 10_000) if quick else (1_000, 10_000, 50_000)
+    rows = []
+    for n_ops in lengths:
+        n_blocks = n_ops // P.BLOCK
+        print(f"... first calls, chain of {n_blocks * P.BLOCK} ops", flush=True)
+        f = lambda z, n=n_blocks: P.chain(z, n, tnp.sin, tnp.exp, tnp.log, tnp.sqrt)
+        vg = tg.value_and_grad(f)
+        vg(0.3)  # the eager figure without first-use costs
+        eager = _seconds(vg, 0.3)
+        j = tg.jit(vg)
+        first = _seconds(j, 0.3)
+        second = _seconds(j, 0.31)
+        replay = min(_seconds(j, 0.32) for _ in range(3))
+        ex = j.compiled(0.3)
+        rows.append(
+            [f"{n_blocks * P.BLOCK:,}", f"{len(ex.recorded):,}", f"{eager * 1e3:.1f}"]
+            + [f"{first * 1e3:.1f}", f"{first / eager:.1f}×"]
+            + [f"{second * 1e3:.1f}", f"{second / eager:.1f}×", f"{replay / eager:.2f}×"]
+            + ["floats" if ex.floats else "interpreted" if ex.source is None else "NumPy source"]
+        )
+    table(
+        "jit(value_and_grad(chain)) on W1's scalar chain: the first call traces, the "
+        "second compiles and replays, later calls replay; against one eager call",
+        ["ops", "equations", "eager, ms", "1st call (trace), ms", "1st / eager"]
+        + ["2nd call (compile), ms", "2nd / eager", "replay / eager", "replayed as"],
+        rows,
+    )
+
+
+def _seconds(fn: Callable[..., Any], *args: Any) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--repeat", type=int, default=7, help="interleaved rounds (median)")
+    parser.add_argument("--threads", type=int, default=THREADS, help="BLAS threads")
+    args = parser.parse_args()
+    print(f"tracegrad jit compiler, {THREADS} thread(s), NumPy {np.__version__}")
+    pass_table(args.quick, args.repeat, 0.02 if args.quick else 0.1)
+    first_call_table(args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
