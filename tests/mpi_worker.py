@@ -141,6 +141,7 @@ def faulty(comm: Communicator, how: str) -> None:
         max_epochs=1000,
         callbacks=[callback],
         comm=comm,
+        progress=False,
     )
 
 

