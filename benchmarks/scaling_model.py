@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import argparse
 
-#: flop/s of one machine training the W2 MLP in float64: 16 cores at the 13 GFLOP/s one
-#: core reached here (benchmarks/bench_mpi.py: 6 · 85,002 · 4096 flops in 158 ms a step)
-MACHINE_GFLOPS = 200.0
+#: flop/s of one machine training the W2 MLP in float64: 16 cores at the 31 GFLOP/s one
+#: core reached here (benchmarks/bench_mpi.py: 6 · 85,002 · 4096 flops in 67 ms a step)
+MACHINE_GFLOPS = 500.0
 #: latency of one message on an Ethernet link with TCP (s)
 LATENCY = 20e-6
 LINKS = {"10 Gbit/s": 10e9 / 8, "100 Gbit/s": 100e9 / 8}

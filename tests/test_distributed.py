@@ -220,3 +220,21 @@ def test_tracegrad_train_under_mpiexec(tmp_path: Path, capsys: pytest.CaptureFix
     errors = [line for line in done.stderr.splitlines() if line.startswith("tracegrad")]
     assert errors == [f"tracegrad train: error: --out: cannot write {tmp_path}/afile/run: "
                       f"{tmp_path}/afile is not a directory"], done.stderr  # fmt: skip
+
+
+def test_the_scaling_page_holds_the_cost_models_tables() -> None:
+    """docs/scaling.md shows what benchmarks/scaling_model.py computes, and the model's
+    crossover batch is the closed form the page gives for large models."""
+    sys.path.insert(0, str(HERE.parent / "benchmarks"))
+    import scaling_model as S
+
+    page = (HERE.parent / "docs" / "scaling.md").read_text(encoding="utf-8")
+    assert S.tables(S.MACHINE_GFLOPS) in page
+    for name, bw in S.LINKS.items():
+        b = S.crossover_batch(10**9, 8, bw, S.MACHINE_GFLOPS)  # latency negligible
+        assert b == pytest.approx(8 / 3 * 7 / 8 * S.MACHINE_GFLOPS * 1e9 / bw, rel=1e-3), name
+        # below b*, the allreduce takes longer than the GEMMs; above, shorter
+        p = S.MODELS["1 M"]
+        b = S.crossover_batch(p, 8, bw, S.MACHINE_GFLOPS)
+        assert S.compute_time(p, 0.9 * b, S.MACHINE_GFLOPS) < S.allreduce_time(p, 8, bw)
+        assert S.compute_time(p, 1.1 * b, S.MACHINE_GFLOPS) > S.allreduce_time(p, 8, bw)
