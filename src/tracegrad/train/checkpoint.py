@@ -149,6 +149,8 @@ class ModelCheckpoint(Callback):
     ``save_best_only``). Each is replaced as a whole set; ``extra``: JSON-able data
     stored with each (see :func:`save_checkpoint`)."""
 
+    root_only = True  # one writer, however many ranks train
+
     def __init__(
         self,
         directory: str | os.PathLike,

@@ -20,6 +20,7 @@ from tracegrad.nn.losses import get_loss
 from tracegrad.nn.module import Module
 from tracegrad.optim.sgd import SGD
 from tracegrad.train.callbacks import Callback, as_callback
+from tracegrad.train.distributed import DataParallelStep, as_communicator
 from tracegrad.train.history import History
 from tracegrad.train.metrics import get_metric
 from tracegrad.train.progress import make_progress
@@ -162,6 +163,7 @@ def fit(
     jit: bool = True,
     sample_weight: Any = None,
     device: str | ModuleType | None = None,
+    comm: Any = None,
 ) -> tuple[Module, History]:
     """Train ``model`` on ``(X, y)``; returns ``(trained_model, history)``.
 
@@ -238,6 +240,19 @@ def fit(
             a non-finite loss is found then, and the model has taken the epoch's later
             steps), and the metrics are computed on the host from one copy of the
             outputs. A callback's ``on_batch_end`` reads each step's loss.
+        comm: data-parallel training over MPI (:mod:`tracegrad.train.distributed`): an
+            ``mpi4py`` communicator (``MPI.COMM_WORLD``), ``"world"``, or a
+            :class:`~tracegrad.train.distributed.Communicator` (to set its timeout). Every
+            rank calls ``fit`` with the same arguments and the same full data; each takes
+            its shard of every batch, one allreduce per step sums loss and gradients, and
+            all ranks return the same model and history: on any number of ranks, the
+            one-process run's, up to rounding (the loss needs ``reduction="none"``, as
+            tracegrad's losses have, or must be a mean over samples). BatchNorm uses the
+            global batch's statistics; Dropout draws per rank. Rank 0 alone shows
+            progress and runs callbacks with ``root_only`` set (those writing files); the
+            others' stop decisions are shared. A rank failing on its own (Ctrl-C too)
+            aborts the job rather than leave the others waiting. Needs
+            the ``mpi`` extra (mpi4py and Open MPI).
 
     Raises:
         tracegrad.core.backend.DeviceError: ``device`` needs CuPy or a GPU this machine
@@ -252,6 +267,7 @@ def fit(
         raise ValueError(f"fit: max_epochs must be >= 1, got {max_epochs}")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"fit: batch_size must be >= 1 or None, got {batch_size}")
+    comm = as_communicator(comm)
     loss_fn = get_loss(loss)
     optimizer = SGD(lr=0.1) if optimizer is None else optimizer
     rng = as_generator(seed)
@@ -282,6 +298,20 @@ def fit(
             resume.opt_state = to_device(resume.opt_state, xp)
         X_eval = xp.asarray(X) if named_metrics else X
         X_val_eval = None if X_val is None else xp.asarray(X_val)
+    if comm is not None:
+        if on_device:
+            raise ValueError(
+                "fit: comm (data-parallel training over MPI) runs on the CPU; device="
+                f"{device!r} with comm is not supported"
+            )
+        same = [X, y] + ([] if weights is None else [weights])
+        if not comm.same_everywhere(same, "fit's check of the data"):
+            raise ValueError(
+                "fit: X, y (or sample_weight) differ between ranks; with comm every rank "
+                "passes the same full training data and takes its own shard of each batch"
+            )
+        progress = progress if comm.root else False
+        cbs = [c for c in cbs if comm.root or not getattr(c, "root_only", False)]
 
     penalty_per_batch = penalty is not None and _takes_n_batch(penalty)
 
@@ -299,6 +329,10 @@ def fit(
     step_fn = value_and_grad(objective, has_aux=True)
     if jit:
         step_fn = compile_step(step_fn, warn=False)
+    if comm is not None:  # the same step, on this rank's shard, summed over ranks
+        step_fn = DataParallelStep(
+            comm, loss_fn, penalty, penalty_per_batch, rng, _param_dtype(model), jit
+        )
     n = len(X)
     bs = n if batch_size is None or batch_size >= n else int(batch_size)
     n_batches = math.ceil(n / bs)
@@ -325,6 +359,9 @@ def fit(
             else:
                 wait += 1
     first = history.epochs + 1
+    if comm is not None:
+        step_fn.steps = history.steps  # keys each step's per-rank random numbers
+        batch_hooks = any(type(c).on_batch_end is not Callback.on_batch_end for c in cbs)
     # what an interrupt hands back: the run as it stood after the last whole epoch
     committed = (model, history.epochs, history.steps, state, history.rng_state)
     bar = make_progress(progress, max_epochs)
@@ -366,7 +403,12 @@ def fit(
                 if new_state:
                     model = model.with_state(new_state)
                 history.steps += 1
-                if any(cb.on_batch_end(history.steps, {"loss": float(value)}, model) for cb in cbs):
+                halt = any(
+                    cb.on_batch_end(history.steps, {"loss": float(value)}, model) for cb in cbs
+                )
+                if comm is not None and batch_hooks:
+                    halt = comm.any(halt)
+                if halt:
                     stop = "stopped by a callback"
                     break
             if on_device:
@@ -387,7 +429,10 @@ def fit(
                 best, wait, history.best_epoch, best_model = monitored, 0, epoch, model
             else:
                 wait += 1
-            if any(cb.on_epoch_end(epoch, dict(logs), model) for cb in cbs) and not stop:
+            halt = any(cb.on_epoch_end(epoch, dict(logs), model) for cb in cbs)
+            if comm is not None:  # callbacks may differ between ranks (root_only)
+                halt = comm.any(halt)
+            if halt and not stop:
                 stop = "stopped by a callback"
             if stop:
                 break
@@ -406,7 +451,9 @@ def fit(
                 break
         else:
             stop = f"max_epochs={max_epochs} reached"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        if comm is not None:  # one rank's Ctrl-C: the others cannot go on without it
+            comm.fail("training", e)
         interrupted = True
         model, epochs, history.steps, history.opt_state, history.rng_state = committed
         history.truncate(epochs)
@@ -414,10 +461,19 @@ def fit(
         for cb in cbs:
             cb.on_train_end(model, history)
         raise TrainingInterrupted(model, history) from None
+    except Exception as e:
+        if comm is not None and not isinstance(e, NonFiniteLossError):  # raised alike on every rank
+            comm.fail("training", e)
+        raise
     finally:
         bar.close(finished=not interrupted)
     history.stop_reason = stop
     history.opt_state = state
+    if comm is not None and not comm.same_everywhere(tree.leaves(model), "fit's final check"):
+        raise RuntimeError(
+            "fit: the ranks ended with different parameters (the MPI library's allreduce "
+            "gave different sums on different ranks)"
+        )
     for cb in cbs:
         cb.on_train_end(model, history)
     return model, history
