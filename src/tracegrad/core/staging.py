@@ -345,14 +345,15 @@ class StagingTrace(Trace):
         return self.owns_all(values)
 
     def rule(self, fn: Callable[..., Any], multiple: bool = False) -> Callable[..., Any]:
-        """``fn`` as a trace above calls it. A rule returning one value runs on the staged
-        values, so that its operations are recorded one by one, where the compiler can
-        share, simplify and fuse them with the rest of the program; if it reads a value
-        (``abs``'s sign of x) or works on plain arrays only (raises on staged ones), those
-        equations are dropped and the call is recorded whole, as is a rule returning
-        several values (``multiple``: a fused layer's
-        joint rule or residual forward, whose NumPy fast path is already what a replay
-        should run). On values of other traces, ``fn`` itself."""
+        """``fn`` as a trace above calls it (one wrapper per rule and trace).
+
+        A rule returning one value runs on the staged values, so that its operations are
+        recorded one by one, where the compiler can share and simplify them with the
+        rest of the program. If it reads a value (``abs``'s sign of x) or works on plain
+        arrays only (raises on staged ones), those equations are dropped and the call is
+        recorded whole, as is a rule returning several values (``multiple``: a fused
+        layer's joint rule or residual forward, whose NumPy fast path is already what a
+        replay should run). On values of other traces, ``fn`` itself."""
         try:
             return self._rules[fn, multiple]
         except KeyError:
