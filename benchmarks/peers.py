@@ -429,6 +429,18 @@ def w2_autograd(batch: int, dtype: Any = np.float64) -> Case:
     return _numpy_like_sgd(vg, X[:batch].copy(), Y[:batch].copy(), dtype)
 
 
+def _torch_sgd(loss: Any, params: list[Any]) -> tuple[Any, list[Any]]:
+    """PyTorch's SGD step as its users write it: backward, then an in-place update under
+    ``no_grad``; returns the loss and the parameters."""
+    torch = torch_module()
+    loss.backward()
+    with torch.no_grad():
+        for p in params:
+            p -= LR * p.grad
+            p.grad = None
+    return loss.detach(), params
+
+
 def w2_torch(batch: int, dtype: Any = np.float64) -> Case:
     torch = torch_module()
     F = torch.nn.functional
@@ -444,13 +456,7 @@ def w2_torch(batch: int, dtype: Any = np.float64) -> Case:
         h1 = torch.tanh(X @ W1 + b1)
         h2 = torch.tanh(h1 @ W2 + b2)
         l2 = W1.pow(2).sum() + W2.pow(2).sum() + W3.pow(2).sum()
-        loss = F.cross_entropy(h2 @ W3 + b3, labels) + LAM * l2
-        loss.backward()
-        with torch.no_grad():
-            for p in params:
-                p -= LR * p.grad
-                p.grad = None
-        return loss.detach(), params
+        return _torch_sgd(F.cross_entropy(h2 @ W3 + b3, labels) + LAM * l2, params)
 
     return _sgd_case(step, fresh, lambda p: [q.detach().numpy().copy() for q in p])
 
@@ -764,13 +770,7 @@ def w2u_torch(batch: int, dtype: Any = np.float64) -> Case:
         return [torch.tensor(p, requires_grad=True) for p in mlp_init(dtype)]
 
     def step(params: list[Any]):
-        loss = mlp_loss_ops(params, X, Y, torch, torch.logsumexp)
-        loss.backward()
-        with torch.no_grad():
-            for p in params:
-                p -= LR * p.grad
-                p.grad = None
-        return loss.detach(), params
+        return _torch_sgd(mlp_loss_ops(params, X, Y, torch, torch.logsumexp), params)
 
     return _sgd_case(step, fresh, lambda p: [q.detach().numpy().copy() for q in p])
 

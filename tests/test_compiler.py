@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import random_programs
 import tracegrad as tg
 import tracegrad.numpy as tnp
 from test_jit import ALWAYS_READS, _jvp_of, _perturbed, _vjp_of, assert_same
@@ -100,53 +101,38 @@ def test_each_pass_keeps_the_values_of_the_scalar_cases_on_floats():
             _check_each_pass(_vjp_of(case.f), args, _perturbed(args, k), case.id)
 
 
-_SHAPES = [(3,), (2, 3), (2, 1), (1, 3), ()]
 _UNARY = [tnp.tanh, tnp.sin, tnp.negative, tnp.exp, lambda v: -(-v)]
 _BINARY = [tnp.add, tnp.subtract, tnp.multiply, lambda a, b: a / (2.0 + tnp.tanh(b))]
-_VIEWS = [
-    lambda v: tnp.reshape(v, (-1,)),
-    lambda v: tnp.transpose(v) if np.ndim(v) > 1 else v,
+_VIEWS = [  # each keeps the shape, so that later steps still broadcast
+    lambda v: tnp.reshape(tnp.reshape(v, (-1,)), np.shape(v)),
+    lambda v: tnp.transpose(tnp.transpose(v)[::-1])[..., ::-1] if np.ndim(v) > 1 else v,
     lambda v: v[..., ::-1] if np.ndim(v) else v,
     lambda v: v * 1.0,
     lambda v: v + 0.0,
 ]
 
-
-@st.composite
-def programs(draw):
-    """A random straight-line program over values of broadcasting shapes: elementwise
-    steps, reductions, views (whose buffers the compiler must not reuse while they are
-    read) and identities, every value free to be used again later."""
-    n_in = draw(st.integers(1, 3))
-    shapes = [draw(st.sampled_from(_SHAPES)) for _ in range(n_in)]
-    steps = []
-    for k in range(draw(st.integers(1, 12))):
-        n = n_in + k
-        kind = draw(st.sampled_from(["unary", "binary", "binary", "view", "sum", "twice"]))
-        steps.append((kind, draw(st.integers(0, 4)), draw(st.integers(0, n - 1)),
-                      draw(st.integers(0, n - 1))))  # fmt: skip
-    return shapes, steps
+#: steps of random programs: elementwise, reductions, views (whose buffers the compiler
+#: must not reuse while they are read), identities, and a value used twice (``W * W``)
+_KINDS = {
+    "unary": lambda op, a, b: _UNARY[op](a),
+    "binary": lambda op, a, b: _BINARY[op % len(_BINARY)](a, b),
+    "view": lambda op, a, b: _VIEWS[op](a),
+    # a reduction that still broadcasts with the rest: to a scalar, or over the last axis
+    "sum": lambda op, a, b: tnp.sum(a) if op % 2 else tnp.sum(a, axis=-1, keepdims=True),
+    "twice": lambda op, a, b: a * a + b,
+}
 
 
 def _program(steps, *xs):
-    vals = list(xs)
-    for kind, op, i, j in steps:
-        a, b = vals[i], vals[j]
-        if kind == "unary":
-            vals.append(_UNARY[op](a))
-        elif kind == "binary":
-            vals.append(_BINARY[op % len(_BINARY)](a, b))
-        elif kind == "view":
-            vals.append(_VIEWS[op](a))
-        elif kind == "sum":
-            vals.append(tnp.sum(a, axis=-1, keepdims=bool(op % 2)) if np.ndim(a) else a)
-        else:  # a value used twice in one step: W * W
-            vals.append(a * a + b)
+    vals = random_programs.run(steps, xs, _KINDS)
     return tnp.sum(vals[-1] * vals[-1]) + tnp.sum(vals[0]), vals[-1]
 
 
 @settings(max_examples=80, deadline=None)
-@given(programs(), st.integers(0, 2**32 - 1))
+@given(
+    random_programs.programs(["unary", "binary", "binary", "view", "sum", "twice"], 12),
+    st.integers(0, 2**32 - 1),
+)
 def test_each_pass_keeps_the_values_of_random_programs(prog, seed):
     shapes, steps = prog
     rng = np.random.default_rng(seed)

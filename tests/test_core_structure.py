@@ -17,9 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import random_programs  # tests/ is on sys.path (rootdir conftest)
 import tracegrad as tg
 import tracegrad.numpy as tnp
-from test_ops_systematic import CASE_IDS, CASES  # tests/ is on sys.path (rootdir conftest)
+from test_ops_systematic import CASE_IDS, CASES
 from tracegrad.core.reverse import backward, backward_reference, record
 from tracegrad.nn.functional import dense, sum_of_squares
 
@@ -68,43 +69,30 @@ def test_the_reference_can_tell_a_wrong_sweep():
 
 # --- random programs ----------------------------------------------------------------
 
-_SHAPES = [(), (3,), (2, 3), (2, 1), (1, 3)]
 _UNARY = [tnp.sin, tnp.tanh, tnp.negative, tnp.square, lambda v: tnp.exp(tnp.tanh(v))]
 _BINARY = [tnp.add, tnp.subtract, tnp.multiply, lambda a, b: a / (1.5 + tnp.tanh(b))]
 
-
-@st.composite
-def programs(draw):
-    """A straight-line program: inputs of broadcasting shapes, then steps that each apply
-    a unary or binary operation (or a reduction) to earlier values, reusing them freely."""
-    n_in = draw(st.integers(1, 3))
-    shapes = [draw(st.sampled_from(_SHAPES)) for _ in range(n_in)]
-    steps = []
-    for k in range(draw(st.integers(1, 10))):
-        n = n_in + k
-        kind = draw(st.sampled_from(["unary", "binary", "binary", "sum", "fused"]))
-        steps.append((kind, draw(st.integers(0, 4)), draw(st.integers(0, n - 1)),
-                      draw(st.integers(0, n - 1))))  # fmt: skip
-    return shapes, steps
+#: what each kind of step computes (tests/random_programs.py draws the steps)
+_KINDS = {
+    "unary": lambda op, a, b: _UNARY[op](a),
+    "binary": lambda op, a, b: _BINARY[op % len(_BINARY)](a, b),
+    # a reduction that still broadcasts with the rest: to a scalar, or over the last axis
+    "sum": lambda op, a, b: tnp.sum(a) if op % 2 else tnp.sum(a, axis=-1, keepdims=True),
+    # a fresh-cotangent primitive, whose buffers the sweep adds into in place
+    "fused": lambda op, a, b: a + sum_of_squares(a, b, scale=0.5),
+}
 
 
 def _run(steps, *xs):
-    vals = list(xs)
-    for kind, op, i, j in steps:
-        a, b = vals[i], vals[j]
-        if kind == "unary":
-            vals.append(_UNARY[op](a))
-        elif kind == "binary":
-            vals.append(_BINARY[op % len(_BINARY)](a, b))
-        elif kind == "sum":
-            vals.append(tnp.sum(a, axis=-1, keepdims=bool(op % 2)) if np.ndim(a) else a)
-        else:  # a fresh-cotangent primitive, whose buffers the sweep adds into in place
-            vals.append(a + sum_of_squares(a, b, scale=0.5))
+    vals = random_programs.run(steps, xs, _KINDS)
     return tnp.sum(vals[-1] * vals[-1]) + tnp.sum(vals[0])
 
 
 @settings(max_examples=60, deadline=None)
-@given(programs(), st.integers(0, 2**32 - 1))
+@given(
+    random_programs.programs(["unary", "binary", "binary", "sum", "fused"], 10),
+    st.integers(0, 2**32 - 1),
+)
 def test_fast_sweep_agrees_with_the_reference_on_random_programs(prog, seed):
     shapes, steps = prog
     rng = np.random.default_rng(seed)

@@ -10,7 +10,7 @@ from tracegrad.compiler import codegen, floats, passes
 from tracegrad.compiler.buffers import reuse_buffers
 from tracegrad.core.staging import Program
 
-__all__ = ["PASSES", "Executable", "PassRecord", "compile_program", "describe"]
+__all__ = ["PASSES", "Executable", "PassRecord", "compile_program"]
 
 #: the passes, in the order they run: sharing first (so that ``x + x`` appears), then
 #: the identities it exposes, sharing again, dead code, lowering, and buffers last
@@ -76,13 +76,3 @@ def compile_program(recorded: Program, optimize: bool = True) -> Executable:
     else:
         function, text = codegen.build_function(program)
     return Executable(function, program, recorded, text, tuple(records), scalar)
-
-
-def describe(executable: Executable) -> str:
-    """A table of what each pass did."""
-    lines = [f"{'pass':<24}{'equations':>12}{'out= slots':>12}{'ms':>9}"]
-    for r in executable.passes:
-        lines.append(
-            f"{r.name:<24}{r.before:>5} → {r.after:<4}{r.reused:>12}{r.seconds * 1e3:>9.2f}"
-        )
-    return "\n".join(lines)
