@@ -99,6 +99,39 @@ def test_matmul_batch_rule_every_rank_combination(sa, sb):
         np.testing.assert_allclose(tg.jacrev(tnp.matmul, argnum)(a, b), expected, atol=1e-12)
 
 
+def test_a_batch_against_one_matrix_is_one_matrix_product(monkeypatch):
+    """jacrev's cotangents and jacfwd's tangents of ``A @ x`` are a batch of vectors
+    against one matrix: one 2-D product, not NumPy's loop over a stack of matrices."""
+    prim = tnp.matmul.primitive
+    shapes = []
+    impl = prim.impl
+
+    def recording(a, b):
+        shapes.append((np.shape(a), np.shape(b)))
+        return impl(a, b)
+
+    monkeypatch.setattr(prim, "impl", recording)
+    rng = np.random.default_rng(2)
+    A, B, x = rng.standard_normal((7, 4)), rng.standard_normal((7, 4)), rng.standard_normal(4)
+    f = lambda z: tnp.tanh(A @ z) * (B @ z)  # noqa: E731
+    want = (1 - np.tanh(A @ x) ** 2)[:, None] * A * (B @ x)[:, None] + np.tanh(A @ x)[:, None] * B
+    for jac in (tg.jacrev, tg.jacfwd):
+        shapes.clear()
+        np.testing.assert_allclose(jac(f)(x), want, rtol=1e-12, atol=1e-12)
+        batched = [s for s in shapes if len(s[0]) == len(s[1]) == 2]
+        assert len(batched) == 2 and not [s for s in shapes if max(map(len, s)) > 2], shapes
+
+
+@pytest.mark.parametrize("sa, sb", [((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((2, 3), (3,))])
+def test_matmul_batch_rule_under_vmap_either_side(sa, sb):
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((6,) + sa), rng.standard_normal((6,) + sb)
+    for axes, args in (((0, None), (a, b[0])), ((None, 0), (a[0], b)), ((0, 0), (a, b))):
+        got = tg.vmap(tnp.matmul, in_axes=axes)(*args)
+        want = [np.matmul(*(v[i] if ax == 0 else v for v, ax in zip(args, axes))) for i in range(6)]
+        np.testing.assert_allclose(got, np.stack(want), rtol=1e-12, atol=1e-12)
+
+
 def test_batch_rules_are_defined_for_the_hot_primitives():
     """The loop fallback is correct but slow; the common primitives must not use it."""
     from test_registry import PRIMITIVES

@@ -21,7 +21,13 @@ import random_programs  # tests/ is on sys.path (rootdir conftest)
 import tracegrad as tg
 import tracegrad.numpy as tnp
 from test_ops_systematic import CASE_IDS, CASES
-from tracegrad.core.reverse import backward, backward_reference, record
+from tracegrad.core.reverse import (
+    backward,
+    backward_reference,
+    float64_operands,
+    record,
+    scalar_arithmetic,
+)
 from tracegrad.nn.functional import dense, sum_of_squares
 
 CORE = Path(__file__).resolve().parents[1] / "src" / "tracegrad" / "core"
@@ -133,7 +139,16 @@ def test_one_argument_fast_path_is_the_general_path(fn, x):
 
 @pytest.mark.parametrize("fn", [tnp.add, tnp.multiply, tnp.power, tnp.maximum, tnp.divide])
 @pytest.mark.parametrize(
-    "x, y", [(0.7, 1.3), (0.7, np.array([0.5, 2.0])), (np.ones((2, 1)), np.array([0.5, 2.0]))]
+    "x, y",
+    [
+        (0.7, 1.3),
+        (0.7, np.array([0.5, 2.0])),
+        (np.ones((2, 1)), np.array([0.5, 2.0])),
+        (np.float64(0.7), np.float64(1.3)),  # NumPy's scalars: the float64 fast path
+        (np.array(0.7), np.float64(1.3)),
+        (np.float64(0.7), 1.3),
+        (np.array(0.7), np.array(1.3)),
+    ],
 )
 def test_two_argument_fast_path_is_the_general_path(fn, x, y):
     prim = fn.primitive
@@ -156,6 +171,86 @@ def _jvp_value_and_tangent(f):
         return tg.jvp(f, (x,), (np.ones_like(x) if isinstance(x, np.ndarray) else type(x)(1.0),))
 
     return run
+
+
+# --- NumPy's float64 scalars ---------------------------------------------------------
+
+
+def _chain(x, n_blocks=3):
+    """W1's chain (benchmarks/peers.py): sin, mul, exp, add, log, sqrt, add per block."""
+    y = x
+    for _ in range(n_blocks):
+        y = tnp.sqrt(tnp.log(tnp.exp(tnp.sin(y) * x) + 1.0)) + x
+    return y
+
+
+_FLOAT64_SCALARS = [np.float64(0.3), np.array(0.3)]
+
+
+@pytest.mark.parametrize("x", _FLOAT64_SCALARS, ids=["np.float64", "0-d array"])
+def test_float64_scalars_run_in_numpy_and_sweep_as_python_floats(x):
+    """A chain on np.float64 or a 0-d float64 array gives NumPy's values and types in the
+    forward pass, records Python floats (the steps' values exactly) and sweeps them as a
+    chain of Python floats does; the sweep agrees with the reference."""
+    outs, idx, trace = record(lambda v: [_chain(v)], [x])
+    plain = _chain(x)  # untraced: NumPy's own result
+    assert type(outs[0]) is type(plain) is np.float64 and outs[0] == plain
+    steps = [trace.tape.step(i) for i in range(1, len(trace.tape))]
+    assert all(type(s.out) is float for s in steps)
+    assert all(type(a) is float for s in steps for a in s.args)
+    fast = backward(trace.tape, [(idx[0], np.float64(1.0))], 1)
+    ref = backward_reference(trace.tape, [(idx[0], np.float64(1.0))], 1)
+    assert type(fast[0]) is float  # the seed became a float: the sweep ran on floats
+    np.testing.assert_allclose(fast[0], ref[0], rtol=1e-12, atol=0)
+    # what grad returns: NumPy's value, the gradient of the input's type
+    value, g = tg.value_and_grad(_chain)(x)
+    assert type(value) is np.float64 and value == plain
+    assert type(g) is type(x) and np.shape(g) == ()
+    np.testing.assert_allclose(g, tg.grad(_chain)(0.3), rtol=1e-12)
+
+
+def test_other_scalars_keep_numpys_types_and_promotion():
+    # float32 stays float32 (no float64 path); a 0-d float64 array against float32
+    # arrays promotes as NumPy promotes (a strong float64, not a weak Python float)
+    x32 = np.float32(0.3)
+    value, g = tg.value_and_grad(_chain)(x32)
+    assert type(value) is type(_chain(x32)) is np.float32 and type(g) is np.float32
+    a32 = np.ones(3, np.float32)
+    f = lambda v: tnp.sum(tnp.sin(v) * a32)  # noqa: E731
+    value, g = tg.value_and_grad(f)(np.array(0.3))
+    assert value.dtype == f(np.array(0.3)).dtype == np.float64 and g.dtype == np.float64
+
+
+_OPERANDS = [np.float64(0.7), np.array(-1.3), np.float64(-8.0), np.array(0.0), np.float64(-0.0),
+             np.float64(np.inf), np.array(np.nan), 2.0, 3, -0.5, 0]  # fmt: skip
+
+
+@pytest.mark.parametrize("fn", [tnp.add, tnp.subtract, tnp.multiply, tnp.divide, tnp.power])
+def test_scalar_arithmetic_is_numpys(fn):
+    """The float64 fast path computes a two-argument step with Python's operators on
+    NumPy scalars: the same values (bit for bit, nan and the sign of zero included) and
+    types as the NumPy function, on every pair with a float64 scalar among it."""
+    prim = fn.primitive
+    checked = 0
+    for x in _OPERANDS:
+        for y in _OPERANDS:
+            if float64_operands(x, y) is None:
+                continue
+            with np.errstate(all="ignore"):
+                got, want = scalar_arithmetic(prim, x, y), prim.array_impl(x, y)
+            assert type(got) is type(want) is np.float64, (x, y)
+            assert np.array_equal(got, want, equal_nan=True), (x, y, got, want)
+            assert np.signbit(got) == np.signbit(want), (x, y)
+            checked += 1
+    assert checked > 60
+
+
+def test_float64_operands_are_only_numpy_float64_scalars_and_python_numbers():
+    f, a = np.float64(0.5), np.array(0.5)
+    assert float64_operands(f, a) == [0.5, 0.5] and float64_operands(2, f) == [2, 0.5]
+    for other in (np.float32(0.5), np.array([0.5]), np.array(0.5, np.float32), np.int64(2)):
+        assert float64_operands(f, other) is None and float64_operands(other, a) is None
+    assert float64_operands(0.5, 2) is None  # two Python numbers: the Python-float path
 
 
 # --- layering -----------------------------------------------------------------------

@@ -2064,15 +2064,19 @@ def test_covers_are_honest(monkeypatch: pytest.MonkeyPatch) -> None:
     from test_registry import PRIMITIVES
 
     called: set[str] = set()
-    # every traced evaluation of a primitive runs its impl (or its forward with residuals),
-    # whichever path led there
+    # every traced evaluation of a primitive runs its impl, its forward with residuals, or
+    # (reverse mode on scalars) its NumPy or Python-float function, whichever path led there
     for prim in PRIMITIVES.values():
+        for attr in ("impl", "array_impl", "float_impl"):
+            impl = getattr(prim, attr)
+            if impl is None:
+                continue
 
-        def recording(*args, _prim=prim, _impl=prim.impl, **kwargs):
-            called.add(_prim.name)
-            return _impl(*args, **kwargs)
+            def recording(*args, _prim=prim, _impl=impl, **kwargs):
+                called.add(_prim.name)
+                return _impl(*args, **kwargs)
 
-        monkeypatch.setattr(prim, "impl", recording)
+            monkeypatch.setattr(prim, attr, recording)
         if prim.forward_residual is not None:  # reverse mode's forward pass goes here
 
             def recording_res(*args, _prim=prim, _fwd=prim.forward_residual, **kwargs):

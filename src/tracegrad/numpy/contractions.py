@@ -46,13 +46,31 @@ def _matmul_batch(size: int, batched: Sequence[bool], a: Any, b: Any) -> Any:
         a = reshape(a, shape_of(a)[:-1] + (1, la[0]))
     if b_vec:
         b = reshape(b, shape_of(b) + (1,))
-    rank = max(len(la), len(lb), 2)
-    out = _matmul(expand_to_rank(a, ba, rank), expand_to_rank(b, bb, rank))
+    if ba != bb and len(shape_of(b if ba else a)) == 2:  # a batch against one matrix
+        out = _batch_by_matrix(a, b, ba)
+    else:
+        rank = max(len(la), len(lb), 2)
+        out = _matmul(expand_to_rank(a, ba, rank), expand_to_rank(b, bb, rank))
     if a_vec and b_vec:
         return out[..., 0, 0]
     if a_vec:
         return out[..., 0, :]
     return out[..., 0] if b_vec else out
+
+
+def _batch_by_matrix(a: Any, b: Any, a_batched: bool) -> Any:
+    """``a @ b`` where one operand is a batch of matrices (batch on axis 0) and the other
+    one matrix, as one matrix product: the batch's leading axes become rows. (NumPy's
+    matmul would loop over them, one small product each: for the batched vectors of
+    jacrev's cotangents and jacfwd's tangents, three times the cost.) A batch on the
+    right is multiplied from the left through the transposes, ``(bᵀ aᵀ)ᵀ``."""
+    if a_batched:  # (B, …, m, k) @ (k, p)
+        s = shape_of(a)
+        return reshape(_matmul(reshape(a, (-1, s[-1])), b), s[:-1] + (shape_of(b)[-1],))
+    bt = matrix_transpose(b)  # (B, …, p, k): a view; a vector's needs no copy to fold
+    s = shape_of(bt)
+    out = _matmul(reshape(bt, (-1, s[-1])), matrix_transpose(a))
+    return matrix_transpose(reshape(out, s[:-1] + (shape_of(a)[0],)))
 
 
 _matmul = Primitive(np.matmul, "matmul")
