@@ -73,6 +73,8 @@ def _axis(axis: int, ndim: int) -> int:
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
     """Interchange two axes."""
+    if type(x) is np.ndarray:  # untraced, as in a matmul rule's transpose: NumPy's view
+        return x.swapaxes(axis1, axis2)
     nd = np.ndim(x)
     perm = list(range(nd))
     a, b = _axis(axis1, nd), _axis(axis2, nd)
