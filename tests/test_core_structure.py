@@ -202,6 +202,12 @@ def test_float64_scalars_run_in_numpy_and_sweep_as_python_floats(x):
     ref = backward_reference(trace.tape, [(idx[0], np.float64(1.0))], 1)
     assert type(fast[0]) is float  # the seed became a float: the sweep ran on floats
     np.testing.assert_allclose(fast[0], ref[0], rtol=1e-12, atol=0)
+    # a general step at the end (a sum of the scalar) hands on a float too (fit_to)
+    outs, idx, trace = record(lambda v: [tnp.sum(_chain(v))], [x])
+    fast = backward(trace.tape, [(idx[0], np.float64(1.0))], 1)
+    ref = backward_reference(trace.tape, [(idx[0], np.float64(1.0))], 1)
+    assert type(fast[0]) is float
+    np.testing.assert_allclose(fast[0], ref[0], rtol=1e-12, atol=0)
     # what grad returns: NumPy's value, the gradient of the input's type
     value, g = tg.value_and_grad(_chain)(x)
     assert type(value) is np.float64 and value == plain

@@ -145,15 +145,16 @@ class VJPTrace(Trace):
 
     def process1(self, prim: Primitive, x: VJPBox) -> VJPBox:
         v = x._value
-        if prim.float_impl is not None:
-            if type(v) is float:  # a scalar chain's step
-                try:
-                    out = prim.float_impl(v)
-                except SCALAR_ERRORS:
-                    out = prim.impl(v)  # NumPy's nan or inf
-                tape = self.tape  # a float has nothing to prune: appended here
-                tape.append((prim, [v], _NO_KWARGS, out, ((0, x._index),)))
-                return VJPBox(out, self, len(tape) - 1)
+        tv = type(v)
+        if tv is float and prim.float_impl is not None:  # a scalar chain's step
+            try:
+                out = prim.float_impl(v)
+            except SCALAR_ERRORS:
+                out = prim.impl(v)  # NumPy's nan or inf
+            tape = self.tape  # a float has nothing to prune: appended here
+            tape.append((prim, [v], _NO_KWARGS, out, ((0, x._index),)))
+            return VJPBox(out, self, len(tape) - 1)
+        if (tv is not np.ndarray or not v.ndim) and prim.float_impl is not None:  # no array
             f = float64_scalar(v)
             if f is not None:  # the same chain on NumPy scalars: NumPy's value, a float taped
                 out = prim.array_impl(v)
@@ -173,15 +174,20 @@ class VJPTrace(Trace):
         else:  # y is the box of this trace that brought the call here
             parents = ((1, y._index),)
             y = y._value
-        if prim.float_impl is not None:
-            if type(x) is float and type(y) is float:
-                try:  # a scalar chain's step
-                    out = prim.float_impl(x, y)
-                except SCALAR_ERRORS:
-                    out = prim.impl(x, y)  # NumPy's nan or inf
-                tape = self.tape  # a float has nothing to prune: appended here
-                tape.append((prim, [x, y], _NO_KWARGS, out, parents))
-                return VJPBox(out, self, len(tape) - 1)
+        tx, ty = type(x), type(y)
+        if tx is float and ty is float and prim.float_impl is not None:
+            try:  # a scalar chain's step
+                out = prim.float_impl(x, y)
+            except SCALAR_ERRORS:
+                out = prim.impl(x, y)  # NumPy's nan or inf
+            tape = self.tape  # a float has nothing to prune: appended here
+            tape.append((prim, [x, y], _NO_KWARGS, out, parents))
+            return VJPBox(out, self, len(tape) - 1)
+        if (
+            (tx is not np.ndarray or not x.ndim)
+            and (ty is not np.ndarray or not y.ndim)
+            and prim.float_impl is not None
+        ):  # no array among them: maybe NumPy scalars (arrays pass with two checks)
             numbers = float64_operands(x, y)
             if numbers is not None:  # the same chain on NumPy scalars: a float taped
                 out = scalar_arithmetic(prim, x, y)
@@ -217,15 +223,15 @@ def float64_scalar(v: Any) -> float | None:
     """``v`` as a Python float if it is one of NumPy's float64 scalars: an ``np.float64``
     or a 0-d float64 array (what NumPy code hands around as a number); else ``None``."""
     t = type(v)
-    if t is np.float64 or (t is np.ndarray and not v.shape and v.dtype == _FLOAT64):
+    if t is np.float64 or (t is np.ndarray and not v.ndim and v.dtype == _FLOAT64):
         return float(v)
     return None
 
 
 def float_cotangent(g: Any) -> Any:
-    """The cotangent ``g`` of a value the tape holds as a Python float: as a Python float
-    if it is a float64 scalar (a seed ``np.float64(1.0)``, a sum's 0-d array), so that the
-    rules behind it run on Python floats; else ``g`` itself."""
+    """The seed ``g`` of a value the tape holds as a Python float: as a Python float if
+    it is a float64 scalar (``np.float64(1.0)``, a 0-d array), so that the rules behind
+    it run on Python floats; else ``g`` itself."""
     f = float64_scalar(g)
     return g if f is None else f
 
@@ -319,10 +325,13 @@ def joint_cotangents(
 
 def fit_to(c: Any, x: Any) -> Any:
     """The cotangent ``c`` of an operand ``x`` that the operation broadcast, summed back to
-    ``x``'s shape (:func:`unbroadcast`; nothing to do, the common case, costs two checks)."""
+    ``x``'s shape (:func:`unbroadcast`; nothing to do, the common case, costs two checks).
+    A float64 scalar's is a Python float, so that a sweep of scalars stays on floats."""
     tx = type(x)
     if tx is np.ndarray and type(c) is np.ndarray:
         return c if c.shape == x.shape else unbroadcast(c, x.shape)
+    if type(c) is np.float64 and (tx is float or tx is np.float64):
+        return float(c)
     if tx in PYTHON_SCALARS:  # a scalar takes a scalar cotangent
         return unbroadcast(c, ()) if not isinstance(c, float) and getattr(c, "ndim", 0) else c
     shape = shape_of(x)
@@ -378,6 +387,8 @@ def backward(
     start = max(i for i, _ in seeds)
     cts: list[Any] = [None] * (start + 1)
     for i, g in seeds:
+        if type(tape[i][3]) is float:  # a NumPy scalar taped as a float: a float seed
+            g = float_cotangent(g)
         cts[i] = g if cts[i] is None else cts[i] + g
     # The rules are called right here: this loop is the cost of a gradient, and a call
     # per argument in between costs a quarter of it on scalar code. Where the trace below
@@ -391,8 +402,6 @@ def backward(
             continue
         cts[i] = None  # release as we go: memory falls during the sweep
         prim, args, kwargs, out, parents = tape[i]
-        if type(g) is not float and type(out) is float:
-            g = float_cotangent(g)  # the seed or a sum's: keep a scalar sweep on floats
         if prim.vjp_joint is not None:
             for (_, p), c in zip(
                 parents, joint_cotangents(prim, parents, g, out, args, kwargs, below)
