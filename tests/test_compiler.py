@@ -265,6 +265,54 @@ def test_operations_that_do_not_commute_are_not_shared(op):
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
 
 
+def test_rearrangements_that_give_their_argument_back_are_dropped():
+    x = np.arange(12.0).reshape(3, 4)
+    there_and_back = lambda x: tnp.transpose(
+        tnp.reshape(tnp.reshape(tnp.transpose(x), (12,)), (4, 3))
+    )
+    j = tg.jit(lambda x: tnp.tanh(there_and_back(x)))
+    assert _names(j.program(x)) == ["tanh"]
+    moved = lambda x: tnp.reshape(tnp.transpose(x), (3, 4))  # same shape, other order
+    k = tg.jit(lambda x: tnp.tanh(moved(x)))
+    assert "reshape" in _names(k.program(x))
+    assert_same(k(x + 1), tnp.tanh(moved(x + 1)))
+
+
+def _tall(n, m, scale=1.0):
+    rng = np.random.default_rng(n + m)
+    A, B = rng.standard_normal((m, n)) * scale, rng.standard_normal((m, n))
+    return A, B, rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("transform", [tg.jacrev, tg.jacfwd])
+@pytest.mark.parametrize("n, m", [(3, 40), (40, 3), (5, 5)])
+def test_jacobians_multiply_their_identity_basis_out(transform, n, m):
+    A, B, x = _tall(n, m)
+    f = lambda x: tnp.tanh(A @ x) * (B @ x)
+    j = tg.jit(transform(f))
+    ex = j.compiled(x)
+    big = (max(n, m),) * 2
+    products = [e for e in ex.program.eqns if ops.op_name(e.fn) == "matmul"]
+    # no product of a dense diagonal is left
+    assert not any(ex.program.avals[s.ref].shape == big for e in products for s in e.slots)
+    got = j(x * 0.5)
+    want = transform(f)(x * 0.5)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+    assert got.shape == (m, n) and got.dtype == want.dtype
+
+
+def test_a_diagonal_against_a_matrix_with_an_inf_stays_dense():
+    A, B, x = _tall(3, 6)
+    A[2, 1] = np.inf  # 0 · inf is nan in the dense product: the rewrite would hide it
+    f = lambda x: tnp.tanh(B @ x) * (A @ x)
+    j = tg.jit(tg.jacrev(f))
+    with np.errstate(invalid="ignore"):
+        j(x)
+        got, want = j(x * 0.5), tg.jacrev(f)(x * 0.5)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-13)
+
+
 def test_pass_records_count_what_each_pass_removed():
     rng = np.random.default_rng(0)
     W, x = rng.standard_normal((4, 3)), rng.standard_normal((5, 4))

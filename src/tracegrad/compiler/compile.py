@@ -8,15 +8,18 @@ from typing import NamedTuple
 
 from tracegrad.compiler import codegen, floats, passes
 from tracegrad.compiler.buffers import reuse_buffers
+from tracegrad.compiler.diagonals import multiply_out_identity_bases
 from tracegrad.core.staging import Program
 
 __all__ = ["PASSES", "Executable", "PassRecord", "compile_program"]
 
 #: the passes, in the order they run: sharing first (so that ``x + x`` appears), then
-#: the identities it exposes, sharing again, dead code, lowering, and buffers last
+#: the identities it exposes, Jacobians' identity bases multiplied out, sharing again,
+#: dead code, lowering, and buffers last
 PASSES: tuple[tuple[str, Callable[[Program], Program]], ...] = (
     ("common subexpressions", passes.eliminate_common_subexpressions),
     ("simplify", passes.simplify),
+    ("identity bases", multiply_out_identity_bases),
     ("common subexpressions", passes.eliminate_common_subexpressions),
     ("dead code", passes.eliminate_dead_code),
     ("lower calls", passes.lower_calls),

@@ -54,10 +54,14 @@ def _tables() -> tuple[dict[Any, Any], dict[Any, str]]:
             prims[f] = prim
             names[f] = prim.name
     from tracegrad.core import shapes
+    from tracegrad.numpy.indexing import getitem
 
-    for public in (shapes.broadcast_to, shapes.reshape, shapes.sum, tnp.transpose):
-        prim = public.primitive
+    for prim in (
+        shapes.broadcast_to.primitive, shapes.reshape.primitive, shapes.sum.primitive,
+        tnp.transpose.primitive, getitem,
+    ):  # fmt: skip
         names[prim.impl] = prim.name
+    names[np.matmul] = "matmul"
     return prims, names
 
 

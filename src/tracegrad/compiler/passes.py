@@ -115,19 +115,6 @@ def _commuted_key(eqn: Equation) -> Any:
 # --- algebraic identities and redundant broadcasts -------------------------------------
 
 
-def _operands(eqn: Equation) -> list[tuple[bool, Any]] | None:
-    """The positional arguments of a plain call as ``(is_value, ref or constant)`` pairs;
-    ``None`` for a call with keywords or with values inside containers."""
-    if eqn.kwargs or eqn.multiple:
-        return None
-    found: list[tuple[bool, Any]] = [(False, a) for a in eqn.args]
-    for s in eqn.slots:
-        if type(s.position) is not int or s.element is not None:
-            return None
-        found[s.position] = (True, s.ref)
-    return found
-
-
 def _is_number(c: Any, value: float) -> bool:
     """True if the constant ``c`` is the number ``value`` (a scalar; not a bool)."""
     if type(c) is bool or not (type(c) in (int, float) or isinstance(c, np.number)):
@@ -142,7 +129,7 @@ def _identity(eqn: Equation, producer: dict[int, Equation], avals: list) -> int 
     name = ops.op_name(eqn.fn)
     if name is None:
         return None
-    args = _operands(eqn)
+    args = eqn.positional()
     if args is None:
         return None
     found = None
@@ -160,7 +147,7 @@ def _identity(eqn: Equation, producer: dict[int, Equation], avals: list) -> int 
     elif len(args) == 1 and name == "negative" and args[0][0]:
         inner = producer.get(args[0][1])
         if inner is not None and ops.op_name(inner.fn) == "negative":
-            inner_args = _operands(inner)
+            inner_args = inner.positional()
             if inner_args is not None and inner_args[0][0]:
                 found = inner_args[0][1]
     if found is not None and avals[found] == avals[eqn.outs[0]]:
@@ -173,7 +160,7 @@ def _doubled(eqn: Equation, avals: list) -> Equation | None:
     two equal cotangents of ``W * W`` are one value added to itself."""
     if ops.op_name(eqn.fn) != "add":
         return None
-    args = _operands(eqn)
+    args = eqn.positional()
     if args is None or len(args) != 2 or not (args[0][0] and args[1][0]):
         return None
     if args[0][1] != args[1][1]:
@@ -201,7 +188,7 @@ def _unbroadcast_operands(eqn: Equation, producer: dict[int, Equation], avals: l
     ``broadcast_to(reshape(g, (1, 1)), W.shape) * W`` becomes ``g * W``."""
     if ops.elementwise_primitive(eqn.fn) is None:
         return eqn
-    args = _operands(eqn)
+    args = eqn.positional()
     if args is None or len(args) < 2:
         return eqn
     out = avals[eqn.outs[0]]
@@ -270,7 +257,7 @@ def _scalar_constants(eqn: Equation, avals: list) -> Equation:
     every operand already has the result's dtype), where the result keeps its shape."""
     if ops.elementwise_primitive(eqn.fn) is None:
         return eqn
-    args = _operands(eqn)
+    args = eqn.positional()
     if args is None:
         return eqn
     out = avals[eqn.outs[0]]
@@ -305,7 +292,7 @@ def _folded_scaling(eqn: Equation, producer: dict[int, Equation], avals: list) -
     where ``c1 * y`` has no other reader: ``LAM * g`` then ``2 * ...`` in ``d(W * W)``)."""
     if ops.op_name(eqn.fn) != "multiply":
         return None
-    args = _operands(eqn)
+    args = eqn.positional()
     if args is None or len(args) != 2 or sum(v for v, _ in args) != 1:
         return None
     (av, a), (bv, b) = args
@@ -313,7 +300,7 @@ def _folded_scaling(eqn: Equation, producer: dict[int, Equation], avals: list) -
     inner = producer.get(ref)
     if inner is None or inner.fn is not eqn.fn:
         return None
-    inner_args = _operands(inner)
+    inner_args = inner.positional()
     if inner_args is None or len(inner_args) != 2 or sum(v for v, _ in inner_args) != 1:
         return None
     (iv, i0), (_, i1) = inner_args
@@ -333,14 +320,60 @@ def _folded_scaling(eqn: Equation, producer: dict[int, Equation], avals: list) -
     return folded if avals[eqn.outs[0]] == avals[inner.outs[0]] else None
 
 
+#: operations whose result holds the elements of their first argument, rearranged
+_VIEWS = frozenset(("reshape", "transpose", "getitem"))
+#: chains of rearrangements are followed this far, and probed up to this many elements
+_PROBE_STEPS, _PROBE_SIZE = 8, 1 << 22
+
+
+def _rearranging_step(eqn: Equation) -> tuple | None:
+    """``(fn, constant arguments, keywords)`` of a rearrangement of one staged value."""
+    if eqn.multiple or len(eqn.slots) != 1 or eqn.slots[0].position != 0:
+        return None
+    if eqn.slots[0].element is not None or ops.op_name(eqn.fn) not in _VIEWS:
+        return None
+    return eqn.fn, eqn.args[1:], eqn.kwargs
+
+
+def _collapsed_rearrangement(eqn: Equation, chains: dict, avals: list) -> int | None:
+    """The value a chain of reshapes, transposes and basic indexing gives back unchanged
+    (``reshape(x, (m, m, 1))``, its transpose, ``reshape(-1, m)``: the batched rules'
+    bookkeeping around one matrix product), found by running the chain on the element
+    numbers ``arange(size)`` of the chain's start. ``chains`` maps each rearranged value
+    to its start and steps."""
+    step = _rearranging_step(eqn)
+    if step is None:
+        return None
+    src, steps = chains.get(eqn.slots[0].ref, (eqn.slots[0].ref, ()))
+    steps = (*steps, step)
+    out = eqn.outs[0]
+    if len(steps) < _PROBE_STEPS:
+        chains[out] = (src, steps)
+    a_src, a_out = avals[src], avals[out]
+    if a_src is None or a_src != a_out or a_src.type is not np.ndarray:
+        return None
+    size = math.prod(a_src.shape)
+    if size > _PROBE_SIZE:
+        return None
+    probe = value = np.arange(size).reshape(a_src.shape)
+    try:
+        for fn, args, kwargs in steps:
+            value = fn(value, *args, **kwargs)
+    except Exception:  # a step that needs more than its argument's layout: not collapsed
+        return None
+    return src if np.shape(value) == probe.shape and np.array_equal(value, probe) else None
+
+
 def simplify(program: Program) -> Program:
-    """Algebraic identities (multiply by one, add zero, double negation, ``x + x``) and
-    broadcasts made redundant by NumPy's own broadcasting. Constant folding happens as
+    """Algebraic identities (multiply by one, add zero, double negation, ``x + x``,
+    rearrangements that give their argument back) and broadcasts made redundant by
+    NumPy's own broadcasting. Constant folding happens as
     the program is recorded: a call without a staged value is computed there (the unit
     seed of a gradient never becomes an equation: ``1.0 * y`` is then the identity)."""
     avals = program.avals
     producer: dict[int, Equation] = {}
     rename: dict[int, int] = {}
+    chains: dict[int, tuple] = {}
     kept = []
     for eqn in program.eqns:
         eqn = eqn.with_refs(rename)
@@ -351,6 +384,8 @@ def simplify(program: Program) -> Program:
             continue
         eqn = _scalar_constants(eqn, avals)
         same = _identity(eqn, producer, avals)
+        if same is None:
+            same = _collapsed_rearrangement(eqn, chains, avals)
         if same is not None:
             rename[eqn.outs[0]] = same
             continue

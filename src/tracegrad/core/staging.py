@@ -97,6 +97,19 @@ class Equation(NamedTuple):
         """The numbers of the values it reads, in slot order."""
         return [s.ref for s in self.slots]
 
+    def positional(self) -> list[tuple[bool, Any]] | None:
+        """The arguments of a call with positional arguments only, each as ``(True,
+        value number)`` or ``(False, constant)``; ``None`` for a call with keywords, with
+        values inside containers, or with several outputs."""
+        if self.kwargs or self.multiple:
+            return None
+        found: list[tuple[bool, Any]] = [(False, a) for a in self.args]
+        for s in self.slots:
+            if type(s.position) is not int or s.element is not None:
+                return None
+            found[s.position] = (True, s.ref)
+        return found
+
     def with_refs(self, rename: dict[int, int]) -> Equation:
         """The same call reading ``rename[r]`` in place of each value ``r`` it names."""
         if not any(s.ref in rename for s in self.slots):
