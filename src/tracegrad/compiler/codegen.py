@@ -18,7 +18,7 @@ from tracegrad.core.staging import Equation, Output, Program, fresh_constant
 __all__ = ["MAX_SOURCE_EQUATIONS", "build_function", "last_uses", "source"]
 
 #: longer programs are interpreted, not compiled to Python source (see the module doc)
-MAX_SOURCE_EQUATIONS = 20_000
+MAX_SOURCE_EQUATIONS = 50_000
 
 
 def last_uses(eqns: Sequence[Equation], outs: Sequence[Output]) -> list[list[int]]:
