@@ -17,7 +17,9 @@ in µs per operation, and gives the same split in ms for one value-and-gradient 
 64-256-256-10 tanh MLP at batch 32 and 256 written with tracegrad.numpy operations, and
 the time of one value-and-gradient of the same network written with ``tg.nn`` (``MLP``,
 ``cross_entropy``, ``l2_penalty``), and of a tiny one (4-3-3-2, batch 2) whose time is
-the fixed cost of a step; then the same three under ``tg.jit`` (commits that have it).
+the fixed cost of a step; then the same three under ``tg.jit`` (commits that have it),
+and issue 12's training step written op by op with tracegrad.numpy under ``tg.jit`` at
+batch 32, 256 and 1797.
 
     python benchmarks/profile_history.py --bench-core [--rounds N] COMMIT ...
 
@@ -124,6 +126,27 @@ if hasattr(tg, "jit"):
         timed.append(best(lambda: jit_vg(model, X, labels), 30) * 1e3)
     jit_vg(tiny, Xs, ls)
     out["jit"] = timed + [best(lambda: jit_vg(tiny, Xs, ls), 300) * 1e6]
+
+    # issue 12's step as a user writes it, op by op, under tg.jit: b32 / b256 / b1797, ms
+    def user_loss(params, X, Y):
+        W1, b1, W2, b2, W3, b3 = params
+        z = tnp.tanh(tnp.tanh(X @ W1 + b1) @ W2 + b2) @ W3 + b3
+        data = tnp.mean(tnp.logsumexp(z, axis=1) - tnp.sum(Y * z, axis=1))
+        return data + 1e-4 * (tnp.sum(W1 * W1) + tnp.sum(W2 * W2) + tnp.sum(W3 * W3))
+
+    def user_step(params, X, Y):
+        value, grads = tg.value_and_grad(user_loss)(params, X, Y)
+        return value, [p - 0.1 * g for p, g in zip(params, grads)]
+
+    timed = []
+    for batch in (32, 256, 1797):
+        X = rng.standard_normal((batch, 64))
+        Y = np.eye(10)[rng.integers(0, 10, batch)]
+        step = tg.jit(user_step)
+        step(params, X, Y)
+        step(params, X, Y)
+        timed.append(best(lambda: step(params, X, Y), max(3, 3000 // batch)) * 1e3)
+    out["user"] = timed
 print(json.dumps(out))
 """
 
@@ -232,15 +255,18 @@ def main() -> None:
         "| commit | chain: op / recording / sweep, µs per op "
         "| MLP b32: op / recording / sweep, ms | MLP b256: op / recording / sweep, ms "
         "| tg.nn MLP value_and_grad, b32 / b256, ms | tg.nn tiny value_and_grad, µs "
-        "| tg.jit of it: b32 / b256, ms; tiny, µs |"
+        "| tg.jit of it: b32 / b256, ms; tiny, µs "
+        "| tg.jit of the op-by-op step (issue 12): b32 / b256 / b1797, ms |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for label, m in rows:
         cells = [" / ".join(f"{v:.2f}" for v in m[k]) for k in ("chain", "mlp32", "mlp256")]
         cells.append(f"{m['nn32'][0]:.3f} / {m['nn256'][0]:.2f}")
         cells.append(f"{m['tiny'][0]:.0f}")
         jit = m.get("jit")
         cells.append("–" if jit is None else f"{jit[0]:.3f} / {jit[1]:.2f}; {jit[2]:.0f}")
+        user = m.get("user")
+        cells.append("–" if user is None else " / ".join(f"{v:.3g}" for v in user))
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 
