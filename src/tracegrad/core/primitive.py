@@ -119,7 +119,8 @@ class Trace:
     this trace's values: :meth:`holds_plain` (may plain-NumPy code run on them?) and
     :meth:`rule` (the function to call for a rule). By default values are traced and a
     rule is called as it is; the staging trace of ``tg.jit`` overrides both, so that each
-    rule call is recorded as one equation (:mod:`tracegrad.core.staging`).
+    rule call is recorded, its operations one by one or the rule whole as one equation
+    (:mod:`tracegrad.core.staging`).
     """
 
     __slots__ = ("level",)
@@ -152,7 +153,8 @@ class Trace:
     def rule(self, fn: Callable[..., Any], multiple: bool = False) -> Callable[..., Any]:
         """The function a trace above this one calls for ``fn``, a derivative rule or a
         primitive's plain forward, on values of this trace: ``fn`` itself. (The staging
-        trace records each call as one equation; ``multiple``: ``fn`` returns a sequence.)"""
+        trace records each call; ``multiple``: ``fn`` returns a sequence, a fused rule
+        recorded whole.)"""
         return fn
 
     def note_read(self, what: str) -> None:

@@ -379,8 +379,8 @@ def backward(
     down to the parent's shape (:func:`fit_to`), and contributions to a value used several
     times are summed (:func:`_accumulate`). Returns one cotangent per input (``None`` for
     inputs the seeds do not reach). ``below``: the trace the tape's trace sits on, which
-    the rules run on (under ``tg.jit``, the staging trace: it records each rule call as
-    one equation).
+    the rules run on (under ``tg.jit``, the staging trace: it records what each rule
+    computes).
     """
     if not seeds:
         return [None] * n_inputs
@@ -392,8 +392,9 @@ def backward(
         cts[i] = g if cts[i] is None else cts[i] + g
     # The rules are called right here: this loop is the cost of a gradient, and a call
     # per argument in between costs a quarter of it on scalar code. Where the trace below
-    # records rule calls (Trace.rule overridden: tg.jit), each call goes through it, so the
-    # rule itself is the equation; undoing broadcasting stays outside, recorded if needed.
+    # records rule calls (Trace.rule overridden: tg.jit), each call goes through it, which
+    # records the rule's operations (or the rule whole); undoing broadcasting stays
+    # outside, recorded if needed.
     direct = type(below).rule is Trace.rule
     owned: set[int] = set()  # indices whose cotangent buffer the sweep allocated
     for i in range(start, n_inputs - 1, -1):
