@@ -220,6 +220,18 @@ def test_exact_scaling_folds_give_the_same_bits():
     assert _names(j.program(W)).count("multiply") == 1  # W · (0.3 · 2)
 
 
+@pytest.mark.parametrize(
+    "x", [np.arange(5), np.arange(5.0, dtype=np.float32), np.arange(5.0)], ids=str
+)
+def test_scaling_folds_keep_the_dtype(x):
+    f = lambda x: ((x * 2) * 3, (x * 0.5) * 4.0, (3 * x) * 2.0)
+    j = tg.jit(f)
+    j(x)
+    for got, want in zip(j(x + 1), f(x + 1)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
 def test_dead_code_is_dropped():
     x = np.linspace(0, 1, 3)
 
@@ -276,6 +288,22 @@ def test_rearrangements_that_give_their_argument_back_are_dropped():
     k = tg.jit(lambda x: tnp.tanh(moved(x)))
     assert "reshape" in _names(k.program(x))
     assert_same(k(x + 1), tnp.tanh(moved(x + 1)))
+
+
+def test_outputs_keep_the_memory_layout_they_were_recorded_with():
+    x, y = np.arange(16.0).reshape(4, 4), np.linspace(0, 1, 16).reshape(4, 4)
+
+    def f(x, y):
+        there_and_back = tnp.transpose(tnp.reshape(tnp.reshape(tnp.transpose(x), (16,)), (4, 4)))
+        a = tnp.tanh(tnp.transpose(x))  # Fortran order, as its operand; dead after the sum
+        return there_and_back, tnp.sum(a) + (y + 1.0)  # a C-order result a's buffer must not take
+
+    j = tg.jit(f)
+    j(x, y)
+    for got, want in zip(j(x + 1, y), f(x + 1, y)):
+        np.testing.assert_array_equal(got, want)
+        assert got.flags.c_contiguous == want.flags.c_contiguous
+        assert got.flags.f_contiguous == want.flags.f_contiguous
 
 
 def _tall(n, m, scale=1.0):

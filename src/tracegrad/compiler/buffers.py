@@ -12,7 +12,7 @@ program the same habit, with the safety a hand-written step gets from its author
   call's result may be a view of any array it was given, so such values are put in one
   alias class (union-find) and the class dies with its last reader;
 * a free buffer is handed to an elementwise ufunc (or ``np.matmul``) whose result has
-  exactly the buffer's shape and dtype, recorded as an ``out=`` slot reading it, which
+  exactly the buffer's shape, dtype and contiguity, recorded as an ``out=`` slot reading it, which
   also keeps the buffer alive in the generated code until that call. An elementwise call
   may write into an operand that dies at that very call (in place, as ``z += b``);
   ``matmul`` only into a buffer freed before it.
@@ -106,7 +106,7 @@ def reuse_buffers(program: Program) -> Program:
         dying = freed_at.get(k, ())
         if _takes_out(eqn) and _is_buffer(avals[eqn.outs[0]]):
             out = eqn.outs[0]
-            key = (avals[out].shape, avals[out].dtype)
+            key = _layout(avals[out])
             donor = None
             if ops.is_ufunc_call(eqn.fn):  # in place into an operand dying here
                 donor = next((r for r in dying if r in eqn.refs() and _fits(avals[r], key)), None)
@@ -120,9 +120,15 @@ def reuse_buffers(program: Program) -> Program:
                 dying = [r for r in dying if r != donor]
         eqns.append(eqn)
         for r in dying:
-            free.setdefault((avals[r].shape, avals[r].dtype), []).append(r)
+            free.setdefault(_layout(avals[r]), []).append(r)
     return program.replace(eqns=eqns)
 
 
+def _layout(aval: Any) -> tuple:
+    """What a buffer must share with a result to hold it: shape, dtype and contiguity
+    (so that a result keeps the memory layout it was recorded with)."""
+    return (aval.shape, aval.dtype, aval.contiguous)
+
+
 def _fits(aval: Any, key: tuple) -> bool:
-    return (aval.shape, aval.dtype) == key
+    return _layout(aval) == key

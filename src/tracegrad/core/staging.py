@@ -60,18 +60,20 @@ class Slot(NamedTuple):
 
 
 class Aval(NamedTuple):
-    """What the compiler knows of a value without its data: its Python ``type``, and its
-    ``shape`` and ``dtype`` (``None`` for values that have none)."""
+    """What the compiler knows of a value without its data: its Python ``type``, its
+    ``shape`` and ``dtype`` (``None`` for values that have none), and for an array
+    whether it is C-contiguous (its layout, which a rewrite must not change)."""
 
     type: type
     shape: tuple[int, ...] | None
     dtype: np.dtype | None
+    contiguous: bool | None = None
 
 
 def aval_of(value: Any) -> Aval:
     t = type(value)
     if t is np.ndarray:
-        return Aval(t, value.shape, value.dtype)
+        return Aval(t, value.shape, value.dtype, value.flags.c_contiguous)
     if t is float:
         return _FLOAT_AVAL
     return Aval(t, getattr(value, "shape", None), getattr(value, "dtype", None))
