@@ -289,25 +289,30 @@ def _power_of_two(c: Any) -> bool:
     return math.isfinite(value) and value != 0 and math.frexp(abs(value))[0] == 0.5
 
 
+def _value_times_constant(eqn: Equation) -> tuple[int, Any] | None:
+    """``(value, constant)`` for a call of two positional arguments, one staged."""
+    args = eqn.positional()
+    if args is None or len(args) != 2 or sum(v for v, _ in args) != 1:
+        return None
+    (av, a), (_, b) = args
+    return (a, b) if av else (b, a)
+
+
 def _folded_scaling(eqn: Equation, producer: dict[int, Equation], avals: list) -> Equation | None:
     """``(c1 * y) * c2`` as ``(c1 * c2) * y`` for scalar constants of which one is a power
     of two: scaling by it is exact, so the two orders round alike (one multiply less
     where ``c1 * y`` has no other reader: ``LAM * g`` then ``2 * ...`` in ``d(W * W)``)."""
     if ops.op_name(eqn.fn) != "multiply":
         return None
-    args = eqn.positional()
-    if args is None or len(args) != 2 or sum(v for v, _ in args) != 1:
+    outer = _value_times_constant(eqn)
+    if outer is None:
         return None
-    (av, a), (bv, b) = args
-    ref, c2 = (a, b) if av else (b, a)
+    ref, c2 = outer
     inner = producer.get(ref)
-    if inner is None or inner.fn is not eqn.fn:
+    found = _value_times_constant(inner) if inner is not None and inner.fn is eqn.fn else None
+    if found is None:
         return None
-    inner_args = inner.positional()
-    if inner_args is None or len(inner_args) != 2 or sum(v for v, _ in inner_args) != 1:
-        return None
-    (iv, i0), (_, i1) = inner_args
-    y, c1 = (i0, i1) if iv else (i1, i0)
+    y, c1 = found
     # the product takes c1's type, so that it promotes as c1 did: c2 must be a Python
     # number (which adapts to the other operand's dtype) or of c1's own type
     python = (int, float)
