@@ -251,6 +251,31 @@ def test_scalar_arithmetic_is_numpys(fn):
     assert checked > 60
 
 
+@pytest.mark.parametrize("make", [np.float64, np.array], ids=["np.float64", "0-d array"])
+def test_float64_scalars_keep_numpys_answers_where_python_floats_raise(make):
+    """The sweep runs a NumPy scalar's steps on Python floats; where a rule raises on them
+    (a division by zero), it gives NumPy's inf or nan, as the step's NumPy code would."""
+    f = lambda x, y: x / (y - y) + tnp.log(y - y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value, (gx, gy) = tg.value_and_grad(f, argnums=(0, 1))(make(2.0), make(1.0))
+    assert np.isnan(value) or np.isinf(value)
+    assert np.isinf(gx) and np.isnan(gy)
+    assert type(gx) is type(make(2.0))
+
+
+def test_a_constant_cotangent_of_a_zero_d_array_is_a_zero_d_array_under_jit():
+    # found by a random search: d/dx of x * 0.5 is a constant, cast to x's kind (a 0-d
+    # array) from a staged leaf as from a plain one
+    f = tg.value_and_grad(lambda x, y: tnp.expm1(y) + x * 0.5, argnums=(0, 1))
+    j = tg.jit(f)
+    x, y = np.array(1.4), np.array(0.9)
+    j(x, y)
+    x2 = np.array(-1.0)  # (x + 1 would be an np.float64: another signature)
+    for got, want in zip(tg.tree.leaves(j(x2, y)), tg.tree.leaves(f(x2, y))):
+        assert type(got) is type(want) and np.shape(got) == np.shape(want)
+        np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
 def test_float64_operands_are_only_numpy_float64_scalars_and_python_numbers():
     f, a = np.float64(0.5), np.array(0.5)
     assert float64_operands(f, a) == [0.5, 0.5] and float64_operands(2, f) == [2, 0.5]

@@ -159,7 +159,7 @@ class VJPTrace(Trace):
             if f is not None:  # the same chain on NumPy scalars: NumPy's value, a float taped
                 out = prim.array_impl(v)
                 tape = self.tape
-                tape.append((prim, [f], _NO_KWARGS, float(out), ((0, x._index),)))
+                tape.append((prim, [f], NUMPY_SCALAR_STEP, float(out), ((0, x._index),)))
                 return VJPBox(out, self, len(tape) - 1)
         return self._push(prim, [v], _NO_KWARGS, prim.impl(v), ((0, x._index),))
 
@@ -192,7 +192,7 @@ class VJPTrace(Trace):
             if numbers is not None:  # the same chain on NumPy scalars: a float taped
                 out = scalar_arithmetic(prim, x, y)
                 tape = self.tape
-                tape.append((prim, numbers, _NO_KWARGS, float(out), parents))
+                tape.append((prim, numbers, NUMPY_SCALAR_STEP, float(out), parents))
                 return VJPBox(out, self, len(tape) - 1)
         return self._push(prim, [x, y], _NO_KWARGS, prim.impl(x, y), parents)
 
@@ -217,6 +217,11 @@ class VJPTrace(Trace):
 
 
 _FLOAT64 = np.dtype(np.float64)
+
+#: the (empty) keywords of a step on NumPy float64 scalars that the tape holds as Python
+#: floats: where a rule raises on the floats (1.0 / 0.0), the sweep runs it on NumPy's
+#: scalars, whose answer (inf, nan, with NumPy's warning) the step's own NumPy code gives
+NUMPY_SCALAR_STEP: dict = {}
 
 
 def float64_scalar(v: Any) -> float | None:
@@ -425,7 +430,12 @@ def backward(
             elif kwargs:
                 c = rule(g, out, *args, **kwargs)
             else:  # the common case, without keyword packing
-                c = rule(g, out, *args)
+                try:
+                    c = rule(g, out, *args)
+                except SCALAR_ERRORS:  # on floats, where NumPy answers inf or nan
+                    if kwargs is not NUMPY_SCALAR_STEP:
+                        raise
+                    c = rule(*[np.float64(v) for v in (g, out, *args)])
             x = args[a]
             if type(c) is not float or type(x) is not float:  # two floats: both scalars
                 if type(c) is np.ndarray and type(x) is np.ndarray:

@@ -152,7 +152,8 @@ def _cast_like(ct: Any, leaf: Any) -> Any:
                 ct = call_plain(np.asarray, (ct,))
         return ct
     ct = asarray_like(ct, leaf, dtype=dt)  # a device leaf's cotangent on its device
-    return ct if isinstance(leaf, np.ndarray) or not is_host(leaf) else ct[()]
+    # an array (or a traced one, a staged 0-d array under jit) for an array, as eager
+    return ct if isinstance(peek(leaf), np.ndarray) or not is_host(leaf) else ct[()]
 
 
 # --- reverse mode -----------------------------------------------------------------
