@@ -464,14 +464,18 @@ class StagingTrace(Trace):
                 return self.call(fn, args, _NO_KWARGS)
         return self._append(fn, consts, tuple(slots), run(*vals))
 
-    def _append(self, fn: Callable[..., Any], args: list, slots: tuple, out: Any) -> StagedBox:
-        """Record ``out = fn(*args)`` (``slots`` filling ``args``) and box ``out``."""
+    def _append(
+        self, fn: Callable[..., Any], args: list, slots: tuple, out: Any,
+        kwargs: dict = _NO_KWARGS,
+    ) -> Any:  # fmt: skip
+        """Record ``out = fn(*args, **kwargs)`` (``slots`` filling ``args``) and box ``out``
+        (``None`` stays ``None``, but takes its number)."""
         ref = len(self.avals)
-        self.avals.append(aval_of(out))
+        box = self._box(out)
         # Equation(...) without the named tuple's Python-level constructor: a quarter of
         # the cost of recording an operation
-        self.eqns.append(_new_tuple(Equation, (fn, args, _NO_KWARGS, slots, (ref,), False)))
-        return StagedBox(out, self, ref)
+        self.eqns.append(_new_tuple(Equation, (fn, args, kwargs, slots, (ref,), False)))
+        return box
 
     def _unbox(self, args: Sequence[Any]) -> tuple[list, list[Slot]]:
         """The values behind this trace's boxes among ``args`` (and one level into a
@@ -532,10 +536,12 @@ class StagingTrace(Trace):
                 )
                 inner[s.element] = None
                 const_args[s.position] = tuple(inner) if kind is tuple else inner
+        if not multiple:
+            return self._append(fn, const_args, tuple(slots), out, const_kw)
         first = len(self.avals)
-        boxes = [self._box(o) for o in out] if multiple else self._box(out)
+        boxes = [self._box(o) for o in out]
         outs = tuple(range(first, len(self.avals)))
-        self.eqns.append(Equation(fn, const_args, const_kw, tuple(slots), outs, multiple))
+        self.eqns.append(Equation(fn, const_args, const_kw, tuple(slots), outs, True))
         return boxes
 
     def finish(self, outputs: Sequence[Any]) -> Program:

@@ -1,12 +1,13 @@
-"""``jit``: run a function once with tracing, then replay what it computed.
+"""``jit``: run a function once with tracing, compile what it computed, then replay it.
 
 The first call with given argument structure, shapes and dtypes runs the function on
 staged values (:mod:`tracegrad.core.staging`) and keeps the :class:`Program` of NumPy
 calls it made, with derivatives taken inside it (``jit(value_and_grad(loss))``) already
-resolved into their VJP rules. Later calls with the same structure replay the program:
-the same NumPy calls on the new arrays, without boxes, dispatch or a tape. This removes
-the per-call Python cost that eager tracing pays on every step (JAX's ``jit``; no
-compiler here, the work is still NumPy's).
+resolved into the NumPy calls of their rules. The first replay compiles that program
+(:mod:`tracegrad.compiler`: shared calls, identities, dead code, direct NumPy calls,
+buffers reused; Python floats for a scalar program), and every replay runs the compiled
+function on the new arrays, without boxes, dispatch or a tape (JAX's ``jit``; the work
+is still NumPy's).
 
 What a replay cannot reproduce, ``jit`` does not replay:
 
