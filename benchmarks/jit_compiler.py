@@ -2,7 +2,7 @@
 
     python benchmarks/jit_compiler.py [--quick] [--repeat N] [--threads T]
 
-Two tables, every figure from this one run:
+Three tables, every figure from this one run:
 
 1. Per workload of issue 12 (written op by op with tracegrad.numpy, as in
    ``benchmarks/peers.py``): the equations as recorded and after each pass
@@ -12,6 +12,8 @@ Two tables, every figure from this one run:
 2. ``jit(value_and_grad(chain))`` on scalar chains of growing length (W1's chain): the
    first call (tracing: the function run on staged values), the second (the passes and
    code generation, then the first replay) and a replay, against one eager call.
+3. A replay's entry cost: finding the program for the arguments (a quick key for arrays
+   and lists of arrays, the pytree key otherwise) and building the outputs.
 """
 
 from __future__ import annotations
@@ -137,6 +139,38 @@ def _seconds(fn: Callable[..., Any], *args: Any) -> float:
     return time.perf_counter() - t0
 
 
+def entry_table(repeat: int) -> None:
+    """What a replay costs around its program: a step whose program does almost nothing
+    (its 8 array arguments back, scaled), called with a list of arrays (the quick key)
+    and with the same arrays in a dict (the general key: a pytree flattened), against
+    the compiled function called directly."""
+    arrays = [np.ones(2) for _ in range(6)]
+    x = np.ones(2)
+    as_list = tg.jit(lambda ps, x: [p * 2.0 for p in ps] + [x])
+    as_dict = tg.jit(lambda d, x: [d[k] * 2.0 for k in sorted(d)] + [x])
+    d = {f"p{i}": a for i, a in enumerate(arrays)}
+    for j, arg in ((as_list, arrays), (as_dict, d)):
+        j(arg, x)
+        j(arg, x)
+    direct = as_list.compiled(arrays, x).function
+    t = time_interleaved(
+        {
+            "compiled function alone": lambda: direct(*arrays, x),
+            "tg.jit, list of arrays (quick key)": lambda: as_list(arrays, x),
+            "tg.jit, dict of arrays (pytree key)": lambda: as_dict(d, x),
+        },
+        repeat,
+        0.05,
+    )
+    base = t["compiled function alone"]
+    rows = [[k, f"{v * 1e6:.2f}", f"{(v - base) * 1e6:.2f}"] for k, v in t.items()]
+    table(
+        "A replay's entry: 7 small arrays in, 7 out, µs per call",
+        ["call", "µs", "entry (µs over the function alone)"],
+        rows,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
@@ -146,6 +180,7 @@ def main() -> int:
     print(f"tracegrad jit compiler, {THREADS} thread(s), NumPy {np.__version__}")
     pass_table(args.quick, args.repeat, 0.02 if args.quick else 0.1)
     first_call_table(args.quick)
+    entry_table(args.repeat)
     return 0
 
 

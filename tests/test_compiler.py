@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import numpy as np
@@ -30,6 +31,8 @@ from tracegrad.compiler.buffers import reuse_buffers
 from tracegrad.compiler.compile import PASSES
 from tracegrad.core.staging import Aval, Equation, Output, Program, Slot, function_name
 from tracegrad.transforms.jit import JitFallbackWarning
+
+jit_module = importlib.import_module("tracegrad.transforms.jit")
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -554,6 +557,19 @@ def test_passes_are_functions_of_programs():
     assert all(a is b for a, b in zip(program.eqns, eqns_before))
     assert len(program.eqns) == len(eqns_before)
     assert passes.eliminate_dead_code(program) is not program
+
+
+def test_the_first_call_traces_and_the_first_replay_compiles(monkeypatch):
+    compiled = []
+    real = jit_module.compile_program
+    monkeypatch.setattr(jit_module, "compile_program", lambda *a: compiled.append(1) or real(*a))
+    j = tg.jit(lambda x: tnp.tanh(x) * 2.0)
+    x = np.linspace(0, 1, 3)
+    j(x)
+    assert compiled == []  # traced only
+    np.testing.assert_array_equal(j(x + 1), np.tanh(x + 1) * 2.0)
+    j(x + 2)
+    assert compiled == [1]  # compiled once, at the first replay
 
 
 def test_the_quick_entry_of_arrays_and_lists_replays_the_right_program():

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad.compiler import ops
+from tracegrad.compiler.passes import operand_shape_and_dtype
 from tracegrad.core.staging import Aval, Equation, Program, Slot
 
 __all__ = ["diagonal_product", "multiply_out_identity_bases"]
@@ -61,25 +62,18 @@ def _identity_size(c: Any, seen: dict[int, int | None]) -> int | None:
     return seen[key]
 
 
-def _shape_and_dtype(is_value: bool, x: Any, avals: list) -> tuple[Any, Any]:
-    if is_value:
-        aval = avals[x]
-        return (None, None) if aval is None else (aval.shape, aval.dtype)
-    return np.shape(x), getattr(x, "dtype", None)
-
-
 def _is_factor(operand: tuple[bool, Any], n: int, dtype: Any, avals: list) -> bool:
     """True if an operand is ``n`` numbers of ``dtype`` that multiply a diagonal into a
     diagonal: shape ``(n,)``, ``(1, n)`` or ``(n, 1)`` (a row or a column scales the
     diagonal alike)."""
-    shape, d = _shape_and_dtype(*operand, avals)
+    shape, d = operand_shape_and_dtype(*operand, avals)
     return shape in ((n,), (1, n), (n, 1)) and d == dtype
 
 
 def _is_matrix(operand: tuple[bool, Any], n: int, side: int, dtype: Any, avals: list) -> bool:
     """True if an operand is a matrix of ``dtype`` with ``n`` rows (``side`` 0) or
     columns (``side`` 1)."""
-    shape, d = _shape_and_dtype(*operand, avals)
+    shape, d = operand_shape_and_dtype(*operand, avals)
     return shape is not None and len(shape) == 2 and shape[side] == n and d == dtype
 
 

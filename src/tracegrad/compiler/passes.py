@@ -177,11 +177,16 @@ def _doubled(eqn: Equation, avals: list) -> Equation | None:
     return eqn._replace(fn=mul, args=[None, 2], slots=(Slot(0, None, args[0][1]),))
 
 
-def _shape(is_value: bool, x: Any, avals: list) -> tuple[int, ...] | None:
+def operand_shape_and_dtype(is_value: bool, x: Any, avals: list) -> tuple[Any, Any]:
+    """The shape and dtype of an operand, a staged value (its aval) or a constant."""
     if is_value:
         aval = avals[x]
-        return None if aval is None else aval.shape
-    return np.shape(x)
+        return (None, None) if aval is None else (aval.shape, aval.dtype)
+    return np.shape(x), getattr(x, "dtype", None)
+
+
+def _shape(is_value: bool, x: Any, avals: list) -> tuple[int, ...] | None:
+    return operand_shape_and_dtype(is_value, x, avals)[0]
 
 
 def _unbroadcast_operands(eqn: Equation, producer: dict[int, Equation], avals: list) -> Equation:
@@ -266,7 +271,7 @@ def _scalar_constants(eqn: Equation, avals: list) -> Equation:
     out = avals[eqn.outs[0]]
     if out is None or out.shape is None or out.dtype is None:
         return eqn
-    dtypes = [avals[x].dtype if v else getattr(x, "dtype", None) for v, x in args]
+    dtypes = [operand_shape_and_dtype(v, x, avals)[1] for v, x in args]
     if any(d != out.dtype for d in dtypes):
         return eqn
     new_args = list(eqn.args)
