@@ -405,36 +405,40 @@ def bench_w1_deep(run: Run) -> None:
 # --- W2 ---------------------------------------------------------------------------------
 
 
+def _w2_grid() -> Iterator[tuple[Any, str, tuple[float, float], int]]:
+    """W2's rows: ``(dtype, its name, (rtol, atol) of the check, batch)``."""
+    for dtype in (np.float64, np.float32):
+        tol = (1e-7, 1e-7) if dtype == np.float64 else (2e-3, 2e-3)
+        for batch in (32, 256, 1797):
+            yield dtype, np.dtype(dtype).name, tol, batch
+
+
 def bench_w2(run: Run) -> None:
     """The step is measured three ways: written with tg.nn (fused layer, loss and penalty
     steps, as PyTorch's uses F.cross_entropy) and run eagerly; the same step with
     tg.optim's update compiled by tg.jit (as JAX's is by jax.jit); and the loss written op
     by op with tracegrad.numpy, as for autograd. The goals against the hand-written floor
     are the compiled step's; the goal against PyTorch eager is the eager step's."""
-    batches = (32, 256, 1797)
     rows = []
-    for dtype in (np.float64, np.float32):
-        tol = (1e-7, 1e-7) if dtype == np.float64 else (2e-3, 2e-3)
-        name = np.dtype(dtype).name
-        for batch in batches:
-            what = f"W2 {name} batch {batch}"
-            print(f"\n... {what}", flush=True)
-            cases = check(run, what, build(run, what, P.W2, batch, dtype), P.HAND, *tol)
-            t = time_interleaved({k: c.run for k, c in cases.items()}, run.repeat, run.min_time)
-            hand = t.get(P.HAND)
-            r_jit = ratio(t.get(P.TG_JIT), hand)
-            r_torch = ratio(t.get(P.TG_NN), t.get(P.TORCH))
-            rows.append(
-                [name, str(batch)]
-                + [fmt(t.get(lib)) for lib in (P.HAND, P.TG_JIT, P.TG_NN, P.TG)]
-                + [fmt(t.get(lib)) for lib in (P.AUTOGRAD, P.TORCH, P.JAX)]
-                + [fmt_ratio(r_jit), fmt_ratio(ratio(t.get(P.TG_NN), hand))]
-                + [fmt_ratio(ratio(t.get(P.TG), hand)), fmt_ratio(r_torch)]
-            )
-            goal(run, f"W2 {name} batch {batch}: tracegrad (tg.jit) / hand", r_jit, 1.10)
-            if batch == 32:
-                goal(run, f"W2 {name} batch 32: tracegrad (tg.nn, eager) / PyTorch eager",
-                     r_torch, 1.0)  # fmt: skip
+    for dtype, name, tol, batch in _w2_grid():
+        what = f"W2 {name} batch {batch}"
+        print(f"\n... {what}", flush=True)
+        cases = check(run, what, build(run, what, P.W2, batch, dtype), P.HAND, *tol)
+        t = time_interleaved({k: c.run for k, c in cases.items()}, run.repeat, run.min_time)
+        hand = t.get(P.HAND)
+        r_jit = ratio(t.get(P.TG_JIT), hand)
+        r_torch = ratio(t.get(P.TG_NN), t.get(P.TORCH))
+        rows.append(
+            [name, str(batch)]
+            + [fmt(t.get(lib)) for lib in (P.HAND, P.TG_JIT, P.TG_NN, P.TG)]
+            + [fmt(t.get(lib)) for lib in (P.AUTOGRAD, P.TORCH, P.JAX)]
+            + [fmt_ratio(r_jit), fmt_ratio(ratio(t.get(P.TG_NN), hand))]
+            + [fmt_ratio(ratio(t.get(P.TG), hand)), fmt_ratio(r_torch)]
+        )
+        goal(run, f"W2 {name} batch {batch}: tracegrad (tg.jit) / hand", r_jit, 1.10)
+        if batch == 32:
+            goal(run, f"W2 {name} batch 32: tracegrad (tg.nn, eager) / PyTorch eager",
+                 r_torch, 1.0)  # fmt: skip
     table(
         "W2: one SGD step of a 64-256-256-10 tanh MLP (softmax CE + L2, digits), ms",
         ["dtype", "batch", "hand-written", "tracegrad (tg.jit)", "tracegrad (tg.nn)"]
@@ -614,47 +618,43 @@ def bench_w2u(run: Run) -> None:
     """The W2 step with the loss written op by op and the step ``value_and_grad`` +
     ``p - lr * g``: eager, under tg.jit, and the peers' same code; the NumPy forward is
     timed in the same rounds for time(step) / time(forward)."""
-    batches = (32, 256, 1797)
     rows = []
-    for dtype in (np.float64, np.float32):
-        tol = (1e-7, 1e-7) if dtype == np.float64 else (2e-3, 2e-3)
-        name = np.dtype(dtype).name
-        for batch in batches:
-            what = f"W2U {name} batch {batch} (op by op)"
-            print(f"\n... {what}", flush=True)
-            with watch_jit(run, what) as watch:
-                cases = build(run, what, P.W2U, batch, dtype)
-                forward = cases.pop(P.FORWARD, None)
-                cases = check(run, what, cases, P.HAND, *tol)
-                if forward is not None:  # its numbers are the loss alone
-                    _check_forward(run, what, forward, cases.get(P.HAND), tol)
-                    cases[P.FORWARD] = forward
-                t = _time_row(run, cases)
-            hand, fwd, jit, eager = (t.get(k) for k in (P.HAND, P.FORWARD, P.TG_JIT, P.TG))
-            r_jit, r_jax = ratio(jit, hand), ratio(jit, t.get(P.JAX))
-            r_torch, r_eager = ratio(eager, t.get(P.TORCH)), ratio(eager, hand)
-            r_fwd = ratio(jit, fwd)
-            rows.append(
-                [name, str(batch), fmt(hand), fmt(fwd), fmt(eager), fmt_jit(jit, watch)]
-                + [fmt(t.get(lib)) for lib in (P.AUTOGRAD, P.TORCH, P.JAX)]
-                + [fmt_ratio(r) for r in (r_jit, r_jax, r_eager, r_torch, r_fwd)]
-                + [fmt_ratio(ratio(hand, fwd))]
+    for dtype, name, tol, batch in _w2_grid():
+        what = f"W2U {name} batch {batch} (op by op)"
+        print(f"\n... {what}", flush=True)
+        with watch_jit(run, what) as watch:
+            cases = build(run, what, P.W2U, batch, dtype)
+            forward = cases.pop(P.FORWARD, None)
+            cases = check(run, what, cases, P.HAND, *tol)
+            if forward is not None:  # its numbers are the loss alone
+                _check_forward(run, what, forward, cases.get(P.HAND), tol)
+                cases[P.FORWARD] = forward
+            t = _time_row(run, cases)
+        hand, fwd, jit, eager = (t.get(k) for k in (P.HAND, P.FORWARD, P.TG_JIT, P.TG))
+        r_jit, r_jax = ratio(jit, hand), ratio(jit, t.get(P.JAX))
+        r_torch, r_eager = ratio(eager, t.get(P.TORCH)), ratio(eager, hand)
+        r_fwd = ratio(jit, fwd)
+        rows.append(
+            [name, str(batch), fmt(hand), fmt(fwd), fmt(eager), fmt_jit(jit, watch)]
+            + [fmt(t.get(lib)) for lib in (P.AUTOGRAD, P.TORCH, P.JAX)]
+            + [fmt_ratio(r) for r in (r_jit, r_jax, r_eager, r_torch, r_fwd)]
+            + [fmt_ratio(ratio(hand, fwd))]
+        )
+        label = f"W2 op by op, {name} batch {batch}"
+        goal(run, f"{label}: tg.jit / hand-written", r_jit, 1.05, issue=12)
+        if batch == 32:
+            goal(run, f"{label}: tg.jit / JAX jit", r_jax, 1.0, issue=12)
+        if batch == 256 and dtype == np.float64:
+            goal(run, f"{label}: time(tg.jit step) / time(NumPy forward)", r_fwd, 2.5,
+                 issue=12)  # fmt: skip
+            run.notes.append(
+                f"{label}: the hand-written step takes {ratio(hand, fwd) or 0:.2f}× the "
+                "NumPy forward in this run (the floor of the time(step)/time(forward) goal)"
             )
-            label = f"W2 op by op, {name} batch {batch}"
-            goal(run, f"{label}: tg.jit / hand-written", r_jit, 1.05, issue=12)
-            if batch == 32:
-                goal(run, f"{label}: tg.jit / JAX jit", r_jax, 1.0, issue=12)
-            if batch == 256 and dtype == np.float64:
-                goal(run, f"{label}: time(tg.jit step) / time(NumPy forward)", r_fwd, 2.5,
-                     issue=12)  # fmt: skip
-                run.notes.append(
-                    f"{label}: the hand-written step takes {ratio(hand, fwd) or 0:.2f}× the "
-                    "NumPy forward in this run (the floor of the time(step)/time(forward) goal)"
-                )
-            if batch in (32, 256):
-                goal(run, f"{label}: tracegrad eager / PyTorch eager", r_torch, 0.8, issue=12)
-            else:
-                goal(run, f"{label}: tracegrad eager / hand-written", r_eager, 1.05, issue=12)
+        if batch in (32, 256):
+            goal(run, f"{label}: tracegrad eager / PyTorch eager", r_torch, 0.8, issue=12)
+        else:
+            goal(run, f"{label}: tracegrad eager / hand-written", r_eager, 1.05, issue=12)
     table(
         "W2U: one SGD step, loss written op by op (logsumexp(z) - Σ Y·z, mean, + λ·Σ W·W), "
         "64-256-256-10 tanh MLP, digits, ms",
