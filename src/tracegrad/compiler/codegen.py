@@ -125,7 +125,7 @@ def _interpreter(program: Program) -> Callable[..., list]:
                     args[s.position] = values[s.ref]
                 kwargs = eqn.kwargs
             else:
-                args, kwargs = _fill(eqn, values)
+                args, kwargs = eqn.filled(values)
             out = eqn.fn(*args, **kwargs)
             if eqn.multiple:
                 for r, o in zip(eqn.outs, out):
@@ -137,28 +137,3 @@ def _interpreter(program: Program) -> Callable[..., list]:
         return [fresh_constant(o.const) if o.ref is None else values[o.ref] for o in outs]
 
     return run
-
-
-def _fill(eqn: Equation, values: list) -> tuple[list, dict]:
-    """The arguments of ``eqn`` with every slot (keywords and container elements too)
-    filled from ``values``."""
-    args = list(eqn.args)
-    kwargs = dict(eqn.kwargs)
-    copied: set[int] = set()
-    for s in eqn.slots:
-        v = values[s.ref]
-        if type(s.position) is str:
-            kwargs[s.position] = v
-        elif s.element is None:
-            args[s.position] = v
-        else:
-            if s.position not in copied:
-                kind = type(args[s.position])
-                inner = args[s.position]
-                args[s.position] = dict(inner) if kind is dict else list(inner)
-                copied.add(s.position)
-            args[s.position][s.element] = v
-    for pos in copied:
-        if type(eqn.args[pos]) is tuple:
-            args[pos] = tuple(args[pos])
-    return args, kwargs

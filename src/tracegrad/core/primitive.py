@@ -157,6 +157,12 @@ class Trace:
         recorded whole.)"""
         return fn
 
+    def sweep(self, tape: list, seeds: Sequence[tuple[int, Any]], n_inputs: int) -> list | None:
+        """The backward sweep of a reverse-mode trace whose rules run on this one, done
+        by this trace its own way (the staging trace records it as one step); ``None``:
+        the sweep runs as usual."""
+        return None
+
     def note_read(self, what: str) -> None:
         """A function read a traced value as a Python or NumPy value (only the staging
         trace, whose program would hold that call's answer, needs to know)."""

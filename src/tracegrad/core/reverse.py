@@ -154,6 +154,11 @@ class VJPTrace(Trace):
             tape = self.tape  # a float has nothing to prune: appended here
             tape.append((prim, [v], _NO_KWARGS, out, ((0, x._index),)))
             return VJPBox(out, self, len(tape) - 1)
+        if tv in box_types:  # a value of the trace below (tg.jit's): it computes
+            out = v._trace.process1(prim, v)
+            tape = self.tape  # a box has nothing to prune
+            tape.append((prim, [v], _NO_KWARGS, out, ((0, x._index),)))
+            return VJPBox(out, self, len(tape) - 1)
         if (tv is not np.ndarray or not v.ndim) and prim.float_impl is not None:  # no array
             f = float64_scalar(v)
             if f is not None:  # the same chain on NumPy scalars: NumPy's value, a float taped
@@ -187,6 +192,8 @@ class VJPTrace(Trace):
             (tx is not np.ndarray or not x.ndim)
             and (ty is not np.ndarray or not y.ndim)
             and prim.float_impl is not None
+            and tx not in box_types
+            and ty not in box_types
         ):  # no array among them: maybe NumPy scalars (arrays pass with two checks)
             numbers = float64_operands(x, y)
             if numbers is not None:  # the same chain on NumPy scalars: a float taped
@@ -202,10 +209,15 @@ class VJPTrace(Trace):
         """Append a step and box its output. The tape keeps of a step what its rules read
         (``prim.saves``): the values of the traced arguments in ``vals`` or the output
         give way to :class:`Pruned` records when the rules do not read them (a float
-        output, the scalar chains' case, has nothing large)."""
+        output, the scalar chains' case, or a box has nothing large)."""
         saves = prim.saves
         stored = out
-        if saves != "all" and type(out) is not float and not self.keep_values:
+        if (
+            saves != "all"
+            and type(out) is not float
+            and not self.keep_values
+            and type(out) not in box_types  # a box's arguments are boxes: nothing large
+        ):
             if saves != "args":
                 for i, _ in parents:
                     vals[i] = _prune(vals[i])
@@ -385,10 +397,14 @@ def backward(
     times are summed (:func:`_accumulate`). Returns one cotangent per input (``None`` for
     inputs the seeds do not reach). ``below``: the trace the tape's trace sits on, which
     the rules run on (under ``tg.jit``, the staging trace: it records what each rule
-    computes).
+    computes, or the whole sweep as one step: :meth:`Trace.sweep`).
     """
     if not seeds:
         return [None] * n_inputs
+    if below is not NO_TRACE:
+        swept = below.sweep(tape, seeds, n_inputs)  # under tg.jit: one recorded step
+        if swept is not None:
+            return swept
     start = max(i for i, _ in seeds)
     cts: list[Any] = [None] * (start + 1)
     for i, g in seeds:

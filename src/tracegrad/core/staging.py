@@ -31,17 +31,21 @@ import numpy as np
 from tracegrad.core.backend import module_of
 from tracegrad.core.primitive import (
     _NO_KWARGS,
+    NO_TRACE,
     PYTHON_SCALARS,
     Box,
     Primitive,
     Trace,
     box_types,
+    new_trace,
     peek,
 )
+from tracegrad.core.reverse import backward as _backward
 
 __all__ = [
-    "Aval", "Equation", "Output", "Program", "Slot", "StagedBox", "StagingTrace", "aval_of",
-    "call_plain", "fresh_constant", "function_name", "plain", "show_equation",
+    "Aval", "Equation", "Output", "Program", "Slot", "StagedBox", "StagingTrace", "Sweep",
+    "aval_of", "call_plain", "fresh_constant", "function_name", "has_sweeps", "plain",
+    "restage", "show_equation",
 ]  # fmt: skip
 
 _SEQ = (tuple, list)
@@ -111,6 +115,29 @@ class Equation(NamedTuple):
                 return None
             found[s.position] = (True, s.ref)
         return found
+
+    def filled(self, values: Sequence[Any]) -> tuple[list, dict]:
+        """The arguments of the call with every slot (keywords and container elements
+        too) filled from ``values`` (indexed by value number)."""
+        args = list(self.args)
+        kwargs = dict(self.kwargs)
+        copied: set[int] = set()
+        for s in self.slots:
+            v = values[s.ref]
+            if type(s.position) is str:
+                kwargs[s.position] = v
+            elif s.element is None:
+                args[s.position] = v
+            else:
+                if s.position not in copied:
+                    inner = args[s.position]
+                    args[s.position] = dict(inner) if type(inner) is dict else list(inner)
+                    copied.add(s.position)
+                args[s.position][s.element] = v
+        for pos in copied:
+            if type(self.args[pos]) is tuple:
+                args[pos] = tuple(args[pos])
+        return args, kwargs
 
     def with_refs(self, rename: dict[int, int]) -> Equation:
         """The same call reading ``rename[r]`` in place of each value ``r`` it names."""
@@ -205,6 +232,12 @@ def _is_array(v: Any) -> bool:
     (the same types come back on every replay)."""
     t = type(v)
     return t is np.ndarray or (t not in PYTHON_SCALARS and module_of(v) is not None)
+
+
+def _holds_no_box(container: Any) -> bool:
+    """True if no element of a tuple, list or dict is a box."""
+    items = container.values() if type(container) is dict else container
+    return not any(type(e) in box_types for e in items)
 
 
 def _slot(position: int, ref: int) -> Slot:
@@ -309,11 +342,13 @@ del _name, _op
 class StagingTrace(Trace):
     """Records the equations of one call (see the module docstring)."""
 
-    __slots__ = ("eqns", "avals", "n_inputs", "reads", "_rules")
+    __slots__ = ("eqns", "avals", "n_inputs", "reads", "defer_sweeps", "_rules")
     entry_points = (*Trace.entry_points, "_record")
 
-    def __init__(self, level: int) -> None:
+    def __init__(self, level: int, defer_sweeps: bool = True) -> None:
         super().__init__(level)
+        #: record a backward sweep over this trace's values as one step (:meth:`sweep`)
+        self.defer_sweeps = defer_sweeps
         self.eqns: list[Equation] = []
         #: what is known of each value, by number (inputs first)
         self.avals: list[Aval | None] = []
@@ -362,13 +397,12 @@ class StagingTrace(Trace):
     def rule(self, fn: Callable[..., Any], multiple: bool = False) -> Callable[..., Any]:
         """``fn`` as a trace above calls it (one wrapper per rule and trace).
 
-        A rule returning one value runs on the staged values, so that its operations are
-        recorded one by one, where the compiler can share and simplify them with the
-        rest of the program. If it reads a value (``abs``'s sign of x) or works on plain
-        arrays only (raises on staged ones), those equations are dropped and the call is
-        recorded whole, as is a rule returning several values (``multiple``: a fused
-        layer's joint rule or residual forward, whose NumPy fast path is already what a
-        replay should run). On values of other traces, ``fn`` itself."""
+        A rule returning one value runs on the staged values (:meth:`inline`), so that
+        its operations are recorded one by one, where the compiler can share and
+        simplify them with the rest of the program. A rule returning several values
+        (``multiple``: a fused layer's joint rule or residual forward, whose NumPy fast
+        path is already what a replay should run) is recorded whole. On values of other
+        traces, ``fn`` itself."""
         try:
             return self._rules[fn, multiple]
         except KeyError:
@@ -378,30 +412,110 @@ class StagingTrace(Trace):
             return self._staged_rule(fn, multiple)
 
     def _staged_rule(self, fn: Callable[..., Any], multiple: bool) -> Callable[..., Any]:
-        if multiple:
-
-            def whole(*args: Any, **kwargs: Any) -> Any:
-                if self.owns_all(args) and self.owns_all(kwargs.values()):
-                    return self._record(fn, fn, args, kwargs, True)
-                return fn(*args, **kwargs)
-
-            return whole
-
-        def inlined(*args: Any, **kwargs: Any) -> Any:
+        def staged(*args: Any, **kwargs: Any) -> Any:
             if not self.owns_all(args) or (kwargs and not self.owns_all(kwargs.values())):
                 return fn(*args, **kwargs)
-            n_eqns, n_reads = len(self.eqns), len(self.reads)
-            try:
-                out = fn(*args, **kwargs)
-            except Exception:  # a rule written for plain arrays alone (x & y on masks)
-                pass
-            else:
-                if len(self.reads) == n_reads:
-                    return out
-            del self.eqns[n_eqns:], self.reads[n_reads:]  # the values they made stay unused
-            return self._record(fn, fn, args, kwargs, False)
+            if multiple:
+                return self._record(fn, fn, args, kwargs, True)
+            return self.inline(fn, args, kwargs)
 
-        return inlined
+        return staged
+
+    def inline(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: dict) -> Any:
+        """``fn`` (a rule returning one value) run on this trace's values, so that its
+        operations are recorded one by one; recorded whole instead if it reads a value
+        (``abs``'s sign of x) or works on plain arrays only (raises on staged ones)."""
+        n_eqns, n_reads = len(self.eqns), len(self.reads)
+        try:
+            out = fn(*args, **kwargs)
+        except Exception:  # a rule written for plain arrays alone (x & y on masks)
+            pass
+        else:
+            if len(self.reads) == n_reads:
+                return out
+        del self.eqns[n_eqns:], self.reads[n_reads:]  # the values they made stay unused
+        return self._record(fn, fn, args, kwargs, False)
+
+    def sweep(self, tape: list, seeds: Sequence[tuple[int, Any]], n_inputs: int) -> list | None:
+        """A backward sweep over a tape of this trace's values, recorded as one equation
+        (a :class:`Sweep`) and computed now on the values, as the eager sweep computes
+        it: a first call costs about what an eager one does. The first replay expands
+        it (:func:`restage`): the sweep runs again on staged values, and each rule's
+        operations are recorded. ``None`` (sweep as usual) while restaging, or if the
+        tape holds anything but this trace's values and constants."""
+        if not self.defer_sweeps:
+            return None
+        refs: list[int] = []  # the values the sweep reads, in the template's order
+        plain: list = []
+        template: list = []
+        # one pass, written out: it is a third of what a first call adds to an eager one
+        for prim, args, kwargs, out, parents in tape:
+            targs = args
+            if args:
+                args = list(args)
+                targs = list(args)
+                for i, a in enumerate(targs):
+                    t = type(a)
+                    if t is StagedBox and a._trace is self:
+                        refs.append(a._ref)
+                        args[i] = a._value
+                        targs[i] = _STAGED
+                    elif t in box_types or (t in _CONTAINERS and not _holds_no_box(a)):
+                        return None
+            tkwargs = kwargs
+            if kwargs:
+                values, tvalues = self._split(list(kwargs.values()), refs)
+                if values is None:
+                    return None
+                tkwargs = dict(zip(kwargs, tvalues))
+                kwargs = dict(zip(kwargs, values))
+            tout = out
+            if type(out) is StagedBox:
+                if out._trace is not self:
+                    return None
+                refs.append(out._ref)
+                out = out._value
+                tout = _STAGED
+            plain.append((prim, args, kwargs, out, parents))
+            template.append((prim, targs, tkwargs, tout, parents))
+        cts, tcts = self._split([g for _, g in seeds], refs)
+        if cts is None or not refs:  # nothing staged: a sweep of constants, run as it is
+            return None
+        where = [i for i, _ in seeds]
+        n_eqns, n_reads = len(self.eqns), len(self.reads)
+        try:
+            swept = _backward(plain, list(zip(where, cts)), n_inputs)
+        except Exception:  # raised again by the sweep as usual, or not there
+            swept = None
+        # A rule may hold this trace's values where the tape does not show them (a
+        # custom rule's closure): the sweep then met them. It runs as usual instead.
+        if (
+            swept is None
+            or len(self.eqns) != n_eqns
+            or len(self.reads) != n_reads
+            or any(type(c) in box_types for c in swept)
+        ):
+            del self.eqns[n_eqns:], self.reads[n_reads:]
+            return None
+        step = Sweep(template, list(zip(where, tcts)), n_inputs)
+        slots = tuple([_new_tuple(Slot, (i, None, r)) for i, r in enumerate(refs)])
+        return self._append(step, [None] * len(refs), slots, swept, multiple=True)
+
+    def _split(self, values: list, refs: list[int]) -> tuple[list | None, list]:
+        """``values`` with this trace's boxes replaced by their values, and by
+        :data:`_STAGED` (a template's slot), noting their numbers in ``refs``; ``None``
+        first if a box of another trace, or one inside a container, is among them."""
+        plain = list(values)
+        template = list(values)
+        for i, v in enumerate(values):
+            t = type(v)
+            if t is StagedBox and v._trace is self:
+                refs.append(v._ref)
+                plain[i] = v._value
+                template[i] = _STAGED
+            elif t in box_types or (t in _CONTAINERS and not _holds_no_box(v)):
+                return None, template
+        return plain, template
 
     def call(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: dict) -> Any:
         """``fn(*args, **kwargs)`` on the values behind this trace's boxes, recorded as one
@@ -434,7 +548,7 @@ class StagingTrace(Trace):
         v = x._value
         fn = prim.array_impl if _is_array(v) and prim.array_impl is not None else prim.impl
         out = fn(v)  # elementwise: no shapes to name in an error
-        return self._append(fn, [None], (_slot(0, x._ref),), out)
+        return self._append(fn, [None], (_new_tuple(Slot, (0, None, x._ref)),), out)
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> Any:
         fn = prim.impl
@@ -466,12 +580,25 @@ class StagingTrace(Trace):
 
     def _append(
         self, fn: Callable[..., Any], args: list, slots: tuple, out: Any,
-        kwargs: dict = _NO_KWARGS,
+        kwargs: dict = _NO_KWARGS, multiple: bool = False,
     ) -> Any:  # fmt: skip
         """Record ``out = fn(*args, **kwargs)`` (``slots`` filling ``args``) and box ``out``
-        (``None`` stays ``None``, but takes its number)."""
-        ref = len(self.avals)
-        box = self._box(out)
+        (``None`` stays ``None``, but takes its number), or (``multiple``) each element
+        of the sequence ``out``."""
+        if multiple:
+            first = len(self.avals)
+            boxes = [self._box(o) for o in out]
+            outs = tuple(range(first, len(self.avals)))
+            self.eqns.append(Equation(fn, args, kwargs, slots, outs, True))
+            return boxes
+        avals = self.avals
+        ref = len(avals)
+        if out is None:
+            avals.append(None)
+            box = None
+        else:  # _box, inlined: a fifth of recording an operation
+            avals.append(_FLOAT_AVAL if type(out) is float else aval_of(out))
+            box = StagedBox(out, self, ref)
         # Equation(...) without the named tuple's Python-level constructor: a quarter of
         # the cost of recording an operation
         self.eqns.append(_new_tuple(Equation, (fn, args, kwargs, slots, (ref,), False)))
@@ -536,13 +663,15 @@ class StagingTrace(Trace):
                 )
                 inner[s.element] = None
                 const_args[s.position] = tuple(inner) if kind is tuple else inner
-        if not multiple:
-            return self._append(fn, const_args, tuple(slots), out, const_kw)
-        first = len(self.avals)
-        boxes = [self._box(o) for o in out]
-        outs = tuple(range(first, len(self.avals)))
-        self.eqns.append(Equation(fn, const_args, const_kw, tuple(slots), outs, True))
-        return boxes
+        return self._append(fn, const_args, tuple(slots), out, const_kw, multiple)
+
+    def values_of(self, outputs: Sequence[Any]) -> list:
+        """The values of ``outputs`` (this trace's boxes, or constants, copied: the
+        caller may write into them, as into a replay's)."""
+        return [
+            o._value if type(o) is StagedBox and o._trace is self else fresh_constant(o)
+            for o in outputs
+        ]
 
     def finish(self, outputs: Sequence[Any]) -> Program:
         """The program computing ``outputs`` (this trace's boxes, or constants)."""
@@ -553,6 +682,73 @@ class StagingTrace(Trace):
             else:
                 outs.append(Output(None, o))
         return Program(self.eqns, tuple(outs), self.n_inputs, self.avals)
+
+
+#: where a :class:`Sweep`'s template takes a value of the program
+_STAGED = object()
+
+
+class Sweep:
+    """A backward sweep (:func:`~tracegrad.core.reverse.backward`) as one step of a
+    program: ``template`` is the tape and ``seeds`` the ``(index, cotangent)`` pairs,
+    with :data:`_STAGED` where they held the program's values. Called with those values
+    (in the template's order: each step's arguments, keyword values and output, then
+    the seeds), it sweeps and returns one cotangent per input (``None`` where none
+    reaches); :meth:`staged` sweeps on a staging trace's boxes instead."""
+
+    __slots__ = ("template", "seeds", "n_inputs")
+
+    def __init__(self, template: list, seeds: list, n_inputs: int) -> None:
+        self.template = template
+        self.seeds = seeds
+        self.n_inputs = n_inputs
+
+    def __call__(self, *values: Any) -> list:
+        return self.staged(values, NO_TRACE)
+
+    def staged(self, values: Sequence[Any], below: Trace) -> list:
+        """The sweep with ``values`` in the template, its rules run on ``below``."""
+        fill = iter(values).__next__
+        tape = []
+        for prim, args, kwargs, out, parents in self.template:
+            if args:
+                args = [fill() if a is _STAGED else a for a in args]
+            if kwargs:
+                kwargs = {k: fill() if v is _STAGED else v for k, v in kwargs.items()}
+            if out is _STAGED:
+                out = fill()
+            tape.append((prim, args, kwargs, out, parents))
+        seeds = [(i, fill() if g is _STAGED else g) for i, g in self.seeds]
+        return _backward(tape, seeds, self.n_inputs, below)
+
+
+def restage(program: Program, inputs: Sequence[Any]) -> tuple[Program, list]:
+    """``program`` with each :class:`Sweep` expanded into the operations of its rules,
+    found by running the program on ``inputs`` on a staging trace that runs sweeps as
+    they are (staging runs on values); the other equations are recorded again as they
+    are. Returns that program and its outputs on ``inputs``. What a first call leaves
+    to its first replay."""
+    with new_trace(StagingTrace, False) as stage:
+        values: list[Any] = [stage.new_input(x) for x in inputs]
+        values += [None] * (len(program.avals) - len(values))
+        for eqn in program.eqns:
+            args, kwargs = eqn.filled(values)
+            fn = eqn.fn
+            if type(fn) is Sweep:
+                outs = fn.staged(args, stage)
+            elif eqn.multiple:
+                outs = stage._record(fn, fn, args, kwargs, True)
+            else:
+                outs = (stage._record(fn, fn, args, kwargs, False),)
+            for ref, out in zip(eqn.outs, outs):
+                values[ref] = out
+    outs = [values[o.ref] if o.ref is not None else o.const for o in program.outs]
+    return stage.finish(outs), stage.values_of(outs)
+
+
+def has_sweeps(program: Program) -> bool:
+    """True if ``program`` holds a :class:`Sweep` (:func:`restage` has work to do)."""
+    return any(type(e.fn) is Sweep for e in program.eqns)
 
 
 def fresh_constant(value: Any) -> Any:

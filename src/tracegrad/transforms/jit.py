@@ -26,7 +26,9 @@ the first call: pass what changes as arguments. Arrays in a pytree's static data
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple
@@ -37,7 +39,7 @@ from tracegrad.compiler import Executable, compile_program
 from tracegrad.core import tree
 from tracegrad.core.backend import module_of
 from tracegrad.core.primitive import box_types, new_trace, trace_stack
-from tracegrad.core.staging import Program, StagedBox, StagingTrace, fresh_constant
+from tracegrad.core.staging import Program, StagingTrace, has_sweeps, restage
 
 __all__ = ["JitFallbackWarning", "jit", "no_replay"]
 
@@ -93,6 +95,21 @@ class _Identity:
 
     def __hash__(self) -> int:
         return id(self.obj)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Any:
+    """Python's cyclic garbage collector off for a trace or a compilation: they make a
+    few objects per operation that all live until the program is built, which each
+    full collection would walk again and can free none of (half the time of a long
+    trace). Cycles made meanwhile are collected once it is back on."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _leaf_key(x: Any) -> Hashable:
@@ -298,20 +315,32 @@ class Jitted:
             return self._trace(sig)
         if entry is _EAGER:
             return self.fun(*args, **kwargs)
-        entry = self._ready(sig.key, entry)
+        if type(entry) is _Recorded:  # the first replay: it compiles
+            entry, outputs = self._compile(sig.key, entry, sig.inputs)
+        else:
+            outputs = entry.function(*sig.inputs)
         if quick is not None:
             self._quick[quick[0]] = entry
-        return entry.build(entry.function(*sig.inputs))
+        return entry.build(outputs)
 
-    def _ready(self, key: CacheKey, entry: _Recorded | _Compiled) -> _Compiled:
-        """The compiled entry of a signature, compiling its recorded program if needed."""
-        if type(entry) is _Recorded:
-            executable = compile_program(entry.program, self.optimize)
-            entry = self._cache[key] = _Compiled(executable.function, entry.build, executable)
-        return entry
+    def _compile(self, key: CacheKey, entry: _Recorded, inputs: list) -> tuple[_Compiled, list]:
+        """Compile a recorded program, and run it on ``inputs``. The backward sweeps
+        the first call recorded whole are expanded first, by staging the program on
+        ``inputs`` (:func:`~tracegrad.core.staging.restage`), which computes the outputs
+        too."""
+        program = entry.program
+        with _collector_paused():
+            if has_sweeps(program):
+                program, outputs = restage(program, inputs)
+                executable = compile_program(program, self.optimize)
+            else:
+                executable = compile_program(program, self.optimize)
+                outputs = executable.function(*inputs)
+        compiled = self._cache[key] = _Compiled(executable.function, entry.build, executable)
+        return compiled, outputs
 
     def _trace(self, sig: Signature) -> Any:
-        with new_trace(StagingTrace) as stage:
+        with _collector_paused(), new_trace(StagingTrace) as stage:
             staged = [stage.new_input(x) if _is_traced(x) else x for x in sig.leaves]
             dynamic = tree.unflatten(sig.treedef, staged)
             args, kwargs = self._join(dynamic, sig.static, sig.key.has_kwargs)
@@ -333,12 +362,7 @@ class Jitted:
             self._cache[sig.key] = _EAGER
         else:
             self._cache[sig.key] = _Recorded(stage.finish(out_leaves), tree.builder(out_tree))
-        # constants are the program's own: the caller gets copies, as from a replay
-        values = [
-            o._value if type(o) is StagedBox and o._trace is stage else fresh_constant(o)
-            for o in out_leaves
-        ]
-        return tree.unflatten(out_tree, values)
+        return tree.unflatten(out_tree, stage.values_of(out_leaves))
 
     def compiled(self, *args: Any, **kwargs: Any) -> Executable | None:
         """What a call with these arguments replays (tracing it if needed): the
@@ -351,7 +375,11 @@ class Jitted:
         if sig.key not in self._cache:
             self._trace(sig)
         entry = self._cache[sig.key]
-        return None if entry is _EAGER else self._ready(sig.key, entry).executable
+        if entry is _EAGER:
+            return None
+        if type(entry) is _Recorded:
+            entry = self._compile(sig.key, entry, sig.inputs)[0]
+        return entry.executable
 
     def program(self, *args: Any, recorded: bool = False, **kwargs: Any) -> Program | None:
         """The program a call with these arguments replays, after the compiler's passes
