@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import warnings
 
@@ -29,7 +30,16 @@ from test_ops_systematic import CASES, SCALAR_CASES
 from tracegrad.compiler import codegen, compile_program, ops, passes
 from tracegrad.compiler.buffers import reuse_buffers
 from tracegrad.compiler.compile import PASSES
-from tracegrad.core.staging import Aval, Equation, Output, Program, Slot, function_name
+from tracegrad.core.staging import (
+    Aval,
+    Equation,
+    Output,
+    Program,
+    Slot,
+    Sweep,
+    function_name,
+    restage,
+)  # fmt: skip
 from tracegrad.transforms.jit import JitFallbackWarning
 
 jit_module = importlib.import_module("tracegrad.transforms.jit")
@@ -591,3 +601,106 @@ def test_the_quick_entry_of_arrays_and_lists_replays_the_right_program():
             assert_same(j(ps, x + 1, s), f(ps, x + 1, s))
     assert len(j._cache) == len(calls)
     assert len(j._quick) == len(calls) - 1
+
+
+# --- a first call: the backward sweep as one step ---------------------------------------
+
+
+def _first_call_program(jitted):
+    """The program a jitted function's only signature holds after its first call,
+    before the first replay expands it."""
+    (entry,) = jitted._cache.values()
+    assert type(entry).__name__ == "_Recorded"
+    return entry.program
+
+
+def test_a_first_call_records_the_forward_and_the_sweep_as_one_step():
+    j = tg.jit(tg.value_and_grad(lambda x: tnp.sum(tnp.sin(x) * x)))
+    x = np.linspace(0, 1, 3)
+    value, g = j(x)
+    assert _names(_first_call_program(j)) == ["sin", "multiply", "sum", "Sweep"]
+    np.testing.assert_array_equal(g, np.cos(x) * x + np.sin(x))
+    # the first replay expands the sweep into its rules' operations, then compiles
+    assert "Sweep" not in _names(j.program(x, recorded=True))
+    assert "cos" in _names(j.program(x, recorded=True))
+
+
+def test_a_sweep_over_constants_alone_is_not_recorded():
+    """A rule's own gradient (checkpoint recomputes its function under vjp in the backward
+    pass) sweeps plain values: nothing staged, nothing to record, no read."""
+    f = tg.checkpoint(lambda x: tnp.sin(x) * x)
+    loss = lambda x: tnp.sum(f(x) ** 2)
+    j = tg.jit(tg.grad(loss))
+    x = np.linspace(0, 1, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", JitFallbackWarning)
+        for k in range(3):
+            np.testing.assert_allclose(j(x + k), tg.grad(loss)(x + k), rtol=1e-13)
+    assert len(j._cache) == 1
+
+
+def test_a_rule_holding_staged_values_out_of_the_tapes_sight_sweeps_as_usual():
+    """A rule closing over a value of the staged call (not on the tape): the sweep on
+    plain values meets it, so the sweep is staged as usual instead (no Sweep, no read)."""
+
+    def outer(x, w):
+        scaled = tg.primitive(lambda y: y * 2.0)
+        tg.defvjp(scaled, lambda g, out, y: g * w)  # w: staged, in the rule's closure
+        return tnp.sum(scaled(x) * w)
+
+    step = tg.grad(outer)
+    j = tg.jit(step)
+    x, w = np.linspace(0, 1, 3), np.array([1.0, 2.0, 3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", JitFallbackWarning)
+        np.testing.assert_array_equal(j(x, w), w * w)
+        assert "Sweep" not in _names(_first_call_program(j))
+        np.testing.assert_array_equal(j(x, w + 1.0), (w + 1.0) ** 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    random_programs.programs(["unary", "binary", "binary", "view", "sum", "twice"], 12),
+    st.integers(0, 2**32 - 1),
+)
+def test_first_calls_sweep_as_eager_and_the_expanded_program_agrees(prog, seed):
+    """On random programs: the first call gives eager's values bit for bit (its sweep is
+    the eager sweep); the recorded program run as it is (its Sweep on plain values) and
+    expanded (its rules staged) give eager's values on new inputs."""
+    shapes, steps = prog
+    rng = np.random.default_rng(seed)
+    args = [rng.uniform(-1.5, 1.5, s) for s in shapes]
+    new = [rng.uniform(-1.5, 1.5, s) for s in shapes]
+    step = tg.value_and_grad(lambda *v: _program(steps, *v)[0], argnums=tuple(range(len(args))))
+    j = tg.jit(step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's own, in eager and jit alike
+        got, want = j(*args), step(*args)
+        recorded = _first_call_program(j)
+        expected = tg.tree.leaves(step(*new))
+        as_recorded = compile_program(recorded, optimize=False).function(*new)
+        expanded, outputs = restage(recorded, new)
+    for a, e in zip(tg.tree.leaves(got), tg.tree.leaves(want)):
+        np.testing.assert_array_equal(a, e)
+        assert np.result_type(a) == np.result_type(e)
+    assert not any(type(e.fn) is Sweep for e in expanded.eqns)
+    _assert_outputs_close(as_recorded, expected, f"{steps}: as recorded")
+    _assert_outputs_close(outputs, expected, f"{steps}: restaged")
+    _assert_outputs_close(_run(expanded, new), expected, f"{steps}: expanded")
+
+
+def test_the_cyclic_collector_is_paused_while_tracing_and_restored(monkeypatch):
+    seen = []
+    f = lambda x: seen.append(gc.isenabled()) or tnp.sin(x)
+    j = tg.jit(f)
+    j(np.ones(2))
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(ZeroDivisionError):
+        tg.jit(lambda x: 1 / 0)(np.ones(2))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        tg.jit(f)(np.ones(3))
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
