@@ -9,9 +9,11 @@ Three tables, every figure from this one run:
    (:data:`tracegrad.compiler.compile.PASSES`), the ``out=`` buffers reused, the time the
    passes took, and the replay time without the passes (``tg.jit(..., optimize=False)``)
    and with them, timed in interleaved rounds (medians).
-2. ``jit(value_and_grad(chain))`` on scalar chains of growing length (W1's chain): the
-   first call (tracing: the function run on staged values), the second (the passes and
-   code generation, then the first replay) and a replay, against one eager call.
+2. ``jit(grad(chain))`` on chains of growing length (W1's chain, of Python floats and of
+   (16,) arrays), up to issue 16's 200,000 operations: the first call (tracing: the
+   forward on staged values, the backward sweep as one step), the second (the sweep
+   expanded, the passes and code generation, then the first replay) and a replay,
+   against one eager call.
 3. A replay's entry cost: finding the program for the arguments (a quick key for arrays
    and lists of arrays, the pytree key otherwise) and building the outputs.
 """
@@ -23,6 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
@@ -102,33 +105,59 @@ def P_fmt(seconds: float) -> str:  # noqa: N802  (µs, three significant figures
     return f"{us:.3g}" if us < 1000 else f"{us:.0f}"
 
 
-def first_call_table(quick: bool) -> None:
-    """The first call (tracing), the second (compiling, then the first replay) and a
-    replay, each against one eager call of the same function."""
-    lengths = (1_000, 10_000) if quick else (1_000, 10_000, 50_000)
+def first_call_table(quick: bool, rounds: int) -> None:
+    """The first call (tracing), the second (expanding the sweep, compiling, replaying)
+    and a replay, each against one eager call of the same function, on W1's chain of
+    Python floats and of (16,) arrays; the smallest of ``rounds`` interleaved rounds,
+    with the cyclic garbage collector as Python leaves it (on) and, for the ratio of the
+    work alone, off in both."""
+    lengths = (1_000, 12_600) if quick else (1_000, 12_600, 50_000, 200_000)
     rows = []
     for n_ops in lengths:
         n_blocks = n_ops // P.BLOCK
-        print(f"... first calls, chain of {n_blocks * P.BLOCK} ops", flush=True)
-        f = lambda z, n=n_blocks: P.chain(z, n, tnp.sin, tnp.exp, tnp.log, tnp.sqrt)
-        vg = tg.value_and_grad(f)
-        eager = min(_seconds(vg, 0.3) for _ in range(3))  # without first-use costs
-        j = tg.jit(vg)
-        first = _seconds(j, 0.3)
-        second = _seconds(j, 0.31)
-        replay = min(_seconds(j, 0.32) for _ in range(3))
-        ex = j.compiled(0.3)
-        rows.append(
-            [f"{n_blocks * P.BLOCK:,}", f"{len(ex.recorded):,}", f"{eager * 1e3:.1f}"]
-            + [f"{first * 1e3:.1f}", f"{first / eager:.1f}×"]
-            + [f"{second * 1e3:.1f}", f"{second / eager:.1f}×", f"{replay / eager:.2f}×"]
-            + ["floats" if ex.floats else "interpreted" if ex.source is None else "NumPy source"]
-        )
+        chain = lambda z, n=n_blocks: P.chain(z, n, tnp.sin, tnp.exp, tnp.log, tnp.sqrt)
+        for kind, x, vg in (
+            ("float", 0.3, tg.value_and_grad(chain)),
+            ("(16,) array", np.full(16, 0.3), tg.grad(lambda z, f=chain: tnp.sum(f(z)))),
+        ):
+            print(f"... first calls, chain of {n_blocks * P.BLOCK} ops on a {kind}", flush=True)
+            vg(x)  # first uses of each operation
+            times: dict[str, list[float]] = {"eager": [], "first": [], "eager off": []}
+            times["first off"] = []
+            for _ in range(rounds):
+                for collector in ("", " off"):
+                    if collector:
+                        gc.disable()
+                    try:
+                        times["eager" + collector].append(_seconds(vg, x))
+                        jitted = tg.jit(vg)
+                        times["first" + collector].append(_seconds(jitted, x))
+                    finally:
+                        gc.enable()
+            (entry,) = jitted._cache.values()  # as the first call recorded it
+            row = [f"{n_blocks * P.BLOCK:,}", kind, f"{len(entry.program):,}"]
+            eager, first = min(times["eager"]), min(times["first"])
+            off = min(times["first off"]) / min(times["eager off"])
+            row += [f"{eager * 1e3:.1f}", f"{first * 1e3:.1f}", f"{first / eager:.2f}×"]
+            row.append(f"{off:.2f}×")
+            if n_ops <= 50_000:  # past that the compile costs tens of seconds
+                second = _seconds(jitted, x + 0.01)
+                replay = min(_seconds(jitted, x + 0.02) for _ in range(3))
+                ex = jitted.compiled(x)
+                row += [f"{second * 1e3:.0f}", f"{second / eager:.0f}×", f"{replay / eager:.2f}×"]
+                row.append(
+                    "floats" if ex.floats else "interpreted" if ex.source is None else "source"
+                )
+            else:
+                row += ["", "", "", ""]
+            rows.append(row)
     table(
-        "jit(value_and_grad(chain)) on W1's scalar chain: the first call traces, the "
-        "second compiles and replays, later calls replay; against one eager call",
-        ["ops", "equations", "eager, ms", "1st call (trace), ms", "1st / eager"]
-        + ["2nd call (compile), ms", "2nd / eager", "replay / eager", "replayed as"],
+        "jit(grad(chain)) on W1's chain: the first call traces (the forward call by call, "
+        "the backward sweep as one step), the second expands the sweep, compiles and "
+        "replays, later calls replay; against one eager call",
+        ["ops", "input", "equations, 1st call", "eager, ms", "1st call, ms", "1st / eager"]
+        + ["1st / eager, collector off", "2nd call, ms", "2nd / eager", "replay / eager"]
+        + ["replayed as"],
         rows,
     )
 
@@ -179,7 +208,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"tracegrad jit compiler, {THREADS} thread(s), NumPy {np.__version__}")
     pass_table(args.quick, args.repeat, 0.02 if args.quick else 0.1)
-    first_call_table(args.quick)
+    first_call_table(args.quick, 2 if args.quick else 3)
     entry_table(args.repeat)
     return 0
 

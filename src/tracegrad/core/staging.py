@@ -8,12 +8,16 @@ numbered values, with the type, shape and dtype of every value it makes (an
 :class:`Aval`). The :class:`Program` that results is what ``tg.jit``'s compiler
 (:mod:`tracegrad.compiler`) optimises and turns into straight-line Python.
 
-A staging trace is one hook for the traces above it (:meth:`StagingTrace.rule`): a
+A staging trace is two hooks for the traces above it. :meth:`StagingTrace.rule`: a
 derivative rule they call on staged values runs on those values, so that its own
 operations are recorded one by one (``g * y`` is one ``multiply``) and the compiler sees
 the chain rule at the level of NumPy calls. A rule that returns several values (a fused
 layer's joint rule or residual forward, with its own NumPy fast path) or that reads a
-value is recorded whole, as one equation of plain-array code.
+value is recorded whole, as one equation of plain-array code. :meth:`StagingTrace.sweep`:
+a first call records a whole backward sweep as one equation (a :class:`Sweep`), computed
+on the values as the eager sweep computes it, so that tracing costs about what running
+does; the first replay expands it (:func:`restage`: the sweep runs on staged values,
+through ``rule``) before the compiler sees the program.
 
 What cannot be replayed is a function that reads a value (``if x > 0``, ``float(x)``, an
 index taken from data): the program would hold that call's answer. Such reads are noted
@@ -439,7 +443,8 @@ class StagingTrace(Trace):
     def sweep(self, tape: list, seeds: Sequence[tuple[int, Any]], n_inputs: int) -> list | None:
         """A backward sweep over a tape of this trace's values, recorded as one equation
         (a :class:`Sweep`) and computed now on the values, as the eager sweep computes
-        it: a first call costs about what an eager one does. The first replay expands
+        it: staging each rule's operations would cost a first call several times an
+        eager one (``benchmarks/jit_compiler.py``). The first replay expands
         it (:func:`restage`): the sweep runs again on staged values, and each rule's
         operations are recorded. ``None`` (sweep as usual) while restaging, or if the
         tape holds anything but this trace's values and constants."""
@@ -551,10 +556,7 @@ class StagingTrace(Trace):
         return self._append(fn, [None], (_new_tuple(Slot, (0, None, x._ref)),), out)
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> Any:
-        fn = prim.impl
-        if prim.array_impl is not None and (_is_array(peek(x)) or _is_array(peek(y))):
-            fn = prim.array_impl
-        return self.call_positional(fn, prim.run, (x, y), prim)
+        return self.call_positional(prim.impl, prim.run, (x, y), prim)
 
     def call_positional(
         self, fn: Callable[..., Any], run: Callable[..., Any], args: Sequence[Any],
@@ -562,7 +564,8 @@ class StagingTrace(Trace):
     ) -> Any:  # fmt: skip
         """Record ``fn(*args)`` (computed now as ``run(*args)``) for positional arguments
         that are this trace's boxes or constants; anything else takes the general path
-        (``process`` for a primitive ``prim``, else :meth:`call`)."""
+        (``process`` for a primitive ``prim``, else :meth:`call`). A primitive's call
+        with an array among the values is recorded as its NumPy function."""
         slots = []
         consts = list(args)
         vals = list(args)
@@ -576,6 +579,11 @@ class StagingTrace(Trace):
                 if prim is not None:
                     return self.process(prim, args, _NO_KWARGS)
                 return self.call(fn, args, _NO_KWARGS)
+        if prim is not None and prim.array_impl is not None:
+            for v in vals:
+                if _is_array(v):
+                    fn = prim.array_impl
+                    break
         return self._append(fn, consts, tuple(slots), run(*vals))
 
     def _append(

@@ -2,12 +2,16 @@
 
 The first call with given argument structure, shapes and dtypes runs the function on
 staged values (:mod:`tracegrad.core.staging`) and keeps the :class:`Program` of NumPy
-calls it made, with derivatives taken inside it (``jit(value_and_grad(loss))``) already
-resolved into the NumPy calls of their rules. The first replay compiles that program
-(:mod:`tracegrad.compiler`: shared calls, identities, dead code, direct NumPy calls,
-buffers reused; Python floats for a scalar program), and every replay runs the compiled
-function on the new arrays, without boxes, dispatch or a tape (JAX's ``jit``; the work
-is still NumPy's).
+calls it made. A derivative taken inside it (``jit(value_and_grad(loss))``) has its
+forward pass recorded call by call and its backward sweep as one step, computed the
+eager way, so that a first call costs a small multiple of an eager one (staging every
+rule's operations would cost several times more). The first replay expands each sweep
+into the NumPy calls of its rules (by staging the program on that call's arguments) and
+compiles the result (:mod:`tracegrad.compiler`: shared calls, identities, dead code,
+direct NumPy calls, buffers reused; Python floats for a scalar program); every later
+call runs the compiled function on the new arrays, without boxes, dispatch or a tape
+(JAX's ``jit``; the work is still NumPy's). Python's cyclic garbage collector is paused
+while tracing and compiling, which make many objects that all live to the end.
 
 What a replay cannot reproduce, ``jit`` does not replay:
 
@@ -54,7 +58,8 @@ _EAGER = object()  # cache entry: this signature runs the function as it is
 
 class _Recorded(NamedTuple):
     """A cache entry traced but not yet compiled: the program and the output builder.
-    The first call of a signature pays for tracing only; its first replay compiles."""
+    The first call of a signature pays for tracing only; its first replay expands the
+    program's backward sweeps and compiles."""
 
     program: Program
     build: Callable[[list], Any]
