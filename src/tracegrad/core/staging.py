@@ -15,8 +15,8 @@ the chain rule at the level of NumPy calls. A rule that returns several values (
 layer's joint rule or residual forward, with its own NumPy fast path) or that reads a
 value is recorded whole, as one equation of plain-array code. :meth:`StagingTrace.sweep`:
 a first call records a whole backward sweep as one equation (a :class:`Sweep`), computed
-on the values as the eager sweep computes it, so that tracing costs about what running
-does; the first replay expands it (:func:`restage`: the sweep runs on staged values,
+on the values as the eager sweep computes it, so that tracing costs a small multiple of
+running; the first replay expands it (:func:`restage`: the sweep runs on staged values,
 through ``rule``) before the compiler sees the program.
 
 What cannot be replayed is a function that reads a value (``if x > 0``, ``float(x)``, an
@@ -453,20 +453,12 @@ class StagingTrace(Trace):
         refs: list[int] = []  # the values the sweep reads, in the template's order
         plain: list = []
         template: list = []
-        # one pass, written out: it is a third of what a first call adds to an eager one
         for prim, args, kwargs, out, parents in tape:
             targs = args
             if args:
-                args = list(args)
-                targs = list(args)
-                for i, a in enumerate(targs):
-                    t = type(a)
-                    if t is StagedBox and a._trace is self:
-                        refs.append(a._ref)
-                        args[i] = a._value
-                        targs[i] = _STAGED
-                    elif t in box_types or (t in _CONTAINERS and not _holds_no_box(a)):
-                        return None
+                args, targs = self._split(args, refs)
+                if args is None:
+                    return None
             tkwargs = kwargs
             if kwargs:
                 values, tvalues = self._split(list(kwargs.values()), refs)
@@ -503,10 +495,10 @@ class StagingTrace(Trace):
             del self.eqns[n_eqns:], self.reads[n_reads:]
             return None
         step = Sweep(template, list(zip(where, tcts)), n_inputs)
-        slots = tuple([_new_tuple(Slot, (i, None, r)) for i, r in enumerate(refs)])
+        slots = tuple([_slot(i, r) for i, r in enumerate(refs)])
         return self._append(step, [None] * len(refs), slots, swept, multiple=True)
 
-    def _split(self, values: list, refs: list[int]) -> tuple[list | None, list]:
+    def _split(self, values: Sequence[Any], refs: list[int]) -> tuple[list | None, list]:
         """``values`` with this trace's boxes replaced by their values, and by
         :data:`_STAGED` (a template's slot), noting their numbers in ``refs``; ``None``
         first if a box of another trace, or one inside a container, is among them."""
@@ -553,7 +545,7 @@ class StagingTrace(Trace):
         v = x._value
         fn = prim.array_impl if _is_array(v) and prim.array_impl is not None else prim.impl
         out = fn(v)  # elementwise: no shapes to name in an error
-        return self._append(fn, [None], (_new_tuple(Slot, (0, None, x._ref)),), out)
+        return self._append(fn, [None], (_slot(0, x._ref),), out)
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> Any:
         return self.call_positional(prim.impl, prim.run, (x, y), prim)
@@ -599,14 +591,8 @@ class StagingTrace(Trace):
             outs = tuple(range(first, len(self.avals)))
             self.eqns.append(Equation(fn, args, kwargs, slots, outs, True))
             return boxes
-        avals = self.avals
-        ref = len(avals)
-        if out is None:
-            avals.append(None)
-            box = None
-        else:  # _box, inlined: a fifth of recording an operation
-            avals.append(_FLOAT_AVAL if type(out) is float else aval_of(out))
-            box = StagedBox(out, self, ref)
+        ref = len(self.avals)
+        box = self._box(out)
         # Equation(...) without the named tuple's Python-level constructor: a quarter of
         # the cost of recording an operation
         self.eqns.append(_new_tuple(Equation, (fn, args, kwargs, slots, (ref,), False)))
