@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import importlib
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -30,6 +31,7 @@ from test_ops_systematic import CASES, SCALAR_CASES
 from tracegrad.compiler import codegen, compile_program, ops, passes
 from tracegrad.compiler.buffers import reuse_buffers
 from tracegrad.compiler.compile import PASSES
+from tracegrad.core.primitive import Box
 from tracegrad.core.staging import (
     Aval,
     Equation,
@@ -656,6 +658,28 @@ def test_a_rule_holding_staged_values_out_of_the_tapes_sight_sweeps_as_usual():
         np.testing.assert_array_equal(j(x, w), w * w)
         assert "Sweep" not in _names(_first_call_program(j))
         np.testing.assert_array_equal(j(x, w + 1.0), (w + 1.0) ** 2)
+
+
+def test_a_recorded_program_keeps_no_array_of_its_first_call():
+    """The sweep's step keeps the tape, whose boxes mark the program's slots: the values
+    they held (the first call's intermediate arrays) go when the call is over."""
+    held = []
+
+    def loss(x):
+        y = tnp.exp(x) * x
+        value = y
+        while isinstance(value, Box):  # behind the boxes, without noting a read
+            value = value._value
+        held.append(weakref.ref(value))
+        return tnp.sum(tnp.sin(y))
+
+    j = tg.jit(tg.grad(loss))
+    x = np.linspace(0, 1, 1000)
+    j(x)
+    gc.collect()
+    assert held[0]() is None
+    assert "Sweep" in _names(_first_call_program(j))
+    np.testing.assert_allclose(j(x + 1.0), tg.grad(loss)(x + 1.0), rtol=1e-14)
 
 
 @settings(max_examples=40, deadline=None)

@@ -27,7 +27,7 @@ index taken from data): the program would hold that call's answer. Such reads ar
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -346,13 +346,14 @@ del _name, _op
 class StagingTrace(Trace):
     """Records the equations of one call (see the module docstring)."""
 
-    __slots__ = ("eqns", "avals", "n_inputs", "reads", "defer_sweeps", "_rules")
+    __slots__ = ("eqns", "avals", "n_inputs", "reads", "defer_sweeps", "_sweeps", "_rules")
     entry_points = (*Trace.entry_points, "_record")
 
     def __init__(self, level: int, defer_sweeps: bool = True) -> None:
         super().__init__(level)
         #: record a backward sweep over this trace's values as one step (:meth:`sweep`)
         self.defer_sweeps = defer_sweeps
+        self._sweeps: list[Sweep] = []  # those recorded, whose boxes hold values
         self.eqns: list[Equation] = []
         #: what is known of each value, by number (inputs first)
         self.avals: list[Aval | None] = []
@@ -444,38 +445,31 @@ class StagingTrace(Trace):
         """A backward sweep over a tape of this trace's values, recorded as one equation
         (a :class:`Sweep`) and computed now on the values, as the eager sweep computes
         it: staging each rule's operations would cost a first call several times an
-        eager one (``benchmarks/jit_compiler.py``). The first replay expands
-        it (:func:`restage`): the sweep runs again on staged values, and each rule's
+        eager one (``benchmarks/jit_compiler.py``). The first replay expands it
+        (:func:`restage`): the sweep runs again on staged values, and each rule's
         operations are recorded. ``None`` (sweep as usual) while restaging, or if the
         tape holds anything but this trace's values and constants."""
         if not self.defer_sweeps:
             return None
-        refs: list[int] = []  # the values the sweep reads, in the template's order
-        plain: list = []
-        template: list = []
+        refs: dict[int, None] = {}  # the values the sweep reads (their numbers, once each)
+        plain: list = []  # the tape on the values
         for prim, args, kwargs, out, parents in tape:
-            targs = args
             if args:
-                args, targs = self._split(args, refs)
+                args = self._values(args, refs)
                 if args is None:
                     return None
-            tkwargs = kwargs
             if kwargs:
-                values, tvalues = self._split(list(kwargs.values()), refs)
+                values = self._values(kwargs.values(), refs)
                 if values is None:
                     return None
-                tkwargs = dict(zip(kwargs, tvalues))
                 kwargs = dict(zip(kwargs, values))
-            tout = out
-            if type(out) is StagedBox:
-                if out._trace is not self:
-                    return None
-                refs.append(out._ref)
+            if type(out) is StagedBox and out._trace is self:
+                refs[out._ref] = None
                 out = out._value
-                tout = _STAGED
+            elif type(out) in box_types:
+                return None
             plain.append((prim, args, kwargs, out, parents))
-            template.append((prim, targs, tkwargs, tout, parents))
-        cts, tcts = self._split([g for _, g in seeds], refs)
+        cts = self._values([g for _, g in seeds], refs)
         if cts is None or not refs:  # nothing staged: a sweep of constants, run as it is
             return None
         where = [i for i, _ in seeds]
@@ -494,25 +488,32 @@ class StagingTrace(Trace):
         ):
             del self.eqns[n_eqns:], self.reads[n_reads:]
             return None
-        step = Sweep(template, list(zip(where, tcts)), n_inputs)
+        step = Sweep(list(tape), list(seeds), n_inputs, list(refs))
+        self._sweeps.append(step)
         slots = tuple([_slot(i, r) for i, r in enumerate(refs)])
         return self._append(step, [None] * len(refs), slots, swept, multiple=True)
 
-    def _split(self, values: Sequence[Any], refs: list[int]) -> tuple[list | None, list]:
-        """``values`` with this trace's boxes replaced by their values, and by
-        :data:`_STAGED` (a template's slot), noting their numbers in ``refs``; ``None``
-        first if a box of another trace, or one inside a container, is among them."""
+    def _values(self, values: Iterable[Any], refs: dict[int, None]) -> list | None:
+        """``values`` with this trace's boxes replaced by their values, noting their
+        numbers in ``refs``; ``None`` if a box of another trace, or one inside a
+        container, is among them."""
         plain = list(values)
-        template = list(values)
-        for i, v in enumerate(values):
+        for i, v in enumerate(plain):
             t = type(v)
             if t is StagedBox and v._trace is self:
-                refs.append(v._ref)
+                refs[v._ref] = None
                 plain[i] = v._value
-                template[i] = _STAGED
             elif t in box_types or (t in _CONTAINERS and not _holds_no_box(v)):
-                return None, template
-        return plain, template
+                return None
+        return plain
+
+    def forget_values(self) -> None:
+        """Drop this call's values from the boxes its :class:`Sweep` steps hold (they
+        stand for the program's slots there): a recorded program must not keep a call's
+        arrays alive. Only once the call is over: its boxes are still in use until then."""
+        for step in self._sweeps:
+            step.forget_values()
+        self._sweeps.clear()
 
     def call(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: dict) -> Any:
         """``fn(*args, **kwargs)`` on the values behind this trace's boxes, recorded as one
@@ -678,42 +679,55 @@ class StagingTrace(Trace):
         return Program(self.eqns, tuple(outs), self.n_inputs, self.avals)
 
 
-#: where a :class:`Sweep`'s template takes a value of the program
-_STAGED = object()
-
-
 class Sweep:
     """A backward sweep (:func:`~tracegrad.core.reverse.backward`) as one step of a
-    program: ``template`` is the tape and ``seeds`` the ``(index, cotangent)`` pairs,
-    with :data:`_STAGED` where they held the program's values. Called with those values
-    (in the template's order: each step's arguments, keyword values and output, then
-    the seeds), it sweeps and returns one cotangent per input (``None`` where none
-    reaches); :meth:`staged` sweeps on a staging trace's boxes instead."""
+    program: ``tape`` and ``seeds`` (``(index, cotangent)`` pairs) as the recording call
+    had them, whose boxes of that call's staging trace stand for the program's values
+    numbered ``refs`` (see :meth:`StagingTrace.forget_values`). Called with those values
+    (in the order of ``refs``), it sweeps and returns one cotangent per input (``None``
+    where none reaches); :meth:`staged` sweeps on a staging trace's boxes instead."""
 
-    __slots__ = ("template", "seeds", "n_inputs")
+    __slots__ = ("tape", "seeds", "n_inputs", "refs")
 
-    def __init__(self, template: list, seeds: list, n_inputs: int) -> None:
-        self.template = template
+    def __init__(self, tape: list, seeds: list, n_inputs: int, refs: list[int]) -> None:
+        self.tape = tape
         self.seeds = seeds
         self.n_inputs = n_inputs
+        self.refs = refs
 
     def __call__(self, *values: Any) -> list:
         return self.staged(values, NO_TRACE)
 
     def staged(self, values: Sequence[Any], below: Trace) -> list:
-        """The sweep with ``values`` in the template, its rules run on ``below``."""
-        fill = iter(values).__next__
+        """The sweep with ``values`` in the places of the boxes, its rules run on
+        ``below``."""
+        of = dict(zip(self.refs, values))
         tape = []
-        for prim, args, kwargs, out, parents in self.template:
+        for prim, args, kwargs, out, parents in self.tape:
             if args:
-                args = [fill() if a is _STAGED else a for a in args]
+                args = [of[a._ref] if type(a) is StagedBox else a for a in args]
             if kwargs:
-                kwargs = {k: fill() if v is _STAGED else v for k, v in kwargs.items()}
-            if out is _STAGED:
-                out = fill()
+                kwargs = {k: of[v._ref] if type(v) is StagedBox else v for k, v in kwargs.items()}
+            if type(out) is StagedBox:
+                out = of[out._ref]
             tape.append((prim, args, kwargs, out, parents))
-        seeds = [(i, fill() if g is _STAGED else g) for i, g in self.seeds]
+        seeds = [(i, of[g._ref] if type(g) is StagedBox else g) for i, g in self.seeds]
         return _backward(tape, seeds, self.n_inputs, below)
+
+    def forget_values(self) -> None:
+        """Drop the recording call's values from the boxes of the tape and the seeds."""
+        for _, args, kwargs, out, _ in self.tape:
+            for a in args or ():
+                if type(a) is StagedBox:
+                    a._value = None
+            for v in kwargs.values() if kwargs else ():
+                if type(v) is StagedBox:
+                    v._value = None
+            if type(out) is StagedBox:
+                out._value = None
+        for _, g in self.seeds:
+            if type(g) is StagedBox:
+                g._value = None
 
 
 def restage(program: Program, inputs: Sequence[Any]) -> tuple[Program, list]:

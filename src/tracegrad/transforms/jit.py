@@ -367,7 +367,9 @@ class Jitted:
             self._cache[sig.key] = _EAGER
         else:
             self._cache[sig.key] = _Recorded(stage.finish(out_leaves), tree.builder(out_tree))
-        return tree.unflatten(out_tree, stage.values_of(out_leaves))
+        values = stage.values_of(out_leaves)
+        stage.forget_values()  # the program keeps no value of this call
+        return tree.unflatten(out_tree, values)
 
     def compiled(self, *args: Any, **kwargs: Any) -> Executable | None:
         """What a call with these arguments replays (tracing it if needed): the
