@@ -1,6 +1,6 @@
 """What tg.jit's compiler does to the code users write, and what a first call costs.
 
-    python benchmarks/jit_compiler.py [--quick] [--repeat N] [--threads T]
+    python benchmarks/jit_compiler.py [--quick] [--repeat N] [--threads T] [--only TABLE]
 
 Three tables, every figure from this one run:
 
@@ -128,9 +128,11 @@ def first_call_table(quick: bool, rounds: int) -> None:
                 for collector in ("", " off"):
                     if collector:
                         gc.disable()
-                    try:
+                    try:  # each call from an empty young generation: it pays its own
+                        gc.collect()
                         times["eager" + collector].append(_seconds(vg, x))
                         jitted = tg.jit(vg)
+                        gc.collect()
                         times["first" + collector].append(_seconds(jitted, x))
                     finally:
                         gc.enable()
@@ -205,11 +207,17 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--repeat", type=int, default=7, help="interleaved rounds (median)")
     parser.add_argument("--threads", type=int, default=THREADS, help="BLAS threads")
+    parser.add_argument(
+        "--only", choices=("passes", "first", "entry"), help="one table (default: all three)"
+    )
     args = parser.parse_args()
     print(f"tracegrad jit compiler, {THREADS} thread(s), NumPy {np.__version__}")
-    pass_table(args.quick, args.repeat, 0.02 if args.quick else 0.1)
-    first_call_table(args.quick, 2 if args.quick else 3)
-    entry_table(args.repeat)
+    if args.only in (None, "passes"):
+        pass_table(args.quick, args.repeat, 0.02 if args.quick else 0.1)
+    if args.only in (None, "first"):
+        first_call_table(args.quick, 2 if args.quick else 3)
+    if args.only in (None, "entry"):
+        entry_table(args.repeat)
     return 0
 
 
