@@ -333,15 +333,14 @@ class Jitted:
         the first call recorded whole are expanded first, by staging the program on
         ``inputs`` (:func:`~tracegrad.core.staging.restage`), which computes the outputs
         too."""
-        program = entry.program
+        program, outputs = entry.program, None
         with _collector_paused():
             if has_sweeps(program):
                 program, outputs = restage(program, inputs)
-                executable = compile_program(program, self.optimize)
-            else:
-                executable = compile_program(program, self.optimize)
-                outputs = executable.function(*inputs)
+            executable = compile_program(program, self.optimize)
         compiled = self._cache[key] = _Compiled(executable.function, entry.build, executable)
+        if outputs is None:
+            outputs = executable.function(*inputs)
         return compiled, outputs
 
     def _trace(self, sig: Signature) -> Any:
