@@ -389,8 +389,8 @@ class Jitted:
 
     def program(self, *args: Any, recorded: bool = False, **kwargs: Any) -> Program | None:
         """The program a call with these arguments replays, after the compiler's passes
-        (``recorded=True``: as recorded, before them); ``None`` if such calls run
-        eagerly."""
+        (``recorded=True``: as recorded, before them, each backward sweep expanded into
+        its rules' calls); ``None`` if such calls run eagerly."""
         executable = self.compiled(*args, **kwargs)
         if executable is None:
             return None
