@@ -154,12 +154,7 @@ class VJPTrace(Trace):
             tape = self.tape  # a float has nothing to prune: appended here
             tape.append((prim, [v], _NO_KWARGS, out, ((0, x._index),)))
             return VJPBox(out, self, len(tape) - 1)
-        if tv in box_types:  # a value of the trace below (tg.jit's): it computes
-            out = v._trace.process1(prim, v)
-            tape = self.tape  # a box has nothing to prune
-            tape.append((prim, [v], _NO_KWARGS, out, ((0, x._index),)))
-            return VJPBox(out, self, len(tape) - 1)
-        if (tv is not np.ndarray or not v.ndim) and prim.float_impl is not None:  # no array
+        if prim.float_impl is not None and (tv is np.float64 or (tv is np.ndarray and not v.ndim)):
             f = float64_scalar(v)
             if f is not None:  # the same chain on NumPy scalars: NumPy's value, a float taped
                 out = prim.array_impl(v)
@@ -192,8 +187,6 @@ class VJPTrace(Trace):
             (tx is not np.ndarray or not x.ndim)
             and (ty is not np.ndarray or not y.ndim)
             and prim.float_impl is not None
-            and tx not in box_types
-            and ty not in box_types
         ):  # no array among them: maybe NumPy scalars (arrays pass with two checks)
             numbers = float64_operands(x, y)
             if numbers is not None:  # the same chain on NumPy scalars: a float taped
@@ -209,15 +202,10 @@ class VJPTrace(Trace):
         """Append a step and box its output. The tape keeps of a step what its rules read
         (``prim.saves``): the values of the traced arguments in ``vals`` or the output
         give way to :class:`Pruned` records when the rules do not read them (a float
-        output, the scalar chains' case, or a box has nothing large)."""
+        output, the scalar chains' case, has nothing large)."""
         saves = prim.saves
         stored = out
-        if (
-            saves != "all"
-            and type(out) is not float
-            and not self.keep_values
-            and type(out) not in box_types  # a box's arguments are boxes: nothing large
-        ):
+        if saves != "all" and type(out) is not float and not self.keep_values:
             if saves != "args":
                 for i, _ in parents:
                     vals[i] = _prune(vals[i])
