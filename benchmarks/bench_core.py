@@ -33,16 +33,21 @@ import tracegrad.numpy as tnp
 BLOCK = 7  # operations per block of the chain
 
 
-def timeit(fn: Callable[[], object], repeat: int, min_time: float = 0.05) -> float:
-    """Median seconds per call, each timing looping long enough to be measurable."""
+def timeit(
+    fn: Callable[[], object], repeat: int, min_time: float = 0.05,
+    sync: Callable[[], object] = lambda: None,
+) -> float:  # fmt: skip
+    """Median seconds per call, each timing looping long enough to be measurable;
+    ``sync()`` (a device's synchronisation) runs before each clock stops."""
     fn()
+    sync()
     n = 1
     while True:
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_time:
+        sync()
+        if time.perf_counter() - t0 >= min_time:
             break
         n *= 2
     times = []
@@ -50,6 +55,7 @@ def timeit(fn: Callable[[], object], repeat: int, min_time: float = 0.05) -> flo
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
+        sync()
         times.append((time.perf_counter() - t0) / n)
     return statistics.median(times)
 

@@ -19,43 +19,21 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-import tracegrad as tg
-from tracegrad.core.backend import DeviceError, device_module
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tracegrad as tg  # noqa: E402
+from bench_core import timeit  # noqa: E402
+from tracegrad.core.backend import DeviceError, device_module  # noqa: E402
 
 SIZES = [64, 256, 256, 10]
 LR, LAM = 0.01, 1e-4
-
-
-def timeit(fn: Callable[[], object], sync: Callable[[], None], repeat: int) -> float:
-    """Median seconds per call (each timing loops until it lasts 50 ms or more)."""
-    fn()
-    sync()
-    n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        sync()
-        if time.perf_counter() - t0 >= 0.05:
-            break
-        n *= 2
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        sync()
-        times.append((time.perf_counter() - t0) / n)
-    return statistics.median(times)
 
 
 def data(batch: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -151,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     for batch in batches:
-        cpu = timeit(tracegrad_step(np, batch, dtype), lambda: None, repeat)
-        gpu = timeit(tracegrad_step(cp, batch, dtype), gpu_sync, repeat)
+        cpu = timeit(tracegrad_step(np, batch, dtype), repeat)
+        gpu = timeit(tracegrad_step(cp, batch, dtype), repeat, sync=gpu_sync)
         step = torch_step(batch, dtype) if torch_sync is not None else None
-        torch_ms = f"{timeit(step, torch_sync, repeat) * 1e3:12.3f}" if step else f"{'-':>12}"
+        torch_ms = f"{timeit(step, repeat, sync=torch_sync) * 1e3:12.3f}" if step else f"{'-':>12}"
         print(f"{batch:>7} {cpu * 1e3:12.3f} {gpu * 1e3:11.3f} {torch_ms} {cpu / gpu:7.1f}x")
     return 0
 

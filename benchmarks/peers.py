@@ -441,6 +441,18 @@ def _torch_sgd(loss: Any, params: list[Any]) -> tuple[Any, list[Any]]:
     return loss.detach(), params
 
 
+def _torch_sgd_case(step: Callable[[list[Any]], Any], fresh: Callable[[], list[Any]]) -> Case:
+    """:func:`_sgd_case` for PyTorch parameters (read back as NumPy copies)."""
+    return _sgd_case(step, fresh, lambda p: [q.detach().numpy().copy() for q in p])
+
+
+def _jax_batch(batch: int, dtype: Any) -> tuple[Any, Any, Any]:
+    """JAX, and the first ``batch`` digits and one-hot labels as JAX arrays."""
+    jax = jax_module()
+    Xn, Yn = digits(dtype)
+    return jax, jax.numpy.asarray(Xn[:batch]), jax.numpy.asarray(Yn[:batch])
+
+
 def w2_torch(batch: int, dtype: Any = np.float64) -> Case:
     torch = torch_module()
     F = torch.nn.functional
@@ -458,14 +470,12 @@ def w2_torch(batch: int, dtype: Any = np.float64) -> Case:
         l2 = W1.pow(2).sum() + W2.pow(2).sum() + W3.pow(2).sum()
         return _torch_sgd(F.cross_entropy(h2 @ W3 + b3, labels) + LAM * l2, params)
 
-    return _sgd_case(step, fresh, lambda p: [q.detach().numpy().copy() for q in p])
+    return _torch_sgd_case(step, fresh)
 
 
 def w2_jax(batch: int, dtype: Any = np.float64) -> Case:
-    jax = jax_module()
+    jax, X, Y = _jax_batch(batch, dtype)
     jnp = jax.numpy
-    Xn, Yn = digits(dtype)
-    X, Y = jnp.asarray(Xn[:batch]), jnp.asarray(Yn[:batch])
 
     def loss_fn(params: list[Any], x: Any, y: Any) -> Any:
         W1, b1, W2, b2, W3, b3 = params
@@ -772,14 +782,12 @@ def w2u_torch(batch: int, dtype: Any = np.float64) -> Case:
     def step(params: list[Any]):
         return _torch_sgd(mlp_loss_ops(params, X, Y, torch, torch.logsumexp), params)
 
-    return _sgd_case(step, fresh, lambda p: [q.detach().numpy().copy() for q in p])
+    return _torch_sgd_case(step, fresh)
 
 
 def w2u_jax(batch: int, dtype: Any = np.float64) -> Case:
-    jax = jax_module()
+    jax, X, Y = _jax_batch(batch, dtype)
     jnp = jax.numpy
-    Xn, Yn = digits(dtype)
-    X, Y = jnp.asarray(Xn[:batch]), jnp.asarray(Yn[:batch])
     loss_fn = lambda p, x, y: mlp_loss_ops(p, x, y, jnp, jax.nn.logsumexp)
 
     @jax.jit
