@@ -35,11 +35,14 @@ from tracegrad.core.primitive import Box
 from tracegrad.core.staging import (
     Aval,
     Equation,
+    FloatSteps,
     Output,
+    PlainTape,
     Program,
     Slot,
-    Sweep,
+    StagedBox,
     function_name,
+    needs_restage,
     restage,
 )  # fmt: skip
 from tracegrad.transforms.jit import JitFallbackWarning
@@ -686,15 +689,23 @@ def test_a_recorded_program_keeps_no_array_of_its_first_call():
 @given(
     random_programs.programs(["unary", "binary", "binary", "view", "sum", "twice"], 12),
     st.integers(0, 2**32 - 1),
+    st.booleans(),
 )
-def test_first_calls_sweep_as_eager_and_the_expanded_program_agrees(prog, seed):
+def test_first_calls_sweep_as_eager_and_the_expanded_program_agrees(prog, seed, floats):
     """On random programs: the first call gives eager's values bit for bit (its sweep is
     the eager sweep); the recorded program run as it is (its Sweep on plain values) and
-    expanded (its rules staged) give eager's values on new inputs."""
+    expanded (its rules staged) give eager's values on new inputs. With ``floats``, the
+    inputs are Python floats: steps on floats are taken by the staging trace itself
+    (FloatSteps), between the others wherever a step makes a NumPy value."""
     shapes, steps = prog
     rng = np.random.default_rng(seed)
-    args = [rng.uniform(-1.5, 1.5, s) for s in shapes]
-    new = [rng.uniform(-1.5, 1.5, s) for s in shapes]
+    make = (
+        (lambda s: float(rng.uniform(-1.5, 1.5)))
+        if floats
+        else (lambda s: rng.uniform(-1.5, 1.5, s))
+    )
+    args = [make(s) for s in shapes]
+    new = [make(s) for s in shapes]
     step = tg.value_and_grad(lambda *v: _program(steps, *v)[0], argnums=tuple(range(len(args))))
     j = tg.jit(step)
     with warnings.catch_warnings():
@@ -706,11 +717,77 @@ def test_first_calls_sweep_as_eager_and_the_expanded_program_agrees(prog, seed):
         expanded, outputs = restage(recorded, new)
     for a, e in zip(tg.tree.leaves(got), tg.tree.leaves(want)):
         np.testing.assert_array_equal(a, e)
-        assert np.result_type(a) == np.result_type(e)
-    assert not any(type(e.fn) is Sweep for e in expanded.eqns)
+        assert type(a) is type(e) or np.result_type(a) == np.result_type(e)
+    assert not needs_restage(expanded)
     _assert_outputs_close(as_recorded, expected, f"{steps}: as recorded")
     _assert_outputs_close(outputs, expected, f"{steps}: restaged")
     _assert_outputs_close(_run(expanded, new), expected, f"{steps}: expanded")
+
+
+def _chain(x, n=20):
+    """W1's chain of benchmarks/peers.py: 7 elementwise steps a block."""
+    y = x
+    for _ in range(n):
+        y = tnp.sqrt(tnp.log(tnp.exp(tnp.sin(y) * x) + 1.0)) + x
+    return y
+
+
+def test_a_first_call_on_floats_takes_the_steps_and_sweeps_without_copying(monkeypatch):
+    """On Python floats the staging trace takes every step of the reverse-mode trace
+    above it: the forward is one FloatSteps equation, the sweep one Sweep, and the sweep
+    reads the floats the steps kept (of the tape it copies the input alone)."""
+    copied = []
+    catch_up = PlainTape.catch_up
+
+    def counted(plain, tape):
+        copied.append(len(tape) - len(plain.steps))
+        return catch_up(plain, tape)
+
+    monkeypatch.setattr(PlainTape, "catch_up", counted)
+    vg = tg.value_and_grad(_chain)
+    j = tg.jit(vg)
+    got, want = j(0.3), vg(0.3)
+    assert got == want and type(got[0]) is float and type(got[1]) is float
+    assert _names(_first_call_program(j)) == ["FloatSteps", "Sweep"]
+    assert copied == [1]
+    for x in (0.5, 1.1, 0.3):  # expanded, compiled, replayed
+        value, slope = j(x)
+        assert value == pytest.approx(vg(x)[0], rel=1e-14)
+        assert slope == pytest.approx(vg(x)[1], rel=1e-14)
+    assert not needs_restage(j.program(0.3, recorded=True))
+    assert j.compiled(0.3).floats
+
+
+def test_steps_on_floats_between_other_equations_keep_the_program_in_order():
+    """Steps on floats taken by the staging trace, interleaved with equations it records
+    as usual (an array operation, NumPy scalars, a staged float not differentiated): each
+    run of taken steps is recorded before the equation that follows it."""
+
+    def f(x, y, a):
+        u = tnp.sin(x) * y  # taken: y is staged, not differentiated
+        v = tnp.sum(a * u)  # recorded as usual: an array, then a NumPy scalar
+        w = tnp.exp(u) * 3.0 + v  # taken, then as usual (v is not a Python float)
+        return tnp.tanh(x * x) + w * x  # taken, then as usual
+
+    step = tg.value_and_grad(f)
+    j = tg.jit(step)
+    args = (0.3, 1.7, np.array([1.0, -2.0, 0.5]))
+    got, want = j(*args), step(*args)
+    for a, e in zip(tg.tree.leaves(got), tg.tree.leaves(want)):
+        np.testing.assert_array_equal(a, e)
+    recorded = _first_call_program(j)
+    names = _names(recorded)
+    assert names.count("FloatSteps") == 3 and names[-1] == "Sweep", names
+    taken = [e for e in recorded.eqns if type(e.fn) is FloatSteps]
+    assert [len(e.outs) for e in taken] == [2, 2, 2]  # sin, *; exp, *; *, tanh
+    new = (0.45, -0.8, np.array([0.5, 1.5, -1.0]))
+    expected = tg.tree.leaves(step(*new))
+    _assert_outputs_close(
+        compile_program(recorded, optimize=False).function(*new), expected, "as recorded"
+    )
+    _assert_outputs_close(restage(recorded, new)[1], expected, "restaged")
+    for k in range(3):
+        _assert_outputs_close(tg.tree.leaves(j(*new)), expected, f"replay {k}")
 
 
 def test_the_cyclic_collector_is_paused_while_tracing_and_restored(monkeypatch):
@@ -726,5 +803,41 @@ def test_the_cyclic_collector_is_paused_while_tracing_and_restored(monkeypatch):
     try:
         tg.jit(f)(np.ones(3))
         assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
+
+
+def test_what_a_trace_made_joins_the_oldest_generation_unless_objects_were_frozen():
+    """The objects a trace makes (a recorded program) go to the oldest generation when
+    the collector is back on, rather than making the young collection walk them; not if
+    the caller froze objects (gc.freeze before a fork), whose freeze must hold."""
+    vg = tg.value_and_grad(lambda x: _chain(x, 100))
+    gc.collect()
+    young = gc.get_stats()[0]["collections"]
+    tg.jit(vg)(0.3)
+    assert gc.get_stats()[0]["collections"] == young  # the chain's objects: one otherwise
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        tg.jit(vg)(0.3)
+        assert gc.get_freeze_count() == before
+    finally:
+        gc.unfreeze()
+
+
+def test_a_first_calls_program_is_freed_when_the_first_replay_replaces_it():
+    """Its steps keep boxes of the staging trace, which keeps no equation once the
+    program is built: no cycle, so the program goes as soon as the compiled one replaces
+    it, without waiting for a full collection."""
+    staged = lambda: sum(type(o) is StagedBox for o in gc.get_objects())
+    j = tg.jit(tg.value_and_grad(_chain))
+    gc.collect()
+    gc.disable()
+    try:
+        j(0.3)
+        assert staged() > 100
+        j(0.4)
+        assert staged() == 0
     finally:
         gc.enable()

@@ -163,6 +163,14 @@ class Trace:
         the sweep runs as usual."""
         return None
 
+    def vjp_step(self, tape: list, prim: Primitive, vals: list, parents: Sequence) -> Any:
+        """A step of a reverse-mode trace whose rules run on this one, on ``vals`` (the
+        primitive's arguments, some of them this trace's values), before the reverse-mode
+        trace appends it to ``tape`` as ``(prim, vals, {}, out, parents)``: its output
+        ``out``, computed by this trace its own way (the staging trace keeps a plain copy
+        of the step for its sweep), or ``None``: the step is computed as usual."""
+        return None
+
     def note_read(self, what: str) -> None:
         """A function read a traced value as a Python or NumPy value (only the staging
         trace, whose program would hold that call's answer, needs to know)."""

@@ -58,9 +58,16 @@ class Tape(list):
 
     It holds plain tuples with the fields of :class:`TapeStep` (building a named tuple
     per recorded operation would cost about a sixth of a scalar step); :meth:`step`
-    gives one with its fields named."""
+    gives one with its fields named. ``plain``: under ``tg.jit``'s first call, the
+    staging trace's copy of the tape on plain values, kept up as the tape grows
+    (:class:`~tracegrad.core.staging.PlainTape`; ``False`` once it met a step it cannot
+    copy); else ``None``."""
 
-    __slots__ = ()
+    __slots__ = ("plain",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plain: Any = None
 
     def step(self, i: int) -> TapeStep:
         return TapeStep._make(self[i])
@@ -141,7 +148,10 @@ class VJPTrace(Trace):
     # float64 scalars (np.float64, 0-d arrays: float64_scalar, float64_operands) run in
     # NumPy, and the box holds NumPy's value and type, but the tape holds the step in
     # Python floats (the same values), so that the rules run on floats as for a chain of
-    # Python floats (W1 on np.float64 or a 0-d array: 3.0 → 1.6 µs per operation).
+    # Python floats (W1 on np.float64 or a 0-d array: 3.0 → 1.6 µs per operation). A
+    # value of the trace below goes to that trace's vjp_step first: under tg.jit's first
+    # call, the staging trace takes a step on Python floats itself (the same chain
+    # staged: a first call at twice an eager one, where through the dispatch it was 3×).
 
     def process1(self, prim: Primitive, x: VJPBox) -> VJPBox:
         v = x._value
@@ -161,7 +171,14 @@ class VJPTrace(Trace):
                 tape = self.tape
                 tape.append((prim, [f], NUMPY_SCALAR_STEP, float(out), ((0, x._index),)))
                 return VJPBox(out, self, len(tape) - 1)
-        return self._push(prim, [v], _NO_KWARGS, prim.impl(v), ((0, x._index),))
+        vals, parents = [v], ((0, x._index),)
+        if tv in box_types:  # a value of the trace below, which may take the step itself
+            out = self.below.vjp_step(self.tape, prim, vals, parents)
+            if out is not None:
+                tape = self.tape
+                tape.append((prim, vals, _NO_KWARGS, out, parents))
+                return VJPBox(out, self, len(tape) - 1)
+        return self._push(prim, vals, _NO_KWARGS, prim.impl(v), parents)
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> VJPBox:
         if type(x) is VJPBox and x._trace is self:
@@ -183,7 +200,14 @@ class VJPTrace(Trace):
             tape = self.tape  # a float has nothing to prune: appended here
             tape.append((prim, [x, y], _NO_KWARGS, out, parents))
             return VJPBox(out, self, len(tape) - 1)
-        if (
+        if tx in box_types or ty in box_types:  # the trace below may take the step itself
+            vals = [x, y]
+            out = self.below.vjp_step(self.tape, prim, vals, parents)
+            if out is not None:
+                tape = self.tape
+                tape.append((prim, vals, _NO_KWARGS, out, parents))
+                return VJPBox(out, self, len(tape) - 1)
+        elif (
             (tx is not np.ndarray or not x.ndim)
             and (ty is not np.ndarray or not y.ndim)
             and prim.float_impl is not None

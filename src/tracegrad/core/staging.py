@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Sequence
+from itertools import count, repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -37,6 +38,7 @@ from tracegrad.core.primitive import (
     _NO_KWARGS,
     NO_TRACE,
     PYTHON_SCALARS,
+    SCALAR_ERRORS,
     Box,
     Primitive,
     Trace,
@@ -47,9 +49,9 @@ from tracegrad.core.primitive import (
 from tracegrad.core.reverse import backward as _backward
 
 __all__ = [
-    "Aval", "Equation", "Output", "Program", "Slot", "StagedBox", "StagingTrace", "Sweep",
-    "aval_of", "call_plain", "fresh_constant", "function_name", "has_sweeps", "plain",
-    "restage", "show_equation",
+    "Aval", "Equation", "FloatSteps", "Output", "PlainTape", "Program", "Slot", "StagedBox",
+    "StagingTrace", "Sweep", "aval_of", "call_plain", "fresh_constant", "function_name",
+    "needs_restage", "plain", "restage", "show_equation",
 ]  # fmt: skip
 
 _SEQ = (tuple, list)
@@ -244,9 +246,20 @@ def _holds_no_box(container: Any) -> bool:
     return not any(type(e) in box_types for e in items)
 
 
+def _numbers_only(args: list | None, out: Any) -> bool:
+    """True if a step's arguments and output are all Python numbers."""
+    return type(out) in PYTHON_SCALARS and all(type(a) in PYTHON_SCALARS for a in args or ())
+
+
 def _slot(position: int, ref: int) -> Slot:
     """``Slot(position, None, ref)``, built as fast as a plain tuple."""
     return _new_tuple(Slot, (position, None, ref))
+
+
+def _positional_slots(refs: Iterable[int]) -> tuple[Slot, ...]:
+    """``Slot(k, None, ref)`` for the ``k``-th of ``refs``: the slots of an equation that
+    reads those values in order (a sweep's reads one per value of its tape; built in C)."""
+    return tuple(map(_new_tuple, repeat(Slot), zip(count(), repeat(None), refs)))
 
 
 class StagedBox(Box):
@@ -346,8 +359,10 @@ del _name, _op
 class StagingTrace(Trace):
     """Records the equations of one call (see the module docstring)."""
 
-    __slots__ = ("eqns", "avals", "n_inputs", "reads", "defer_sweeps", "_sweeps", "_rules")
-    entry_points = (*Trace.entry_points, "_record")
+    __slots__ = (
+        "eqns", "avals", "n_inputs", "reads", "defer_sweeps", "_sweeps", "_rules", "_run",
+    )  # fmt: skip
+    entry_points = (*Trace.entry_points, "_record", "vjp_step")
 
     def __init__(self, level: int, defer_sweeps: bool = True) -> None:
         super().__init__(level)
@@ -361,6 +376,8 @@ class StagingTrace(Trace):
         #: why the function cannot be replayed (empty: it can)
         self.reads: list[str] = []
         self._rules: dict[tuple[Any, bool], Callable[..., Any]] = {}
+        #: the steps taken by :meth:`vjp_step` since the last equation, not yet recorded
+        self._run: FloatSteps | None = None
 
     def note_read(self, what: str) -> None:
         self.reads.append(what)
@@ -371,6 +388,8 @@ class StagingTrace(Trace):
 
     def _box(self, value: Any) -> Any:
         """A new numbered value (``None`` stays ``None``, but takes its number)."""
+        if self._run is not None:
+            self._end_run()
         ref = len(self.avals)
         if value is None:
             self.avals.append(None)
@@ -430,6 +449,7 @@ class StagingTrace(Trace):
         """``fn`` (a rule returning one value) run on this trace's values, so that its
         operations are recorded one by one; recorded whole instead if it reads a value
         (``abs``'s sign of x) or works on plain arrays only (raises on staged ones)."""
+        self._end_run()  # before the mark that may be cut back to
         n_eqns, n_reads = len(self.eqns), len(self.reads)
         try:
             out = fn(*args, **kwargs)
@@ -441,41 +461,100 @@ class StagingTrace(Trace):
         del self.eqns[n_eqns:], self.reads[n_reads:]  # the values they made stay unused
         return self._record(fn, fn, args, kwargs, False)
 
+    def vjp_step(self, tape: list, prim: Primitive, vals: list, parents: Sequence) -> Any:
+        """A reverse-mode step on Python floats staged here (a scalar chain under
+        ``jit(grad)``), taken here: computed as :meth:`process2` computes it, without the
+        dispatch in between; recorded with the steps taken next to it as one equation (a
+        :class:`FloatSteps`); and copied on the floats into the tape's
+        :class:`PlainTape`, which the sweep then reads (:meth:`sweep`). ``None`` for any
+        other step: it is computed and recorded as usual, and copied when the sweep
+        comes."""
+        if not self.defer_sweeps or prim.float_impl is None:
+            return None
+        floats = list(vals)
+        for i, v in enumerate(vals):
+            t = type(v)
+            if t is StagedBox:
+                if v._trace is not self or type(v._value) is not float:
+                    return None
+                floats[i] = v._value
+            elif t not in PYTHON_SCALARS:
+                return None
+        try:
+            out = prim.float_impl(*floats)
+        except SCALAR_ERRORS:
+            out = prim.impl(*floats)  # NumPy's nan or inf
+        ref = len(self.avals)
+        self.avals.append(_FLOAT_AVAL if type(out) is float else aval_of(out))
+        run = self._run
+        if run is None:
+            run = self._run = FloatSteps(ref)
+        run.prims.append(prim)
+        run.args.append(vals)
+        plain = tape.plain
+        if not plain or len(plain.steps) != len(tape):
+            plain = self._plain_tape(tape)
+        refs = plain.refs if plain is not None else None
+        for v in vals:
+            if type(v) is StagedBox:
+                if v._ref < run.first:  # made before the run: an input of its equation
+                    run.inputs[v._ref] = None
+                if refs is not None:
+                    refs[v._ref] = None
+        if plain is not None:
+            plain.steps.append((prim, floats, _NO_KWARGS, out, parents))
+            refs[ref] = None
+            if type(out) is not float:
+                plain.holds_arrays = True  # a NumPy scalar: not worth the distinction
+        return StagedBox(out, self, ref)
+
+    def _end_run(self) -> None:
+        """Record the steps :meth:`vjp_step` took since the last equation, if any, as one
+        equation: before any other value is numbered (the steps' values are numbered in
+        a row) or equation recorded (it may read them)."""
+        run, self._run = self._run, None
+        if run is not None and run.prims:
+            n_in, first = len(run.inputs), run.first
+            slots = _positional_slots(run.inputs)
+            outs = tuple(range(first, first + len(run.prims)))
+            self.eqns.append(Equation(run, [None] * n_in, _NO_KWARGS, slots, outs, True))
+
+    def _plain_tape(self, tape: Any) -> PlainTape | None:
+        """The tape's :class:`PlainTape`, made if need be, with the steps it lacks
+        copied; ``None`` if the tape holds values this trace cannot see through."""
+        plain = tape.plain
+        if plain is None:
+            plain = tape.plain = PlainTape(self)
+        elif plain is False or plain.trace is not self:
+            return None
+        if len(plain.steps) < len(tape) and not plain.catch_up(tape):
+            tape.plain = False  # for good: the step that stopped it stays on the tape
+            return None
+        return plain
+
     def sweep(self, tape: list, seeds: Sequence[tuple[int, Any]], n_inputs: int) -> list | None:
         """A backward sweep over a tape of this trace's values, recorded as one equation
-        (a :class:`Sweep`) and computed now on the values, as the eager sweep computes
-        it: staging each rule's operations would cost a first call several times an
-        eager one (``benchmarks/jit_compiler.py``). The first replay expands it
-        (:func:`restage`): the sweep runs again on staged values, and each rule's
-        operations are recorded. ``None`` (sweep as usual) while restaging, or if the
-        tape holds anything but this trace's values and constants."""
+        (a :class:`Sweep`) and computed now on the values (the tape's
+        :class:`PlainTape`), as the eager sweep computes it: staging each rule's
+        operations would cost a first call several times an eager one
+        (``benchmarks/jit_compiler.py``). The first replay expands it (:func:`restage`):
+        the sweep runs again on staged values, and each rule's operations are recorded.
+        ``None`` (sweep as usual) while restaging, or if the tape holds anything but this
+        trace's values and constants."""
         if not self.defer_sweeps:
             return None
-        refs: dict[int, None] = {}  # the values the sweep reads (their numbers, once each)
-        plain: list = []  # the tape on the values
-        for prim, args, kwargs, out, parents in tape:
-            if args:
-                args = self._values(args, refs)
-                if args is None:
-                    return None
-            if kwargs:
-                values = self._values(kwargs.values(), refs)
-                if values is None:
-                    return None
-                kwargs = dict(zip(kwargs, values))
-            if type(out) is StagedBox and out._trace is self:
-                refs[out._ref] = None
-                out = out._value
-            elif type(out) in box_types:
-                return None
-            plain.append((prim, args, kwargs, out, parents))
+        plain = self._plain_tape(tape)
+        if plain is None:
+            return None
+        refs = dict(plain.refs)  # the values the sweep reads (their numbers, once each)
         cts = self._values([g for _, g in seeds], refs)
         if cts is None or not refs:  # nothing staged: a sweep of constants, run as it is
             return None
         where = [i for i, _ in seeds]
+        self._end_run()  # before the mark that may be cut back to
         n_eqns, n_reads = len(self.eqns), len(self.reads)
         try:
-            swept = _backward(plain, list(zip(where, cts)), n_inputs)
+            swept = _backward(plain.steps, list(zip(where, cts)), n_inputs)
         except Exception:  # raised again by the sweep as usual, or not there
             swept = None
         # A rule may hold this trace's values where the tape does not show them (a
@@ -489,8 +568,11 @@ class StagingTrace(Trace):
             del self.eqns[n_eqns:], self.reads[n_reads:]
             return None
         step = Sweep(list(tape), list(seeds), n_inputs, list(refs))
-        self._sweeps.append(step)
-        slots = tuple([_slot(i, r) for i, r in enumerate(refs)])
+        if plain.holds_arrays or any(
+            type(g) is StagedBox and type(c) not in PYTHON_SCALARS for (_, g), c in zip(seeds, cts)
+        ):
+            self._sweeps.append(step)  # its boxes' values go when the call is over
+        slots = _positional_slots(refs)
         return self._append(step, [None] * len(refs), slots, swept, multiple=True)
 
     def _values(self, values: Iterable[Any], refs: dict[int, None]) -> list | None:
@@ -586,6 +668,8 @@ class StagingTrace(Trace):
         """Record ``out = fn(*args, **kwargs)`` (``slots`` filling ``args``) and box ``out``
         (``None`` stays ``None``, but takes its number), or (``multiple``) each element
         of the sequence ``out``."""
+        if self._run is not None:
+            self._end_run()
         if multiple:
             first = len(self.avals)
             boxes = [self._box(o) for o in out]
@@ -669,14 +753,90 @@ class StagingTrace(Trace):
         ]
 
     def finish(self, outputs: Sequence[Any]) -> Program:
-        """The program computing ``outputs`` (this trace's boxes, or constants)."""
+        """The program computing ``outputs`` (this trace's boxes, or constants). It takes
+        the equations over: the boxes its steps keep (a :class:`Sweep`'s, a
+        :class:`FloatSteps`') refer to this trace, which must not refer back to them (a
+        cycle: the program would be freed only by a full collection)."""
+        self._end_run()
         outs = []
         for o in outputs:
             if type(o) is StagedBox and o._trace is self:
                 outs.append(Output(o._ref, None))
             else:
                 outs.append(Output(None, o))
-        return Program(self.eqns, tuple(outs), self.n_inputs, self.avals)
+        eqns, self.eqns = self.eqns, []
+        return Program(eqns, tuple(outs), self.n_inputs, self.avals)
+
+
+class FloatSteps:
+    """Steps of a reverse-mode trace on Python floats that the staging trace below it
+    took itself (:meth:`StagingTrace.vjp_step`), one after another, as one equation of
+    a first call's program: ``prims[k]`` on ``args[k]`` (constants, and that trace's
+    boxes, standing for the program's values by their numbers) makes the value numbered
+    ``first + k``. Called with the values numbered ``inputs`` (those made before the
+    steps, in that order), it returns the value of each step; on a staging trace's
+    boxes (:func:`restage`), each step is recorded as an equation of its own."""
+
+    __slots__ = ("first", "prims", "args", "inputs")
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self.prims: list[Primitive] = []
+        self.args: list[list] = []
+        self.inputs: dict[int, None] = {}
+
+    def __call__(self, *values: Any) -> list:
+        of = dict(zip(self.inputs, values))
+        outs = []
+        for ref, prim, args in zip(count(self.first), self.prims, self.args):
+            out = of[ref] = prim.impl(*[of[a._ref] if type(a) is StagedBox else a for a in args])
+            outs.append(out)
+        return outs
+
+
+class PlainTape:
+    """A reverse-mode tape (:class:`~tracegrad.core.reverse.Tape`) on a staging trace's
+    values: its steps with that trace's boxes replaced by their values, kept by the
+    trace with the tape (``tape.plain``) as the tape grows, so that the sweep of a first
+    call (:meth:`StagingTrace.sweep`) reads the values without copying the tape then.
+    ``steps``: one per step of the tape so far; ``refs``: the numbers of the staged
+    values on it, once each; ``holds_arrays``: whether a value of those boxes may be
+    anything but a Python float (their values must then be dropped when the call is
+    over: :meth:`StagingTrace.forget_values`)."""
+
+    __slots__ = ("trace", "steps", "refs", "holds_arrays")
+
+    def __init__(self, trace: StagingTrace) -> None:
+        self.trace = trace
+        self.steps: list = []
+        self.refs: dict[int, None] = {}
+        self.holds_arrays = False
+
+    def catch_up(self, tape: list) -> bool:
+        """Copy the steps of ``tape`` not yet here (those the trace did not take itself:
+        :meth:`StagingTrace.vjp_step`); False if one holds a box of another trace, or a
+        box inside a container."""
+        values, refs = self.trace._values, self.refs
+        for prim, args, kwargs, out, parents in tape[len(self.steps) :]:
+            seen = len(refs)
+            if args:
+                args = values(args, refs)
+                if args is None:
+                    return False
+            if kwargs:
+                plain = values(kwargs.values(), refs)
+                if plain is None:
+                    return False
+                kwargs = dict(zip(kwargs, plain))
+            if type(out) is StagedBox and out._trace is self.trace:
+                refs[out._ref] = None
+                out = out._value
+            elif type(out) in box_types:
+                return False
+            if len(refs) != seen and not self.holds_arrays:  # values new to the copy
+                self.holds_arrays = bool(kwargs) or not _numbers_only(args, out)
+            self.steps.append((prim, args, kwargs, out, parents))
+        return True
 
 
 class Sweep:
@@ -732,10 +892,11 @@ class Sweep:
 
 def restage(program: Program, inputs: Sequence[Any]) -> tuple[Program, list]:
     """``program`` with each :class:`Sweep` expanded into the operations of its rules,
-    found by running the program on ``inputs`` on a staging trace that runs sweeps as
-    they are (staging runs on values); the other equations are recorded again as they
-    are. Returns that program and its outputs on ``inputs``. What a first call leaves
-    to its first replay."""
+    and each :class:`FloatSteps` into its steps, found by running the program on
+    ``inputs`` on a staging trace that runs sweeps as they are and takes no steps itself
+    (staging runs on values); the other equations are recorded again as they are.
+    Returns that program and its outputs on ``inputs``. What a first call leaves to its
+    first replay."""
     with new_trace(StagingTrace, False) as stage:
         values: list[Any] = [stage.new_input(x) for x in inputs]
         values += [None] * (len(program.avals) - len(values))
@@ -744,6 +905,8 @@ def restage(program: Program, inputs: Sequence[Any]) -> tuple[Program, list]:
             fn = eqn.fn
             if type(fn) is Sweep:
                 outs = fn.staged(args, stage)
+            elif type(fn) is FloatSteps:
+                outs = fn(*args)  # each step on staged values: recorded
             elif eqn.multiple:
                 outs = stage._record(fn, fn, args, kwargs, True)
             else:
@@ -754,9 +917,10 @@ def restage(program: Program, inputs: Sequence[Any]) -> tuple[Program, list]:
     return stage.finish(outs), stage.values_of(outs)
 
 
-def has_sweeps(program: Program) -> bool:
-    """True if ``program`` holds a :class:`Sweep` (:func:`restage` has work to do)."""
-    return any(type(e.fn) is Sweep for e in program.eqns)
+def needs_restage(program: Program) -> bool:
+    """True if ``program`` holds a :class:`Sweep` or :class:`FloatSteps`: steps of a
+    first call that :func:`restage` expands."""
+    return any(type(e.fn) is Sweep or type(e.fn) is FloatSteps for e in program.eqns)
 
 
 def fresh_constant(value: Any) -> Any:

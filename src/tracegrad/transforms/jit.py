@@ -43,7 +43,7 @@ from tracegrad.compiler import Executable, compile_program
 from tracegrad.core import tree
 from tracegrad.core.backend import module_of
 from tracegrad.core.primitive import box_types, new_trace, trace_stack
-from tracegrad.core.staging import Program, StagingTrace, has_sweeps, restage
+from tracegrad.core.staging import Program, StagingTrace, needs_restage, restage
 
 __all__ = ["JitFallbackWarning", "jit", "no_replay"]
 
@@ -107,13 +107,19 @@ def _collector_paused() -> Any:
     """Python's cyclic garbage collector off for a trace or a compilation: they make a
     few objects per operation that all live until the program is built, which each
     full collection would walk again and can free none of (half the time of a long
-    trace). Cycles made meanwhile are collected once it is back on."""
+    trace). The objects made meanwhile then join the oldest generation directly
+    (``gc.freeze`` then ``gc.unfreeze``, unless objects were frozen before): a recorded
+    program lives until its first replay, and the young collection that would otherwise
+    walk it as soon as the collector is back on costs a long trace another third."""
     was_on = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_on:
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -335,7 +341,7 @@ class Jitted:
         too."""
         program, outputs = entry.program, None
         with _collector_paused():
-            if has_sweeps(program):
+            if needs_restage(program):
                 program, outputs = restage(program, inputs)
             executable = compile_program(program, self.optimize)
         compiled = self._cache[key] = _Compiled(executable.function, entry.build, executable)
