@@ -11,9 +11,9 @@ Three tables, every figure from this one run:
    and with them, timed in interleaved rounds (medians).
 2. ``jit(grad(chain))`` on chains of growing length (W1's chain, of Python floats and of
    (16,) arrays), up to issue 16's 200,000 operations: the first call (tracing: the
-   forward on staged values, the backward sweep as one step), the second (the sweep
-   expanded, the passes and code generation, then the first replay) and a replay,
-   against one eager call.
+   forward on staged values, its steps on floats taken by the staging trace as one
+   equation, the backward sweep as one step), the second (those expanded, the passes
+   and code generation, then the first replay) and a replay, against one eager call.
 3. A replay's entry cost: finding the program for the arguments (a quick key for arrays
    and lists of arrays, the pytree key otherwise) and building the outputs.
 """
@@ -155,8 +155,8 @@ def first_call_table(quick: bool, rounds: int) -> None:
             rows.append(row)
     table(
         "jit(grad(chain)) on W1's chain: the first call traces (the forward call by call, "
-        "the backward sweep as one step), the second expands the sweep, compiles and "
-        "replays, later calls replay; against one eager call",
+        "on floats as one run of steps, and the backward sweep as one step), the second "
+        "expands them, compiles and replays, later calls replay; against one eager call",
         ["ops", "input", "equations, 1st call", "eager, ms", "1st call, ms", "1st / eager"]
         + ["1st / eager, collector off", "2nd call, ms", "2nd / eager", "replay / eager"]
         + ["replayed as"],

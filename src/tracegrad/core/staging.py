@@ -8,7 +8,7 @@ numbered values, with the type, shape and dtype of every value it makes (an
 :class:`Aval`). The :class:`Program` that results is what ``tg.jit``'s compiler
 (:mod:`tracegrad.compiler`) optimises and turns into straight-line Python.
 
-A staging trace is two hooks for the traces above it. :meth:`StagingTrace.rule`: a
+A staging trace is three hooks for the traces above it. :meth:`StagingTrace.rule`: a
 derivative rule they call on staged values runs on those values, so that its own
 operations are recorded one by one (``g * y`` is one ``multiply``) and the compiler sees
 the chain rule at the level of NumPy calls. A rule that returns several values (a fused
@@ -17,7 +17,10 @@ value is recorded whole, as one equation of plain-array code. :meth:`StagingTrac
 a first call records a whole backward sweep as one equation (a :class:`Sweep`), computed
 on the values as the eager sweep computes it, so that tracing costs a small multiple of
 running; the first replay expands it (:func:`restage`: the sweep runs on staged values,
-through ``rule``) before the compiler sees the program.
+through ``rule``) before the compiler sees the program. :meth:`StagingTrace.vjp_step`:
+a first call takes the reverse-mode steps on Python floats itself, one equation (a
+:class:`FloatSteps`) for a run of them, and keeps them on the floats for the sweep (a
+:class:`PlainTape`); the first replay expands that too.
 
 What cannot be replayed is a function that reads a value (``if x > 0``, ``float(x)``, an
 index taken from data): the program would hold that call's answer. Such reads are noted
