@@ -110,7 +110,9 @@ def _collector_paused() -> Any:
     trace). The objects made meanwhile then join the oldest generation directly
     (``gc.freeze`` then ``gc.unfreeze``, unless objects were frozen before): a recorded
     program lives until its first replay, and the young collection that would otherwise
-    walk it as soon as the collector is back on costs a long trace another third."""
+    walk it as soon as the collector is back on costs a long trace another third. The
+    caller's young objects go with them, so cycles among them wait for the next full
+    collection (once for each signature traced or compiled)."""
     was_on = gc.isenabled()
     gc.disable()
     try:
