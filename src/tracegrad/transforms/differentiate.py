@@ -17,7 +17,7 @@ from tracegrad.core.backend import asarray_like, is_host, ones_like_value
 from tracegrad.core.forward import jvp_flat, zeros_like_value
 from tracegrad.core.primitive import box_types, dtype_of, get_value, peek, unbox
 from tracegrad.core.reverse import backward, record
-from tracegrad.core.staging import StagedBox, call_plain
+from tracegrad.core.staging import StagedBox, call_plain, plain
 from tracegrad.numpy.box_methods import astype
 
 __all__ = ["grad", "jvp", "linearize", "stop_gradient", "value_and_grad", "vjp"]
@@ -38,7 +38,17 @@ def stop_gradient(x: Any) -> Any:
         >>> float(tg.grad(lambda x: x * tg.stop_gradient(x))(3.0))  # d/dx of x · c, c = 3
         3.0
     """
-    return tree.map(get_value, x)
+    return tree.map(_stopped, x)
+
+
+def _stopped(x: Any) -> Any:
+    """A leaf of :func:`stop_gradient`: every box stripped but that of ``tg.jit`` at the
+    bottom, whose value a replay computes again (a staged value is not a read of this
+    call's value, and ``jit`` can replay the function)."""
+    x = plain(x)
+    if type(x) is StagedBox and type(x._value) in box_types:  # staged above other traces
+        return get_value(x)
+    return x
 
 
 # --- argument handling -------------------------------------------------------------
