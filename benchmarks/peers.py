@@ -446,11 +446,25 @@ def _torch_sgd_case(step: Callable[[list[Any]], Any], fresh: Callable[[], list[A
     return _sgd_case(step, fresh, lambda p: [q.detach().numpy().copy() for q in p])
 
 
-def _jax_batch(batch: int, dtype: Any) -> tuple[Any, Any, Any]:
-    """JAX, and the first ``batch`` digits and one-hot labels as JAX arrays."""
+def _jax_sgd_case(batch: int, dtype: Any, make_loss: Callable[[Any], Callable]) -> Case:
+    """:func:`_sgd_case` for JAX: ``jax.jit`` of one SGD step of ``make_loss(jax)``,
+    ``loss(params, x, y)``, on the first ``batch`` digits and one-hot labels."""
     jax = jax_module()
+    jnp = jax.numpy
     Xn, Yn = digits(dtype)
-    return jax, jax.numpy.asarray(Xn[:batch]), jax.numpy.asarray(Yn[:batch])
+    X, Y = jnp.asarray(Xn[:batch]), jnp.asarray(Yn[:batch])
+    loss_fn = make_loss(jax)
+
+    @jax.jit
+    def jit_step(params: list[Any], x: Any, y: Any):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        return loss, [p - LR * g for p, g in zip(params, grads)]
+
+    def step(params: list[Any]):
+        return jax.block_until_ready(jit_step(params, X, Y))
+
+    fresh = lambda: [jnp.asarray(p) for p in mlp_init(dtype)]
+    return _sgd_case(step, fresh, lambda p: [np.asarray(q) for q in p])
 
 
 def w2_torch(batch: int, dtype: Any = np.float64) -> Case:
@@ -474,29 +488,20 @@ def w2_torch(batch: int, dtype: Any = np.float64) -> Case:
 
 
 def w2_jax(batch: int, dtype: Any = np.float64) -> Case:
-    jax, X, Y = _jax_batch(batch, dtype)
-    jnp = jax.numpy
+    def make_loss(jax: Any) -> Callable:
+        jnp = jax.numpy
 
-    def loss_fn(params: list[Any], x: Any, y: Any) -> Any:
-        W1, b1, W2, b2, W3, b3 = params
-        h1 = jnp.tanh(x @ W1 + b1)
-        h2 = jnp.tanh(h1 @ W2 + b2)
-        logp = jax.nn.log_softmax(h2 @ W3 + b3, axis=1)
-        l2 = jnp.sum(W1 * W1) + jnp.sum(W2 * W2) + jnp.sum(W3 * W3)
-        return -jnp.sum(y * logp) / x.shape[0] + LAM * l2
+        def loss_fn(params: list[Any], x: Any, y: Any) -> Any:
+            W1, b1, W2, b2, W3, b3 = params
+            h1 = jnp.tanh(x @ W1 + b1)
+            h2 = jnp.tanh(h1 @ W2 + b2)
+            logp = jax.nn.log_softmax(h2 @ W3 + b3, axis=1)
+            l2 = jnp.sum(W1 * W1) + jnp.sum(W2 * W2) + jnp.sum(W3 * W3)
+            return -jnp.sum(y * logp) / x.shape[0] + LAM * l2
 
-    @jax.jit
-    def jit_step(params: list[Any], x: Any, y: Any):
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
-        return loss, [p - LR * g for p, g in zip(params, grads)]
+        return loss_fn
 
-    def step(params: list[Any]):
-        return jax.block_until_ready(jit_step(params, X, Y))
-
-    def fresh() -> list[Any]:
-        return [jnp.asarray(p) for p in mlp_init(dtype)]
-
-    return _sgd_case(step, fresh, lambda p: [np.asarray(q) for q in p])
+    return _jax_sgd_case(batch, dtype, make_loss)
 
 
 def w2_value_and_grad_ratio(batch: int, dtype: Any = np.float64) -> dict[str, Case]:
@@ -786,20 +791,8 @@ def w2u_torch(batch: int, dtype: Any = np.float64) -> Case:
 
 
 def w2u_jax(batch: int, dtype: Any = np.float64) -> Case:
-    jax, X, Y = _jax_batch(batch, dtype)
-    jnp = jax.numpy
-    loss_fn = lambda p, x, y: mlp_loss_ops(p, x, y, jnp, jax.nn.logsumexp)
-
-    @jax.jit
-    def jit_step(params: list[Any], x: Any, y: Any):
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
-        return loss, [p - LR * g for p, g in zip(params, grads)]
-
-    def step(params: list[Any]):
-        return jax.block_until_ready(jit_step(params, X, Y))
-
-    fresh = lambda: [jnp.asarray(p) for p in mlp_init(dtype)]
-    return _sgd_case(step, fresh, lambda p: [np.asarray(q) for q in p])
+    make_loss = lambda jax: lambda p, x, y: mlp_loss_ops(p, x, y, jax.numpy, jax.nn.logsumexp)
+    return _jax_sgd_case(batch, dtype, make_loss)
 
 
 def w3u_problem(n: int, m: int, seed: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
