@@ -150,8 +150,8 @@ class VJPTrace(Trace):
     # Python floats (the same values), so that the rules run on floats as for a chain of
     # Python floats (W1 on np.float64 or a 0-d array: 3.0 → 1.6 µs per operation). A
     # value of the trace below goes to that trace's vjp_step first: under tg.jit's first
-    # call, the staging trace takes a step on Python floats itself, which costs W1's
-    # chain 1.1 µs an operation over an eager step where the dispatch to it cost 2.4.
+    # call, the staging trace takes a step on Python floats itself (W1's chain: a first
+    # call 2.8-3.6× an eager one through the dispatch, 1.5-1.9× so; jit_compiler.py).
 
     def process1(self, prim: Primitive, x: VJPBox) -> VJPBox:
         v = x._value

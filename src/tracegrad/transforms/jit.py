@@ -3,15 +3,17 @@
 The first call with given argument structure, shapes and dtypes runs the function on
 staged values (:mod:`tracegrad.core.staging`) and keeps the :class:`Program` of NumPy
 calls it made. A derivative taken inside it (``jit(value_and_grad(loss))``) has its
-forward pass recorded call by call and its backward sweep as one step, computed the
-eager way, so that a first call costs a small multiple of an eager one (staging every
-rule's operations would cost several times more). The first replay expands each sweep
-into the NumPy calls of its rules (by staging the program on that call's arguments) and
-compiles the result (:mod:`tracegrad.compiler`: shared calls, identities, dead code,
-direct NumPy calls, buffers reused; Python floats for a scalar program); every later
-call runs the compiled function on the new arrays, without boxes, dispatch or a tape
-(JAX's ``jit``; the work is still NumPy's). Python's cyclic garbage collector is paused
-while tracing and compiling, which make many objects that all live to the end.
+forward pass recorded call by call (its steps on Python floats as runs of steps) and its
+backward sweep as one step, computed the eager way, so that a first call costs a small
+multiple of an eager one (staging every rule's operations would cost several times
+more). The first replay expands each sweep into the NumPy calls of its rules, and each
+run into its steps (by staging the program on that call's arguments), and compiles the
+result (:mod:`tracegrad.compiler`: shared calls, identities, dead code, direct NumPy
+calls, buffers reused; Python floats for a scalar program); every later call runs the
+compiled function on the new arrays, without boxes, dispatch or a tape (JAX's ``jit``;
+the work is still NumPy's). Python's cyclic garbage collector is paused while tracing
+and compiling, which make many objects that all live to the end, and those then join
+its oldest generation.
 
 What a replay cannot reproduce, ``jit`` does not replay:
 
@@ -338,9 +340,9 @@ class Jitted:
 
     def _compile(self, key: CacheKey, entry: _Recorded, inputs: list) -> tuple[_Compiled, list]:
         """Compile a recorded program, and run it on ``inputs``. The backward sweeps
-        the first call recorded whole are expanded first, by staging the program on
-        ``inputs`` (:func:`~tracegrad.core.staging.restage`), which computes the outputs
-        too."""
+        and runs of float steps the first call recorded whole are expanded first, by
+        staging the program on ``inputs`` (:func:`~tracegrad.core.staging.restage`),
+        which computes the outputs too."""
         program, outputs = entry.program, None
         with _collector_paused():
             if needs_restage(program):
