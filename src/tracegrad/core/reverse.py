@@ -173,11 +173,9 @@ class VJPTrace(Trace):
                 return VJPBox(out, self, len(tape) - 1)
         vals, parents = [v], ((0, x._index),)
         if tv in box_types:  # a value of the trace below, which may take the step itself
-            out = self.below.vjp_step(self.tape, prim, vals, parents)
-            if out is not None:
-                tape = self.tape
-                tape.append((prim, vals, _NO_KWARGS, out, parents))
-                return VJPBox(out, self, len(tape) - 1)
+            box = self._taken_below(prim, vals, parents)
+            if box is not None:
+                return box
         return self._push(prim, vals, _NO_KWARGS, prim.impl(v), parents)
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> VJPBox:
@@ -201,12 +199,9 @@ class VJPTrace(Trace):
             tape.append((prim, [x, y], _NO_KWARGS, out, parents))
             return VJPBox(out, self, len(tape) - 1)
         if tx in box_types or ty in box_types:  # the trace below may take the step itself
-            vals = [x, y]
-            out = self.below.vjp_step(self.tape, prim, vals, parents)
-            if out is not None:
-                tape = self.tape
-                tape.append((prim, vals, _NO_KWARGS, out, parents))
-                return VJPBox(out, self, len(tape) - 1)
+            box = self._taken_below(prim, [x, y], parents)
+            if box is not None:
+                return box
         elif (
             (tx is not np.ndarray or not x.ndim)
             and (ty is not np.ndarray or not y.ndim)
@@ -219,6 +214,16 @@ class VJPTrace(Trace):
                 tape.append((prim, numbers, NUMPY_SCALAR_STEP, float(out), parents))
                 return VJPBox(out, self, len(tape) - 1)
         return self._push(prim, [x, y], _NO_KWARGS, prim.impl(x, y), parents)
+
+    def _taken_below(self, prim: Primitive, vals: list, parents: Sequence) -> VJPBox | None:
+        """The step on ``vals`` as the trace below takes it (:meth:`Trace.vjp_step`),
+        appended and boxed; ``None`` if that trace leaves it to this one."""
+        out = self.below.vjp_step(self.tape, prim, vals, parents)
+        if out is None:
+            return None
+        tape = self.tape  # values of the trace below (boxes, numbers): nothing to prune
+        tape.append((prim, vals, _NO_KWARGS, out, parents))
+        return VJPBox(out, self, len(tape) - 1)
 
     def _push(
         self, prim: Primitive, vals: list, kwargs: dict, out: Any, parents: Sequence
